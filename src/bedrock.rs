@@ -1,0 +1,138 @@
+//! Bedrock's HTTP errors, turned into errors that say what to do.
+//!
+//! Bedrock names the error in `x-amzn-ErrorType` (`Code:namespace`) and explains it in the
+//! JSON body's `message`; the status code is the fallback.
+
+use serde_json::Value;
+
+use crate::error::{ErrorKind, ProviderError};
+use crate::models::CATALOG;
+
+/// What was being called, for the hints.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext<'a> {
+    /// The model id in the URL.
+    pub model_id: &'a str,
+    /// The signing region.
+    pub region: &'a str,
+    /// Whether the id got a cross-region prefix from us.
+    pub cross_region: bool,
+}
+
+/// Bedrock's error code: the header's part before `:`, else the body's `__type`, else by status.
+pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) -> String {
+    if let Some(code) = error_type_header.and_then(|h| h.split(':').next()).filter(|c| !c.is_empty()) {
+        return code.to_string();
+    }
+    if let Some(code) = body.get("__type").and_then(Value::as_str) {
+        return code.rsplit('#').next().unwrap_or(code).to_string();
+    }
+    match status {
+        400 => "ValidationException",
+        403 => "AccessDeniedException",
+        404 => "ResourceNotFoundException",
+        408 => "ModelTimeoutException",
+        424 => "ModelErrorException",
+        429 => "ThrottlingException",
+        503 => "ServiceUnavailableException",
+        _ => "InternalServerException",
+    }
+    .to_string()
+}
+
+/// Whether an error code is worth retrying: capacity and transient server faults only.
+pub fn is_retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException" | "ServiceUnavailableException" | "InternalServerException" | "ModelNotReadyException"
+    )
+}
+
+/// Turns a non-2xx Bedrock answer into a [`ProviderError`].
+pub fn classify(status: u16, error_type_header: Option<&str>, body: &[u8], request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = error_code(status, error_type_header, &json);
+    let message = json
+        .get("message")
+        .or_else(|| json.get("Message"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
+    let CallContext { model_id, region, .. } = *ctx;
+    let lower = message.to_ascii_lowercase();
+    let (kind, text) = match code.as_str() {
+        "AccessDeniedException" => (ErrorKind::Auth, format!(
+            "access denied calling model `{model_id}` in {region} ({message}): the credentials need the IAM actions \
+             bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on this model (for an inference profile, on the \
+             profile and on the model in every region it routes to), and the account needs access to the model \
+             (Bedrock console → Model access)"
+        )),
+        "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException" | "IncompleteSignatureException" | "InvalidClientTokenId" => {
+            let hint = if code == "ExpiredTokenException" {
+                "the temporary credentials have expired: refresh them (`aws sso login`, assume the role again) and retry"
+            } else if code == "InvalidSignatureException" {
+                "the secret access key does not match the access key id, or the clock is off: check both, and the system time"
+            } else {
+                "the access key id or session token is not valid: check AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN or the profile's credentials"
+            };
+            (ErrorKind::Auth, format!("{code}: {message}: {hint}"))
+        }
+        "ValidationException" if lower.contains("on-demand throughput") => (ErrorKind::Model, format!(
+            "model `{model_id}` cannot be called on demand in {region} ({message}): call it through an inference profile: \
+             set `use_cross_region_inference=true` (the default), or pass a profile id such as `us.{bare}` or its ARN",
+            bare = crate::models::base_model_id(model_id)
+        )),
+        "ValidationException" if lower.contains("model identifier is invalid") => (ErrorKind::Model, format!(
+            "Bedrock does not know model `{model_id}` in {region} ({message}): use one of {}",
+            known_ids()
+        )),
+        "ResourceNotFoundException" => (ErrorKind::Model, format!(
+            "model `{model_id}` is not available in {region} ({message}): {}",
+            if lower.contains("use case") {
+                "submit the Anthropic use case form in the Bedrock console (Model access) and retry"
+            } else if lower.contains("end of its life") {
+                "this model version is retired: switch to a current one such as anthropic.claude-sonnet-4-5-20250929-v1:0"
+            } else {
+                "check the id and region; known ids are listed by list-models"
+            }
+        )),
+        "ValidationException" => (ErrorKind::Validation, format!("Bedrock rejected the request: {message}")),
+        "ThrottlingException" => (ErrorKind::Throttled, format!("{message}: wait and retry, lower the request rate, or ask for a higher Bedrock quota for `{model_id}` in {region}")),
+        "ServiceQuotaExceededException" => (ErrorKind::Throttled, format!("{message}: request a quota increase for `{model_id}` in {region} (Service Quotas → Amazon Bedrock) or use a cross-region inference profile")),
+        "ModelNotReadyException" => (ErrorKind::Throttled, format!("{message}: the model is starting up; retry in a few seconds")),
+        "ModelTimeoutException" => (ErrorKind::Bedrock, format!("{message}: ask for fewer output tokens or stream the answer")),
+        _ => (ErrorKind::Bedrock, format!("{code} (HTTP {status}): {message}")),
+    };
+    ProviderError::new(kind, text).with_request_id(request_id.map(str::to_string))
+}
+
+fn known_ids() -> String {
+    CATALOG.iter().map(|m| m.id).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CTX: CallContext<'static> = CallContext { model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", region: "us-east-1", cross_region: true };
+
+    #[test]
+    fn codes_come_from_header_then_body_then_status() {
+        assert_eq!(error_code(400, Some("ThrottlingException:http://internal.amazon.com/coral/"), &Value::Null), "ThrottlingException");
+        assert_eq!(error_code(400, None, &serde_json::json!({"__type": "com.amazon#ValidationException"})), "ValidationException");
+        assert_eq!(error_code(503, None, &Value::Null), "ServiceUnavailableException");
+    }
+
+    #[test]
+    fn access_denied_names_model_region_and_actions() {
+        let e = classify(403, Some("AccessDeniedException:x"), br#"{"message":"nope"}"#, Some("rid"), &CTX).to_string();
+        assert!(e.starts_with("auth: access denied calling model `us.anthropic.claude-sonnet-4-5-20250929-v1:0` in us-east-1"), "{e}");
+        assert!(e.contains("bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream") && e.contains("Model access") && e.ends_with("(Bedrock request id: rid)"), "{e}");
+    }
+
+    #[test]
+    fn unknown_model_lists_known_ids() {
+        let e = classify(400, Some("ValidationException"), br#"{"message":"The provided model identifier is invalid."}"#, None, &CTX).to_string();
+        assert!(e.starts_with("model:") && e.contains("anthropic.claude-haiku-4-5-20251001-v1:0"), "{e}");
+    }
+}

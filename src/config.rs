@@ -1,0 +1,524 @@
+//! Provider configuration and credentials, read afresh for every request.
+//!
+//! Values come from the host's `wasi:config/store` first and the standard AWS environment
+//! variables second. The lookup is a trait so this module stays free of WIT types and is
+//! unit-tested on the host target.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::models::DEFAULT_MODEL;
+
+/// Where configuration values come from: the host's config store, then the environment.
+pub trait ConfigSource {
+    /// The value of config key `key`, `Ok(None)` when unset, `Err` when the host failed to answer.
+    fn config(&self, key: &str) -> Result<Option<String>, String>;
+    /// The value of environment variable `name`, `None` when unset.
+    fn env(&self, name: &str) -> Option<String>;
+}
+
+/// The kind of value a config key takes; drives parsing and the ProviderInfo field type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// Free text.
+    Text,
+    /// A credential: never echoed in errors, events or `Debug` output.
+    Secret,
+    /// `true` / `false` (also accepts 1/0, yes/no, on/off).
+    Boolean,
+    /// A positive whole number.
+    PositiveInteger,
+    /// A decimal number in a range.
+    Number,
+}
+
+/// One configuration key: its name, environment fallbacks, default and meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// The key in `wasi:config/store` and in Amplifier mount-plan config.
+    pub name: &'static str,
+    /// Environment variables consulted, in order, when the key is not in the config store.
+    pub env: &'static [&'static str],
+    /// The default as text, when there is one.
+    pub default: Option<&'static str>,
+    /// How the value is parsed.
+    pub ty: KeyType,
+    /// Human-readable label.
+    pub label: &'static str,
+    /// What the key does; shown in ProviderInfo prompts and the README.
+    pub help: &'static str,
+}
+
+/// Every key the component reads. The single source for parsing, ProviderInfo and docs.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey { name: "aws_region", env: &["AWS_REGION", "AWS_DEFAULT_REGION"], default: None, ty: KeyType::Text, label: "AWS region", help: "AWS region of the Bedrock endpoint, e.g. us-east-1" },
+    ConfigKey { name: "aws_profile", env: &["AWS_PROFILE"], default: None, ty: KeyType::Text, label: "AWS profile", help: "Named profile the host resolves credentials from (information only inside the component)" },
+    ConfigKey { name: "default_model", env: &[], default: Some(DEFAULT_MODEL), ty: KeyType::Text, label: "Default model", help: "Bedrock model id used when a request names none" },
+    ConfigKey { name: "use_cross_region_inference", env: &[], default: Some("true"), ty: KeyType::Boolean, label: "Cross-region inference", help: "Call the cross-region inference profile (us., eu., apac., …) for the region instead of the bare model id" },
+    ConfigKey { name: "max_tokens", env: &[], default: Some("8192"), ty: KeyType::PositiveInteger, label: "Max output tokens", help: "Output token limit when a request sets none (capped at the model's maximum)" },
+    ConfigKey { name: "temperature", env: &[], default: Some("1.0"), ty: KeyType::Number, label: "Temperature", help: "Sampling temperature from 0.0 to 1.0 when a request sets none" },
+    ConfigKey { name: "timeout", env: &[], default: Some("300"), ty: KeyType::Number, label: "Timeout (seconds)", help: "Limit for one whole Bedrock request, in seconds" },
+    ConfigKey { name: "debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Debug events", help: "Emit llm:request:debug and llm:response:debug events" },
+    ConfigKey { name: "raw_debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Raw debug events", help: "Emit llm:request:raw and llm:response:raw events with complete bodies (secrets redacted)" },
+    ConfigKey { name: "endpoint_url", env: &["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"], default: None, ty: KeyType::Text, label: "Endpoint URL", help: "Bedrock Runtime endpoint override, e.g. a VPC endpoint or a local emulator" },
+    ConfigKey { name: "aws_access_key_id", env: &["AWS_ACCESS_KEY_ID"], default: None, ty: KeyType::Secret, label: "AWS access key id", help: "Access key id of the credentials to sign with" },
+    ConfigKey { name: "aws_secret_access_key", env: &["AWS_SECRET_ACCESS_KEY"], default: None, ty: KeyType::Secret, label: "AWS secret access key", help: "Secret access key of the credentials to sign with" },
+    ConfigKey { name: "aws_session_token", env: &["AWS_SESSION_TOKEN"], default: None, ty: KeyType::Secret, label: "AWS session token", help: "Session token of temporary credentials (SSO, assumed roles)" },
+    ConfigKey { name: "aws_bearer_token_bedrock", env: &["AWS_BEARER_TOKEN_BEDROCK"], default: None, ty: KeyType::Secret, label: "Bedrock API key", help: "Bedrock API key; sent as a bearer token instead of a SigV4 signature" },
+];
+
+/// Looks a key up in [`KEYS`]; panics only on a typo in this crate, caught by the unit tests.
+fn key(name: &str) -> &'static ConfigKey {
+    KEYS.iter()
+        .find(|k| k.name == name)
+        .unwrap_or_else(|| unreachable!("config key {name} is not declared in KEYS"))
+}
+
+/// What is wrong with the configuration, phrased as what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A value does not parse as its key's type.
+    Invalid {
+        /// The config key (or environment variable) that holds the bad value.
+        key: String,
+        /// The bad value; `None` for secrets, which are never echoed.
+        value: Option<String>,
+        /// What is accepted.
+        expected: String,
+    },
+    /// The host's config store failed to answer.
+    Store {
+        /// The key being read.
+        key: String,
+        /// The host's own explanation.
+        detail: String,
+    },
+    /// No region anywhere.
+    NoRegion,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid { key, value: Some(v), expected } => {
+                write!(f, "`{key}` is {v:?}, but it must be {expected}")
+            }
+            ConfigError::Invalid { key, value: None, expected } => {
+                write!(f, "`{key}` is invalid: it must be {expected}")
+            }
+            ConfigError::Store { key, detail } => {
+                write!(f, "the host could not read config key `{key}`: {detail}")
+            }
+            ConfigError::NoRegion => write!(
+                f,
+                "no AWS region is configured: set the `aws_region` config key \
+                 (with wasmtime: `-S config-var=aws_region=us-east-1`) or the AWS_REGION / \
+                 AWS_DEFAULT_REGION environment variable"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Credentials for one request. `Debug` never shows a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Nothing configured.
+    None,
+    /// IAM credentials for SigV4.
+    Aws {
+        /// Access key id (not secret, but kept out of errors anyway).
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: String,
+        /// Session token of temporary credentials.
+        session_token: Option<String>,
+    },
+    /// A Bedrock API key, sent as `Authorization: Bearer`; wins over IAM credentials, as in botocore.
+    Bearer(String),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::None => f.write_str("Credentials::None"),
+            Credentials::Aws { session_token, .. } => write!(
+                f,
+                "Credentials::Aws {{ access_key_id: <redacted>, secret_access_key: <redacted>, session_token: {} }}",
+                if session_token.is_some() { "<redacted>" } else { "None" }
+            ),
+            Credentials::Bearer(_) => f.write_str("Credentials::Bearer(<redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// Every secret value, so outputs can be scrubbed of them.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credentials::None => Vec::new(),
+            Credentials::Aws { access_key_id, secret_access_key, session_token } => {
+                let mut v = vec![access_key_id.as_str(), secret_access_key.as_str()];
+                v.extend(session_token.as_deref());
+                v
+            }
+            Credentials::Bearer(t) => vec![t.as_str()],
+        }
+    }
+}
+
+/// A Bedrock endpoint override, split so the signer and the transport agree on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host[:port]`, exactly as given (a default port is dropped).
+    pub authority: String,
+    /// A path prefix without trailing slash, often empty.
+    pub base_path: String,
+}
+
+impl Endpoint {
+    /// Parses `http(s)://host[:port][/prefix]`.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com".to_string())?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err("an http:// or https:// URL".into());
+        }
+        if rest.contains(['?', '#', '@']) {
+            return Err("a URL without query, fragment or user info".into());
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || "-.:[]_".contains(c);
+        if authority.is_empty() || !authority.chars().all(valid_char) {
+            return Err("a URL with a host name, e.g. http://127.0.0.1:8080".into());
+        }
+        let default_port = if scheme == "https" { ":443" } else { ":80" };
+        let authority = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
+        Ok(Endpoint { scheme, authority, base_path: path.to_string() })
+    }
+
+    /// The standard Bedrock Runtime endpoint of `region`.
+    pub fn for_region(region: &str) -> Endpoint {
+        Endpoint {
+            scheme: "https".into(),
+            authority: format!("bedrock-runtime.{region}.amazonaws.com"),
+            base_path: String::new(),
+        }
+    }
+}
+
+/// The resolved configuration for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    /// AWS region; `None` is an error only once a request needs it.
+    pub region: Option<String>,
+    /// Named profile (resolved by the host; reported in hints only).
+    pub aws_profile: Option<String>,
+    /// Model id used when the request names none.
+    pub default_model: String,
+    /// Whether to prefix bare model ids with the region's inference-profile prefix.
+    pub use_cross_region_inference: bool,
+    /// Output token limit when the request sets none.
+    pub max_tokens: u32,
+    /// Temperature when the request sets none.
+    pub temperature: f64,
+    /// Limit for one whole request.
+    pub timeout: Duration,
+    /// Emit `:debug` events.
+    pub debug: bool,
+    /// Emit `:raw` events.
+    pub raw_debug: bool,
+    /// Endpoint override.
+    pub endpoint: Option<Endpoint>,
+    /// Credentials to sign with.
+    pub credentials: Credentials,
+}
+
+impl ProviderConfig {
+    /// Reads every key from `source`, applying defaults; the first invalid value is the error.
+    pub fn resolve(source: &dyn ConfigSource) -> Result<ProviderConfig, ConfigError> {
+        let r = Reader { source };
+        let region = r.text("aws_region")?;
+        if let Some(region) = &region {
+            let ok = region.len() <= 32
+                && region.split('-').count() >= 3
+                && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "aws_region".into(),
+                    value: Some(region.clone()),
+                    expected: "an AWS region code such as us-east-1, eu-west-1 or ap-northeast-1".into(),
+                });
+            }
+        }
+        let endpoint = match r.text("endpoint_url")? {
+            None => None,
+            Some(url) => Some(Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
+                key: "endpoint_url".into(),
+                value: Some(url.clone()),
+                expected,
+            })?),
+        };
+        let timeout_secs = r.number("timeout", 0.001, 86_400.0)?;
+        Ok(ProviderConfig {
+            region,
+            aws_profile: r.text("aws_profile")?,
+            default_model: r.text("default_model")?.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+            use_cross_region_inference: r.boolean("use_cross_region_inference")?,
+            max_tokens: r.positive_integer("max_tokens")?,
+            temperature: r.number("temperature", 0.0, 1.0)?,
+            timeout: Duration::from_secs_f64(timeout_secs),
+            debug: r.boolean("debug")?,
+            raw_debug: r.boolean("raw_debug")?,
+            endpoint,
+            credentials: r.credentials()?,
+        })
+    }
+
+    /// The region, or the actionable "no region" error.
+    pub fn require_region(&self) -> Result<&str, ConfigError> {
+        self.region.as_deref().ok_or(ConfigError::NoRegion)
+    }
+
+    /// The endpoint requests go to: the override, else the region's standard endpoint.
+    pub fn endpoint(&self) -> Result<Endpoint, ConfigError> {
+        match &self.endpoint {
+            Some(e) => Ok(e.clone()),
+            None => Ok(Endpoint::for_region(self.require_region()?)),
+        }
+    }
+}
+
+/// Reads keys with their environment fallbacks, remembering which name supplied a value so
+/// errors point at the place the user actually set.
+struct Reader<'a> {
+    source: &'a dyn ConfigSource,
+}
+
+impl Reader<'_> {
+    /// The raw value and the name it came from (config key or environment variable).
+    fn lookup(&self, name: &str) -> Result<Option<(String, String)>, ConfigError> {
+        let k = key(name);
+        let from_store = self
+            .source
+            .config(name)
+            .map_err(|detail| ConfigError::Store { key: name.into(), detail })?;
+        if let Some(v) = from_store.filter(|v| !v.trim().is_empty()) {
+            return Ok(Some((name.to_string(), v.trim().to_string())));
+        }
+        // Empty environment variables count as unset, as in the AWS SDKs.
+        Ok(k.env.iter().find_map(|var| {
+            self.source
+                .env(var)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (var.to_string(), v.trim().to_string()))
+        }))
+    }
+
+    fn text(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self.lookup(name)?.map(|(_, v)| v))
+    }
+
+    fn raw_or_default(&self, name: &str) -> Result<(String, String), ConfigError> {
+        match self.lookup(name)? {
+            Some(found) => Ok(found),
+            None => Ok((name.to_string(), key(name).default.unwrap_or_default().to_string())),
+        }
+    }
+
+    fn boolean(&self, name: &str) -> Result<bool, ConfigError> {
+        let (from, v) = self.raw_or_default(name)?;
+        parse_bool(&v).ok_or(ConfigError::Invalid {
+            key: from,
+            value: Some(v),
+            expected: "true or false".into(),
+        })
+    }
+
+    fn positive_integer(&self, name: &str) -> Result<u32, ConfigError> {
+        let (from, v) = self.raw_or_default(name)?;
+        match v.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                key: from,
+                value: Some(v),
+                expected: "a whole number of at least 1, e.g. 8192".into(),
+            }),
+        }
+    }
+
+    fn number(&self, name: &str, min: f64, max: f64) -> Result<f64, ConfigError> {
+        let (from, v) = self.raw_or_default(name)?;
+        match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                key: from,
+                value: Some(v),
+                expected: format!("a number from {min} to {max}"),
+            }),
+        }
+    }
+
+    /// Credentials come as one set from one place: mixing a config-store key with an
+    /// environment session token would sign with a pair that does not belong together.
+    fn credentials(&self) -> Result<Credentials, ConfigError> {
+        if let Some(token) = self.text("aws_bearer_token_bedrock")? {
+            return Ok(Credentials::Bearer(token));
+        }
+        let store = |k: &str| -> Result<Option<String>, ConfigError> {
+            Ok(self
+                .source
+                .config(k)
+                .map_err(|detail| ConfigError::Store { key: k.into(), detail })?
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.trim().to_string()))
+        };
+        let env = |var: &str| self.source.env(var).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
+        let from_store = (store("aws_access_key_id")?, store("aws_secret_access_key")?, store("aws_session_token")?);
+        let (id, secret, token, id_name, secret_name) = match from_store {
+            (None, None, None) => (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN"), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+            (id, secret, token) => (id, secret, token, "aws_access_key_id", "aws_secret_access_key"),
+        };
+        match (id, secret) {
+            (None, None) if token.is_some() => Err(ConfigError::Invalid {
+                key: id_name.into(),
+                value: None,
+                expected: "set together with the secret access key, because a session token is set".into(),
+            }),
+            (None, None) => Ok(Credentials::None),
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Credentials::Aws { access_key_id, secret_access_key, session_token: token }),
+            (Some(_), None) => Err(ConfigError::Invalid {
+                key: secret_name.into(),
+                value: None,
+                expected: format!("set, because `{id_name}` is set (both come from the same place)"),
+            }),
+            (None, Some(_)) => Err(ConfigError::Invalid {
+                key: id_name.into(),
+                value: None,
+                expected: format!("set, because `{secret_name}` is set (both come from the same place)"),
+            }),
+        }
+    }
+}
+
+/// Parses the boolean spellings people use in config files and environment variables.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Fake {
+        config: HashMap<&'static str, &'static str>,
+        env: HashMap<&'static str, &'static str>,
+    }
+
+    impl ConfigSource for Fake {
+        fn config(&self, key: &str) -> Result<Option<String>, String> {
+            Ok(self.config.get(key).map(|v| v.to_string()))
+        }
+        fn env(&self, name: &str) -> Option<String> {
+            self.env.get(name).map(|v| v.to_string())
+        }
+    }
+
+    fn resolve(config: &[(&'static str, &'static str)], env: &[(&'static str, &'static str)]) -> Result<ProviderConfig, ConfigError> {
+        ProviderConfig::resolve(&Fake { config: config.iter().copied().collect(), env: env.iter().copied().collect() })
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!(c.default_model, "anthropic.claude-sonnet-4-5-20250929-v1:0");
+        assert_eq!(c.max_tokens, 8192);
+        assert_eq!(c.temperature, 1.0);
+        assert!(c.use_cross_region_inference);
+        assert!(!c.debug && !c.raw_debug);
+        assert_eq!(c.timeout, Duration::from_secs(300));
+        assert_eq!(c.credentials, Credentials::None);
+        assert_eq!(c.require_region(), Err(ConfigError::NoRegion));
+    }
+
+    #[test]
+    fn config_store_wins_over_environment() {
+        let c = resolve(&[("aws_region", "eu-west-1")], &[("AWS_REGION", "us-east-1")]).unwrap();
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        let c = resolve(&[], &[("AWS_DEFAULT_REGION", "us-west-2")]).unwrap();
+        assert_eq!(c.region.as_deref(), Some("us-west-2"));
+        let c = resolve(&[], &[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")]).unwrap();
+        assert_eq!(c.region.as_deref(), Some("us-west-2"), "empty variables count as unset");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_is_accepted() {
+        let e = resolve(&[("temperature", "hot")], &[]).unwrap_err().to_string();
+        assert_eq!(e, "`temperature` is \"hot\", but it must be a number from 0 to 1");
+        let e = resolve(&[("max_tokens", "0")], &[]).unwrap_err().to_string();
+        assert!(e.contains("`max_tokens` is \"0\"") && e.contains("at least 1"), "{e}");
+        let e = resolve(&[("debug", "maybe")], &[]).unwrap_err().to_string();
+        assert_eq!(e, "`debug` is \"maybe\", but it must be true or false");
+        let e = resolve(&[("aws_region", "us-east-1.evil.com/x")], &[]).unwrap_err().to_string();
+        assert!(e.starts_with("`aws_region`"), "{e}");
+        let e = resolve(&[("endpoint_url", "ftp://x")], &[]).unwrap_err().to_string();
+        assert!(e.starts_with("`endpoint_url`"), "{e}");
+    }
+
+    #[test]
+    fn credentials_come_as_one_set() {
+        let c = resolve(&[("aws_access_key_id", "AKID"), ("aws_secret_access_key", "SECRET")], &[("AWS_SESSION_TOKEN", "envtoken")]).unwrap();
+        assert_eq!(c.credentials, Credentials::Aws { access_key_id: "AKID".into(), secret_access_key: "SECRET".into(), session_token: None });
+        let c = resolve(&[], &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S"), ("AWS_SESSION_TOKEN", "T")]).unwrap();
+        assert_eq!(c.credentials.secrets(), vec!["A", "S", "T"]);
+        let e = resolve(&[("aws_access_key_id", "AKID")], &[]).unwrap_err();
+        assert!(e.to_string().contains("`aws_secret_access_key` is invalid"), "{e}");
+        let c = resolve(&[("aws_bearer_token_bedrock", "bk")], &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")]).unwrap();
+        assert_eq!(c.credentials, Credentials::Bearer("bk".into()));
+    }
+
+    #[test]
+    fn secrets_never_in_debug_or_errors() {
+        let c = resolve(&[("aws_access_key_id", "AKIDSECRETLOOKING"), ("aws_secret_access_key", "TOPSECRET"), ("aws_session_token", "TOKENVALUE")], &[]).unwrap();
+        let dbg = format!("{c:?}");
+        for s in ["AKIDSECRETLOOKING", "TOPSECRET", "TOKENVALUE"] {
+            assert!(!dbg.contains(s), "{dbg}");
+        }
+        let e = resolve(&[("aws_secret_access_key", "TOPSECRET")], &[]).unwrap_err().to_string();
+        assert!(!e.contains("TOPSECRET"), "{e}");
+    }
+
+    #[test]
+    fn endpoints_parse_like_the_sdk() {
+        let e = Endpoint::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!((e.scheme.as_str(), e.authority.as_str(), e.base_path.as_str()), ("http", "127.0.0.1:8080", ""));
+        let e = Endpoint::parse("https://Bedrock.example:443/prefix/").unwrap();
+        assert_eq!((e.authority.as_str(), e.base_path.as_str()), ("bedrock.example", "/prefix"));
+        assert!(Endpoint::parse("https://user@host").is_err());
+        assert!(Endpoint::parse("localhost:80").is_err());
+    }
+
+    #[test]
+    fn every_key_is_declared_once() {
+        for k in KEYS {
+            assert_eq!(KEYS.iter().filter(|o| o.name == k.name).count(), 1, "{}", k.name);
+        }
+        for name in ["aws_region", "aws_profile", "default_model", "use_cross_region_inference", "max_tokens", "temperature", "timeout", "debug", "raw_debug", "endpoint_url", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_bearer_token_bedrock"] {
+            let _ = key(name);
+        }
+    }
+}

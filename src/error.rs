@@ -1,0 +1,102 @@
+//! The one error type that crosses the WIT boundary.
+//!
+//! Every layer has its own error type (`ConfigError`, `ValidationError`, `TransportError`, …);
+//! they convert into [`ProviderError`] here, whose `Display` is the WIT `string` error: a stable
+//! prefix that callers can match on, then what went wrong and what to do about it.
+
+use std::fmt;
+
+/// The stable category of an error; its prefix is part of the public contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or breaks a conversation rule; fix the request.
+    Validation,
+    /// A configuration value is missing or invalid; fix the configuration.
+    Config,
+    /// Credentials are missing, invalid, expired or lack permission.
+    Auth,
+    /// The model id is unknown, not enabled, or cannot be called this way.
+    Model,
+    /// Bedrock refused for rate or quota reasons; retry later or raise the quota.
+    Throttled,
+    /// The request never got a complete answer: DNS, connect, TLS, timeout, refused by the host.
+    Network,
+    /// Bedrock answered with an error that fits no other category.
+    Bedrock,
+}
+
+impl ErrorKind {
+    /// The prefix written before the message, without the colon.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "validation",
+            ErrorKind::Config => "config",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Model => "model",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Network => "network",
+            ErrorKind::Bedrock => "bedrock",
+        }
+    }
+}
+
+/// An error as the caller sees it: `"{prefix}: {message}[ (Bedrock request id: …)]"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    /// What kind of failure this is.
+    pub kind: ErrorKind,
+    /// What went wrong and how to fix it. Never contains a credential.
+    pub message: String,
+    /// Bedrock's `x-amzn-RequestId`, when Bedrock answered; AWS support asks for it.
+    pub request_id: Option<String>,
+}
+
+impl ProviderError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProviderError {
+            kind,
+            message: message.into(),
+            request_id: None,
+        }
+    }
+
+    /// Shorthand for a [`ErrorKind::Validation`] error.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Validation, message)
+    }
+
+    /// Attaches Bedrock's request id.
+    pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
+        self
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.prefix(), self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (Bedrock request id: {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_has_prefix_and_request_id() {
+        let e = ProviderError::new(ErrorKind::Throttled, "slow down")
+            .with_request_id(Some("abc-123".into()));
+        assert_eq!(e.to_string(), "throttled: slow down (Bedrock request id: abc-123)");
+        assert_eq!(
+            ProviderError::validation("bad").to_string(),
+            "validation: bad"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! `get-info`: ProviderInfo, built from the same key table the configuration parser uses.
+
+use serde_json::{json, Value};
+
+use crate::config::{KeyType, KEYS};
+use crate::models::DEFAULT_MODEL;
+
+/// ProviderInfo JSON in the Amplifier kernel's shape.
+pub fn provider_info() -> Value {
+    let config_fields: Vec<Value> = KEYS
+        .iter()
+        .map(|k| {
+            let field_type = match k.ty {
+                KeyType::Secret => "secret",
+                KeyType::Boolean => "boolean",
+                KeyType::Text | KeyType::PositiveInteger | KeyType::Number => "text",
+            };
+            json!({
+                "id": k.name,
+                "display_name": k.label,
+                "field_type": field_type,
+                "prompt": k.help,
+                "env_var": k.env.first(),
+                "choices": if k.ty == KeyType::Boolean { json!(["true", "false"]) } else { Value::Null },
+                // Region and credentials may come from the host's AWS chain, so nothing is strictly required here.
+                "required": false,
+                "default": k.default,
+                "show_when": null,
+                "requires_model": false,
+            })
+        })
+        .collect();
+    json!({
+        "id": "bedrock",
+        "display_name": "AWS Bedrock (Anthropic Claude)",
+        "credential_env_vars": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"],
+        "capabilities": ["streaming", "tools", "thinking", "vision"],
+        "defaults": {
+            "model": DEFAULT_MODEL,
+            "max_tokens": 8192,
+            "temperature": 1.0,
+            "timeout": 300,
+            "use_cross_region_inference": true,
+        },
+        "config_fields": config_fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_a_field_per_key_and_secrets_are_marked() {
+        let info = provider_info();
+        assert_eq!(info["id"], "bedrock");
+        let fields = info["config_fields"].as_array().unwrap();
+        assert_eq!(fields.len(), KEYS.len());
+        let secret = fields.iter().find(|f| f["id"] == "aws_secret_access_key").unwrap();
+        assert_eq!(secret["field_type"], "secret");
+        assert_eq!(secret["env_var"], "AWS_SECRET_ACCESS_KEY");
+    }
+}

@@ -1,0 +1,110 @@
+//! Anthropic Claude on AWS Bedrock as a WebAssembly component implementing the Amplifier
+//! provider contract (`amplifier:modules/provider@1.0.0`).
+//!
+//! This file only wires the WIT exports to the modules below; everything but `platform` and
+//! `transport::wasi_http` is plain Rust, unit-tested on the host target.
+
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+pub mod bedrock;
+pub mod cli;
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod info;
+pub mod messages;
+pub mod models;
+pub mod provider;
+pub mod sign;
+pub mod stream;
+pub mod transport;
+pub mod validate;
+
+#[cfg(target_arch = "wasm32")]
+mod platform;
+
+#[cfg(target_arch = "wasm32")]
+#[allow(missing_docs, unreachable_pub, missing_debug_implementations)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "bedrock-provider",
+        with: {
+            "wasi:http/types@0.2.12": ::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": ::wasi::http::outgoing_handler,
+            "wasi:io/poll@0.2.12": ::wasi::io::poll,
+            "wasi:io/error@0.2.12": ::wasi::io::error,
+            "wasi:io/streams@0.2.12": ::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": ::wasi::clocks::monotonic_clock,
+        },
+        generate_all,
+        pub_export_macro: true,
+    });
+}
+
+#[cfg(target_arch = "wasm32")]
+// The export macro expands to `pub` items that nothing outside uses.
+#[allow(unreachable_pub)]
+mod exports {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use crate::bindings::exports::amplifier::modules::provider::Guest as ProviderGuest;
+    use crate::bindings::exports::amplifier_bedrock::provider::streaming::{CompletionStream, Guest as StreamingGuest, GuestCompletionStream};
+    use crate::bindings::exports::wasi::cli::run::Guest as RunGuest;
+    use crate::platform::WasiPlatform;
+    use crate::{info, models, provider, stream};
+
+    struct Component;
+
+    fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
+        serde_json::to_vec(value).expect("serialising plain data cannot fail")
+    }
+
+    impl ProviderGuest for Component {
+        fn get_info() -> Vec<u8> {
+            to_json(&info::provider_info())
+        }
+
+        fn list_models() -> Result<Vec<u8>, String> {
+            Ok(to_json(&models::model_infos()))
+        }
+
+        fn complete(request: Vec<u8>) -> Result<Vec<u8>, String> {
+            provider::complete(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(|e| e.to_string())
+        }
+
+        fn parse_tool_calls(response: Vec<u8>) -> Result<Vec<u8>, String> {
+            provider::parse_tool_calls(&response).map(|c| to_json(&c)).map_err(|e| e.to_string())
+        }
+    }
+
+    /// Events of one completion, handed out one per `next()`.
+    struct EventQueue {
+        events: RefCell<VecDeque<Vec<u8>>>,
+    }
+
+    impl GuestCompletionStream for EventQueue {
+        fn next(&self) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.events.borrow_mut().pop_front())
+        }
+    }
+
+    impl StreamingGuest for Component {
+        type CompletionStream = EventQueue;
+
+        fn stream(request: Vec<u8>) -> Result<CompletionStream, String> {
+            let response = provider::complete(&request, &WasiPlatform::new()).map_err(|e| e.to_string())?;
+            let events = stream::events_for(&response).iter().map(to_json).collect();
+            Ok(CompletionStream::new(EventQueue { events: RefCell::new(events) }))
+        }
+    }
+
+    impl RunGuest for Component {
+        fn run() -> Result<(), ()> {
+            crate::platform::run_cli()
+        }
+    }
+
+    crate::bindings::export!(Component with_types_in crate::bindings);
+}

@@ -1,0 +1,93 @@
+//! The WASI side of [`Platform`]: `wasi:config/store`, the environment, the wall clock and
+//! `wasi:http`; plus the `wasi:cli/run` driver.
+
+use std::io::{Read, Write};
+use std::time::SystemTime;
+
+use crate::bindings::wasi::config::store;
+use crate::cli::{self, Command};
+use crate::config::ConfigSource;
+use crate::provider::{self, Platform};
+use crate::transport::{wasi_http, HttpRequest, HttpResponse, Timeouts, TransportError};
+
+/// The component's real surroundings. Reads everything afresh per request, so a host can
+/// rotate credentials between calls.
+#[derive(Debug, Default)]
+pub(crate) struct WasiPlatform;
+
+impl WasiPlatform {
+    pub(crate) fn new() -> Self {
+        WasiPlatform
+    }
+}
+
+impl ConfigSource for WasiPlatform {
+    fn config(&self, key: &str) -> Result<Option<String>, String> {
+        store::get(key).map_err(|e| match e {
+            store::Error::Upstream(m) | store::Error::Io(m) => m,
+        })
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Platform for WasiPlatform {
+    fn source(&self) -> &dyn ConfigSource {
+        self
+    }
+
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn send(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
+        wasi_http::send(request, timeouts)
+    }
+}
+
+/// `wasi:cli/run`: answers a prompt from the command line. Errors go to stderr with their
+/// prefix; a usage error exits with status 2, a provider error with 1.
+pub(crate) fn run_cli() -> Result<(), ()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match cli::parse(&args) {
+        Ok(Command::Help) => {
+            print!("{}", cli::USAGE);
+            return Ok(());
+        }
+        Ok(Command::Complete(o)) => o,
+        Err(e) => {
+            eprintln!("usage error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let prompt = match &options.prompt {
+        Some(p) => p.clone(),
+        None => {
+            let mut s = String::new();
+            if std::io::stdin().read_to_string(&mut s).is_err() || s.trim().is_empty() {
+                eprintln!("usage error: give a PROMPT or pipe one on standard input; see --help");
+                std::process::exit(2);
+            }
+            s
+        }
+    };
+    let request = serde_json::to_vec(&cli::request_for(&options, &prompt)).expect("plain JSON");
+    let response = match provider::complete(&request, &WasiPlatform::new()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(());
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if options.stream && options.json {
+        crate::stream::events_for(&response).iter().try_for_each(|e| writeln!(out, "{e}"))
+    } else if options.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&response).expect("plain JSON"))
+    } else {
+        writeln!(out, "{}", cli::answer_text(&response))
+    };
+    written.map_err(|_| ())
+}

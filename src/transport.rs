@@ -1,0 +1,304 @@
+//! HTTP over `wasi:http/outgoing-handler`, with deadlines that never hang.
+//!
+//! The request and response types are plain data so the pipeline can be tested with a fake
+//! transport on the host target; only [`wasi_http`] touches WASI.
+
+use std::fmt;
+use std::time::Duration;
+
+/// An HTTP request ready for the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host[:port]`.
+    pub authority: String,
+    /// Path and query, percent-encoded.
+    pub path: String,
+    /// Headers, including the signature.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// The full URL, as the signer and error messages see it.
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.path)
+    }
+}
+
+/// A complete HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names as received.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header called `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Time limits for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The whole exchange, from connect to the last body byte.
+    pub total: Duration,
+    /// Establishing the connection.
+    pub connect: Duration,
+    /// Silence between two body chunks.
+    pub between_bytes: Duration,
+}
+
+impl Timeouts {
+    /// Limits derived from the overall `timeout`: connect within 10 s, and no silence longer
+    /// than the whole budget.
+    pub fn from_total(total: Duration) -> Timeouts {
+        Timeouts { total, connect: total.min(Duration::from_secs(10)), between_bytes: total }
+    }
+}
+
+/// Why no complete response arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The host's outbound policy refused the destination.
+    Denied {
+        /// Where the request was going.
+        url: String,
+    },
+    /// A deadline passed.
+    Timeout {
+        /// Which phase ran out of time.
+        phase: &'static str,
+        /// The limit that applied.
+        limit: Duration,
+    },
+    /// DNS, connect, TLS or protocol failure, as the host reported it.
+    Failed {
+        /// Where the request was going.
+        url: String,
+        /// The host's error code and detail.
+        detail: String,
+    },
+}
+
+impl TransportError {
+    /// Whether trying again may succeed (connection-level failures; never a refusal).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TransportError::Failed { .. } | TransportError::Timeout { phase: "connect", .. })
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Denied { url } => write!(
+                f,
+                "the host refused the outbound request to {url}: it allows only the Bedrock Runtime endpoint of the \
+                 configured region and the configured `endpoint_url`; check `aws_region` / `endpoint_url`, or allow this \
+                 destination in the host"
+            ),
+            TransportError::Timeout { phase, limit } => write!(
+                f,
+                "no answer within {:.1} s ({phase}): raise the `timeout` config key, ask for fewer output tokens, or check connectivity to Bedrock",
+                limit.as_secs_f64()
+            ),
+            TransportError::Failed { url, detail } => write!(f, "request to {url} failed: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// The `wasi:http` implementation (component builds only).
+#[cfg(target_arch = "wasm32")]
+pub mod wasi_http {
+    use super::{HttpRequest, HttpResponse, Timeouts, TransportError};
+    use std::time::Duration;
+    use wasi::clocks::monotonic_clock;
+    use wasi::http::types::{ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+    use wasi::io::poll::poll;
+    use wasi::io::streams::{InputStream, StreamError};
+
+    /// Largest chunk written to the body stream at once (the WASI guarantee is 4 KiB).
+    const WRITE_CHUNK: usize = 4096;
+    /// Largest chunk read at once.
+    const READ_CHUNK: u64 = 64 * 1024;
+
+    /// A monotonic deadline in nanoseconds.
+    #[derive(Debug, Clone, Copy)]
+    struct Deadline {
+        at: u64,
+        limit: Duration,
+    }
+
+    impl Deadline {
+        fn after(limit: Duration) -> Deadline {
+            let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+            Deadline { at: monotonic_clock::now().saturating_add(ns), limit }
+        }
+        fn remaining(&self) -> u64 {
+            self.at.saturating_sub(monotonic_clock::now())
+        }
+    }
+
+    /// An open response whose body has not been read yet.
+    ///
+    /// Field order is drop order: WASI requires a body stream to go before its body, and the
+    /// body before its response.
+    pub struct OpenResponse {
+        stream: InputStream,
+        _body: IncomingBody,
+        _response: IncomingResponse,
+        /// Status code.
+        pub status: u16,
+        /// Response headers.
+        pub headers: Vec<(String, String)>,
+        deadline: Deadline,
+        between_bytes: Duration,
+    }
+
+    impl std::fmt::Debug for OpenResponse {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("OpenResponse").field("status", &self.status).finish_non_exhaustive()
+        }
+    }
+
+    impl OpenResponse {
+        /// The next chunk of the body, `None` at its end. Waits at most until the overall
+        /// deadline or `between_bytes`, whichever comes first.
+        pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+            loop {
+                match self.stream.read(READ_CHUNK) {
+                    Ok(bytes) if !bytes.is_empty() => return Ok(Some(bytes)),
+                    Ok(_) => {}
+                    Err(StreamError::Closed) => return Ok(None),
+                    Err(StreamError::LastOperationFailed(e)) => {
+                        return Err(TransportError::Failed { url: String::new(), detail: format!("reading the response body: {}", e.to_debug_string()) })
+                    }
+                }
+                let total_left = self.deadline.remaining();
+                let silence = u64::try_from(self.between_bytes.as_nanos()).unwrap_or(u64::MAX);
+                let (wait, phase, limit) = if total_left <= silence {
+                    (total_left, "reading the response", self.deadline.limit)
+                } else {
+                    (silence, "waiting between response bytes", self.between_bytes)
+                };
+                let ready = self.stream.subscribe();
+                let timer = monotonic_clock::subscribe_duration(wait);
+                if poll(&[&ready, &timer]) == [1] {
+                    return Err(TransportError::Timeout { phase, limit });
+                }
+            }
+        }
+
+        /// Reads the whole body.
+        pub fn read_all(mut self) -> Result<Vec<u8>, TransportError> {
+            let mut out = Vec::new();
+            while let Some(chunk) = self.next_chunk()? {
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Sends `request` and waits for the status and headers.
+    pub fn open(request: &HttpRequest, timeouts: &Timeouts) -> Result<OpenResponse, TransportError> {
+        let url = request.url();
+        let failed = |detail: String| TransportError::Failed { url: url.clone(), detail };
+        let deadline = Deadline::after(timeouts.total);
+
+        let fields: Vec<(String, Vec<u8>)> = request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+        let headers = Fields::from_list(&fields).map_err(|e| failed(format!("header rejected by the host: {e:?}")))?;
+        let outgoing = OutgoingRequest::new(headers);
+        let scheme = if request.scheme == "http" { Scheme::Http } else { Scheme::Https };
+        outgoing.set_method(&Method::Post).map_err(|()| failed("method rejected".into()))?;
+        outgoing.set_scheme(Some(&scheme)).map_err(|()| failed("scheme rejected".into()))?;
+        outgoing.set_authority(Some(&request.authority)).map_err(|()| failed("authority rejected".into()))?;
+        outgoing.set_path_with_query(Some(&request.path)).map_err(|()| failed("path rejected".into()))?;
+        let body = outgoing.body().map_err(|()| failed("no request body".into()))?;
+
+        let options = RequestOptions::new();
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        // Hosts may not support every option; the overall deadline below still applies.
+        let _ = options.set_connect_timeout(Some(ns(timeouts.connect)));
+        let _ = options.set_first_byte_timeout(Some(ns(timeouts.total)));
+        let _ = options.set_between_bytes_timeout(Some(ns(timeouts.between_bytes)));
+
+        let future = wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(|code| map_error(&url, code, timeouts))?;
+
+        // Write after `handle` so the host is already consuming the body.
+        let write_result = (|| -> Result<(), StreamError> {
+            let stream = body.write().map_err(|()| StreamError::Closed)?;
+            for chunk in request.body.chunks(WRITE_CHUNK) {
+                stream.blocking_write_and_flush(chunk)?;
+            }
+            Ok(())
+        })();
+        let finished = OutgoingBody::finish(body, None);
+
+        let response = loop {
+            if let Some(result) = future.get() {
+                match result {
+                    Ok(Ok(response)) => break response,
+                    Ok(Err(code)) => return Err(map_error(&url, code, timeouts)),
+                    Err(()) => return Err(failed("the response was already taken".into())),
+                }
+            }
+            let ready = future.subscribe();
+            let timer = monotonic_clock::subscribe_duration(deadline.remaining());
+            if poll(&[&ready, &timer]) == [1] {
+                return Err(TransportError::Timeout { phase: "waiting for the response", limit: timeouts.total });
+            }
+        };
+        if let Err(e) = write_result {
+            return Err(failed(format!("sending the request body: {e:?}")));
+        }
+        if let Err(code) = finished {
+            return Err(map_error(&url, code, timeouts));
+        }
+
+        let status = response.status();
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let incoming = response.consume().map_err(|()| failed("response body already consumed".into()))?;
+        let stream = incoming.stream().map_err(|()| failed("response body stream unavailable".into()))?;
+        Ok(OpenResponse { stream, _body: incoming, _response: response, status, headers, deadline, between_bytes: timeouts.between_bytes })
+    }
+
+    /// Sends `request` and reads the whole response.
+    pub fn send(request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
+        let open = open(request, timeouts)?;
+        let (status, headers) = (open.status, open.headers.clone());
+        let body = open.read_all().map_err(|e| match e {
+            TransportError::Failed { detail, .. } => TransportError::Failed { url: request.url(), detail },
+            other => other,
+        })?;
+        Ok(HttpResponse { status, headers, body })
+    }
+
+    fn map_error(url: &str, code: ErrorCode, timeouts: &Timeouts) -> TransportError {
+        match code {
+            ErrorCode::HttpRequestDenied => TransportError::Denied { url: url.to_string() },
+            ErrorCode::ConnectionTimeout => TransportError::Timeout { phase: "connect", limit: timeouts.connect },
+            ErrorCode::ConnectionReadTimeout => TransportError::Timeout { phase: "waiting for the response", limit: timeouts.total },
+            ErrorCode::ConnectionRefused => TransportError::Failed { url: url.into(), detail: "connection refused: is the endpoint up, and the port right?".into() },
+            ErrorCode::DnsError(e) => TransportError::Failed { url: url.into(), detail: format!("DNS lookup failed ({:?}): check the region or endpoint_url", e.rcode) },
+            ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
+                TransportError::Failed { url: url.into(), detail: format!("TLS failed ({code:?}): for a plain-http local endpoint use an http:// endpoint_url") }
+            }
+            other => TransportError::Failed { url: url.into(), detail: format!("{other:?}") },
+        }
+    }
+}
