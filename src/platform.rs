@@ -48,7 +48,8 @@ impl Platform for WasiPlatform {
 }
 
 /// `wasi:cli/run`: answers a prompt from the command line. Errors go to stderr with their
-/// prefix; a usage error exits with status 2, a provider error with 1.
+/// prefix (`usage error:` for bad arguments) and fail the run; WASI 0.2's `exit` carries only
+/// success or failure, so wasmtime reports every failure as status 1.
 pub(crate) fn run_cli() -> Result<(), ()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match cli::parse(&args) {
@@ -59,7 +60,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
         Ok(Command::Complete(o)) => o,
         Err(e) => {
             eprintln!("usage error: {e}");
-            std::process::exit(2);
+            return Err(());
         }
     };
     let prompt = match &options.prompt {
@@ -68,7 +69,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
             let mut s = String::new();
             if std::io::stdin().read_to_string(&mut s).is_err() || s.trim().is_empty() {
                 eprintln!("usage error: give a PROMPT or pipe one on standard input; see --help");
-                std::process::exit(2);
+                return Err(());
             }
             s
         }

@@ -137,6 +137,7 @@ pub struct ProviderBuilder {
     credentials: Option<Credentials>,
     limits: Limits,
     allowed_regions: Option<Vec<String>>,
+    allowed_endpoint: Option<String>,
 }
 
 impl Default for ProviderBuilder {
@@ -148,6 +149,7 @@ impl Default for ProviderBuilder {
             credentials: None,
             limits: Limits::default(),
             allowed_regions: None,
+            allowed_endpoint: None,
         }
     }
 }
@@ -190,6 +192,13 @@ impl ProviderBuilder {
         self
     }
 
+    /// Allows this endpoint (`scheme://host[:port]`) besides Bedrock Runtime, instead of the
+    /// one named by the `endpoint_url` config key.
+    pub fn allow_endpoint(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_endpoint = Some(origin.into());
+        self
+    }
+
     /// Compiles (or loads from cache) and links the component.
     pub fn build(self) -> Result<Provider> {
         self.build_with_progress(&|| {})
@@ -207,6 +216,7 @@ impl ProviderBuilder {
 #[derive(Clone)]
 pub struct Provider {
     engine: Engine,
+    component: Component,
     pre: BedrockProviderExportsPre<HostState>,
     settings: Arc<Mutex<Settings>>,
     cache: CacheOutcome,
@@ -224,6 +234,7 @@ struct Settings {
     credentials: Option<Credentials>,
     limits: Limits,
     allowed_regions: Option<Vec<String>>,
+    allowed_endpoint: Option<String>,
 }
 
 /// What a call left behind besides its result.
@@ -248,13 +259,50 @@ impl Provider {
         wasmtime_wasi_config::add_to_linker(&mut linker, |h: &mut HostState| WasiConfig::from(&h.config))?;
         let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the component")?;
         let pre = BedrockProviderExportsPre::new(pre)?;
-        let settings = Settings { config: b.config, credentials: b.credentials, limits: b.limits, allowed_regions: b.allowed_regions };
-        Ok(Provider { engine, pre, settings: Arc::new(Mutex::new(settings)), cache })
+        let settings = Settings { config: b.config, credentials: b.credentials, limits: b.limits, allowed_regions: b.allowed_regions, allowed_endpoint: b.allowed_endpoint };
+        Ok(Provider { engine, component, pre, settings: Arc::new(Mutex::new(settings)), cache })
+    }
+
+    /// The names of the interfaces the component imports, for auditing what it can reach.
+    pub fn imports(&self) -> Vec<String> {
+        self.component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect()
+    }
+
+    /// The names of the interfaces the component exports.
+    pub fn exports(&self) -> Vec<String> {
+        self.component.component_type().exports(&self.engine).map(|(name, _)| name.to_string()).collect()
     }
 
     /// Whether building this provider compiled the component or loaded it from cache.
     pub fn cache_outcome(&self) -> CacheOutcome {
         self.cache
+    }
+
+    /// A provider sharing this one's engine and compiled component but with its own copy of
+    /// the settings: many configurations, one compile.
+    pub fn fork(&self) -> Provider {
+        let settings = self.lock().clone();
+        Provider { engine: self.engine.clone(), component: self.component.clone(), pre: self.pre.clone(), settings: Arc::new(Mutex::new(settings)), cache: self.cache }
+    }
+
+    /// Replaces the per-call limits for later calls.
+    pub fn set_limits(&self, limits: Limits) {
+        self.lock().limits = limits;
+    }
+
+    /// Restricts outbound Bedrock endpoints to these regions for later calls.
+    pub fn set_allowed_regions(&self, regions: Option<Vec<String>>) {
+        self.lock().allowed_regions = regions;
+    }
+
+    /// Allows this origin instead of the `endpoint_url` one for later calls.
+    pub fn set_allowed_endpoint(&self, origin: Option<String>) {
+        self.lock().allowed_endpoint = origin;
+    }
+
+    /// Removes a config key for later calls.
+    pub fn remove_config(&self, key: &str) {
+        self.lock().config.remove(key);
     }
 
     /// Replaces the credentials for later calls; calls in flight keep theirs.
@@ -279,10 +327,10 @@ impl Provider {
         if let Some(c) = &settings.credentials {
             vars.extend(c.config_vars().into_iter().map(|(k, v)| (k.to_string(), v)));
         }
-        let endpoint = settings.config.get("endpoint_url").and_then(|u| {
+        let endpoint = settings.allowed_endpoint.clone().or_else(|| settings.config.get("endpoint_url").and_then(|u| {
             let uri: http::Uri = u.parse().ok()?;
             Some(format!("{}://{}", uri.scheme_str()?.to_ascii_lowercase(), uri.authority()?.as_str().to_ascii_lowercase()))
-        });
+        }));
         let regions = settings.allowed_regions.clone().unwrap_or_else(|| settings.config.get("aws_region").cloned().into_iter().collect());
         let refused = Arc::new(Mutex::new(Vec::new()));
         let state = HostState {

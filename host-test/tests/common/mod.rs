@@ -1,0 +1,138 @@
+//! Shared fixtures: one compiled component per test process, emulator wiring, and types
+//! shaped exactly like the Amplifier kernel's, to check our JSON against.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use bedrock_host::emulator::{self, Emulator};
+use bedrock_host::{Credentials, Provider};
+
+/// The component compiled once per test process (cached on disk across processes).
+pub fn base() -> &'static Provider {
+    static BASE: OnceLock<Provider> = OnceLock::new();
+    BASE.get_or_init(|| {
+        Provider::builder()
+            .cache_dir(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")))
+            .build()
+            .expect("the component loads")
+    })
+}
+
+/// The emulator's working credentials.
+pub fn emulator_credentials() -> Credentials {
+    Credentials::Aws { access_key_id: emulator::ACCESS_KEY_ID.into(), secret_access_key: emulator::SECRET_ACCESS_KEY.into(), session_token: None }
+}
+
+/// A provider (sharing the compiled component) configured for `emu` in us-east-1.
+pub fn against(emu: &Emulator) -> Provider {
+    let p = base().fork();
+    p.set_config("endpoint_url", emu.endpoint_url());
+    p.set_config("aws_region", "us-east-1");
+    p.set_credentials(Some(emulator_credentials()));
+    p
+}
+
+/// `testdata/<rel>` at the workspace root.
+pub fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("testdata").join(rel)
+}
+
+/// A one-message request.
+pub fn hello(text: &str) -> serde_json::Value {
+    serde_json::json!({"messages": [{"role": "user", "content": text}]})
+}
+
+/// Types with the kernel's field names, requiredness and tagging (Amplifier's
+/// `messages.rs` / `models.rs`), written here to check the component's output against.
+pub mod upstream {
+    use std::collections::HashMap;
+
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "type")]
+    pub enum ContentBlock {
+        #[serde(rename = "text")]
+        Text { text: String },
+        #[serde(rename = "thinking")]
+        Thinking { thinking: String, signature: Option<String> },
+        #[serde(rename = "redacted_thinking")]
+        RedactedThinking { data: String },
+        #[serde(rename = "tool_call")]
+        ToolCall { id: String, name: String, input: HashMap<String, Value> },
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Usage {
+        pub input_tokens: i64,
+        pub output_tokens: i64,
+        pub total_tokens: i64,
+        pub reasoning_tokens: Option<i64>,
+        pub cache_read_tokens: Option<i64>,
+        pub cache_write_tokens: Option<i64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ToolCall {
+        pub id: String,
+        pub name: String,
+        pub arguments: HashMap<String, Value>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ChatResponse {
+        pub content: Vec<ContentBlock>,
+        pub tool_calls: Option<Vec<ToolCall>>,
+        pub usage: Option<Usage>,
+        pub degradation: Option<Value>,
+        pub finish_reason: Option<String>,
+        pub metadata: Option<HashMap<String, Value>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ConfigField {
+        pub id: String,
+        pub display_name: String,
+        pub field_type: String,
+        pub prompt: String,
+        pub env_var: Option<String>,
+        pub choices: Option<Vec<String>>,
+        pub required: bool,
+        #[serde(rename = "default")]
+        pub default_value: Option<String>,
+        pub show_when: Option<HashMap<String, String>>,
+        pub requires_model: bool,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ProviderInfo {
+        pub id: String,
+        pub display_name: String,
+        pub credential_env_vars: Vec<String>,
+        pub capabilities: Vec<String>,
+        pub defaults: HashMap<String, Value>,
+        pub config_fields: Vec<ConfigField>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ModelInfo {
+        pub id: String,
+        pub display_name: String,
+        pub context_window: i64,
+        pub max_output_tokens: i64,
+        pub capabilities: Vec<String>,
+        pub defaults: HashMap<String, Value>,
+        pub cost_per_input_token: Option<f64>,
+        pub cost_per_output_token: Option<f64>,
+        pub metadata: HashMap<String, Value>,
+    }
+}
