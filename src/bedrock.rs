@@ -21,7 +21,10 @@ pub struct CallContext<'a> {
 
 /// Bedrock's error code: the header's part before `:`, else the body's `__type`, else by status.
 pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) -> String {
-    if let Some(code) = error_type_header.and_then(|h| h.split(':').next()).filter(|c| !c.is_empty()) {
+    if let Some(code) = error_type_header
+        .and_then(|h| h.split(':').next())
+        .filter(|c| !c.is_empty())
+    {
         return code.to_string();
     }
     if let Some(code) = body.get("__type").and_then(Value::as_str) {
@@ -44,12 +47,21 @@ pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) ->
 pub fn is_retryable(code: &str) -> bool {
     matches!(
         code,
-        "ThrottlingException" | "ServiceUnavailableException" | "InternalServerException" | "ModelNotReadyException"
+        "ThrottlingException"
+            | "ServiceUnavailableException"
+            | "InternalServerException"
+            | "ModelNotReadyException"
     )
 }
 
 /// Turns a non-2xx Bedrock answer into a [`ProviderError`].
-pub fn classify(status: u16, error_type_header: Option<&str>, body: &[u8], request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
+pub fn classify(
+    status: u16,
+    error_type_header: Option<&str>,
+    body: &[u8],
+    request_id: Option<&str>,
+    ctx: &CallContext<'_>,
+) -> ProviderError {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let code = error_code(status, error_type_header, &json);
     let message = json
@@ -58,7 +70,9 @@ pub fn classify(status: u16, error_type_header: Option<&str>, body: &[u8], reque
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
-    let CallContext { model_id, region, .. } = *ctx;
+    let CallContext {
+        model_id, region, ..
+    } = *ctx;
     let lower = message.to_ascii_lowercase();
     let (kind, text) = match code.as_str() {
         "AccessDeniedException" => (ErrorKind::Auth, format!(
@@ -114,25 +128,68 @@ fn known_ids() -> String {
 mod tests {
     use super::*;
 
-    const CTX: CallContext<'static> = CallContext { model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", region: "us-east-1", cross_region: true };
+    const CTX: CallContext<'static> = CallContext {
+        model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        region: "us-east-1",
+        cross_region: true,
+    };
 
     #[test]
     fn codes_come_from_header_then_body_then_status() {
-        assert_eq!(error_code(400, Some("ThrottlingException:http://internal.amazon.com/coral/"), &Value::Null), "ThrottlingException");
-        assert_eq!(error_code(400, None, &serde_json::json!({"__type": "com.amazon#ValidationException"})), "ValidationException");
-        assert_eq!(error_code(503, None, &Value::Null), "ServiceUnavailableException");
+        assert_eq!(
+            error_code(
+                400,
+                Some("ThrottlingException:http://internal.amazon.com/coral/"),
+                &Value::Null
+            ),
+            "ThrottlingException"
+        );
+        assert_eq!(
+            error_code(
+                400,
+                None,
+                &serde_json::json!({"__type": "com.amazon#ValidationException"})
+            ),
+            "ValidationException"
+        );
+        assert_eq!(
+            error_code(503, None, &Value::Null),
+            "ServiceUnavailableException"
+        );
     }
 
     #[test]
     fn access_denied_names_model_region_and_actions() {
-        let e = classify(403, Some("AccessDeniedException:x"), br#"{"message":"nope"}"#, Some("rid"), &CTX).to_string();
+        let e = classify(
+            403,
+            Some("AccessDeniedException:x"),
+            br#"{"message":"nope"}"#,
+            Some("rid"),
+            &CTX,
+        )
+        .to_string();
         assert!(e.starts_with("auth: access denied calling model `us.anthropic.claude-sonnet-4-5-20250929-v1:0` in us-east-1"), "{e}");
-        assert!(e.contains("bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream") && e.contains("Model access") && e.ends_with("(Bedrock request id: rid)"), "{e}");
+        assert!(
+            e.contains("bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream")
+                && e.contains("Model access")
+                && e.ends_with("(Bedrock request id: rid)"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_model_lists_known_ids() {
-        let e = classify(400, Some("ValidationException"), br#"{"message":"The provided model identifier is invalid."}"#, None, &CTX).to_string();
-        assert!(e.starts_with("model:") && e.contains("anthropic.claude-haiku-4-5-20251001-v1:0"), "{e}");
+        let e = classify(
+            400,
+            Some("ValidationException"),
+            br#"{"message":"The provided model identifier is invalid."}"#,
+            None,
+            &CTX,
+        )
+        .to_string();
+        assert!(
+            e.starts_with("model:") && e.contains("anthropic.claude-haiku-4-5-20251001-v1:0"),
+            "{e}"
+        );
     }
 }

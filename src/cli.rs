@@ -57,7 +57,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut words: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value; see --help"));
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value; see --help"))
+        };
         match a.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--stream" => o.stream = true,
@@ -68,7 +72,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 words.extend(it.by_ref().cloned());
                 break;
             }
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}; see --help")),
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option {flag}; see --help"))
+            }
             word => words.push(word.to_string()),
         }
     }
@@ -115,12 +121,35 @@ mod tests {
 
     #[test]
     fn parses_flags_and_prompt_words() {
-        let Command::Complete(o) = parse(&args(&["--model", "m", "Hello", "there", "--json"])).unwrap() else { panic!() };
-        assert_eq!(o, Options { prompt: Some("Hello there".into()), model: Some("m".into()), system: None, stream: false, json: true });
+        let Command::Complete(o) =
+            parse(&args(&["--model", "m", "Hello", "there", "--json"])).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            o,
+            Options {
+                prompt: Some("Hello there".into()),
+                model: Some("m".into()),
+                system: None,
+                stream: false,
+                json: true
+            }
+        );
         assert_eq!(parse(&args(&["--help"])).unwrap(), Command::Help);
-        assert!(parse(&args(&["--model"])).unwrap_err().contains("--model needs a value"));
-        assert!(parse(&args(&["--bogus"])).unwrap_err().contains("unknown option --bogus"));
-        let req = request_for(&Options { system: Some("S".into()), ..Options::default() }, "P");
+        assert!(parse(&args(&["--model"]))
+            .unwrap_err()
+            .contains("--model needs a value"));
+        assert!(parse(&args(&["--bogus"]))
+            .unwrap_err()
+            .contains("unknown option --bogus"));
+        let req = request_for(
+            &Options {
+                system: Some("S".into()),
+                ..Options::default()
+            },
+            "P",
+        );
         assert_eq!(req["messages"][0]["role"], "system");
     }
 }

@@ -100,10 +100,18 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Invalid { key, value: Some(v), expected } => {
+            ConfigError::Invalid {
+                key,
+                value: Some(v),
+                expected,
+            } => {
                 write!(f, "`{key}` is {v:?}, but it must be {expected}")
             }
-            ConfigError::Invalid { key, value: None, expected } => {
+            ConfigError::Invalid {
+                key,
+                value: None,
+                expected,
+            } => {
                 write!(f, "`{key}` is invalid: it must be {expected}")
             }
             ConfigError::Store { key, detail } => {
@@ -158,7 +166,11 @@ impl Credentials {
     pub fn secrets(&self) -> Vec<&str> {
         match self {
             Credentials::None => Vec::new(),
-            Credentials::Aws { access_key_id, secret_access_key, session_token } => {
+            Credentials::Aws {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => {
                 let mut v = vec![access_key_id.as_str(), secret_access_key.as_str()];
                 v.extend(session_token.as_deref());
                 v
@@ -182,9 +194,9 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses `http(s)://host[:port][/prefix]`.
     pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com".to_string())?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com".to_string()
+        })?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err("an http:// or https:// URL".into());
@@ -201,8 +213,15 @@ impl Endpoint {
             return Err("a URL with a host name, e.g. http://127.0.0.1:8080".into());
         }
         let default_port = if scheme == "https" { ":443" } else { ":80" };
-        let authority = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
-        Ok(Endpoint { scheme, authority, base_path: path.to_string() })
+        let authority = authority
+            .strip_suffix(default_port)
+            .unwrap_or(authority)
+            .to_ascii_lowercase();
+        Ok(Endpoint {
+            scheme,
+            authority,
+            base_path: path.to_string(),
+        })
     }
 
     /// The standard Bedrock Runtime endpoint of `region`.
@@ -250,28 +269,35 @@ impl ProviderConfig {
         if let Some(region) = &region {
             let ok = region.len() <= 32
                 && region.split('-').count() >= 3
-                && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok {
                 return Err(ConfigError::Invalid {
                     key: "aws_region".into(),
                     value: Some(region.clone()),
-                    expected: "an AWS region code such as us-east-1, eu-west-1 or ap-northeast-1".into(),
+                    expected: "an AWS region code such as us-east-1, eu-west-1 or ap-northeast-1"
+                        .into(),
                 });
             }
         }
         let endpoint = match r.text("endpoint_url")? {
             None => None,
-            Some(url) => Some(Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
-                key: "endpoint_url".into(),
-                value: Some(url.clone()),
-                expected,
-            })?),
+            Some(url) => Some(
+                Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
+                    key: "endpoint_url".into(),
+                    value: Some(url.clone()),
+                    expected,
+                })?,
+            ),
         };
         let timeout_secs = r.number("timeout", 0.001, 86_400.0)?;
         Ok(ProviderConfig {
             region,
             aws_profile: r.text("aws_profile")?,
-            default_model: r.text("default_model")?.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+            default_model: r
+                .text("default_model")?
+                .unwrap_or_else(|| DEFAULT_MODEL.to_string()),
             use_cross_region_inference: r.boolean("use_cross_region_inference")?,
             max_tokens: r.positive_integer("max_tokens")?,
             temperature: r.number("temperature", 0.0, 1.0)?,
@@ -310,7 +336,10 @@ impl Reader<'_> {
         let from_store = self
             .source
             .config(name)
-            .map_err(|detail| ConfigError::Store { key: name.into(), detail })?;
+            .map_err(|detail| ConfigError::Store {
+                key: name.into(),
+                detail,
+            })?;
         if let Some(v) = from_store.filter(|v| !v.trim().is_empty()) {
             return Ok(Some((name.to_string(), v.trim().to_string())));
         }
@@ -330,7 +359,10 @@ impl Reader<'_> {
     fn raw_or_default(&self, name: &str) -> Result<(String, String), ConfigError> {
         match self.lookup(name)? {
             Some(found) => Ok(found),
-            None => Ok((name.to_string(), key(name).default.unwrap_or_default().to_string())),
+            None => Ok((
+                name.to_string(),
+                key(name).default.unwrap_or_default().to_string(),
+            )),
         }
     }
 
@@ -377,33 +409,66 @@ impl Reader<'_> {
             Ok(self
                 .source
                 .config(k)
-                .map_err(|detail| ConfigError::Store { key: k.into(), detail })?
+                .map_err(|detail| ConfigError::Store {
+                    key: k.into(),
+                    detail,
+                })?
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.trim().to_string()))
         };
-        let env = |var: &str| self.source.env(var).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
-        let from_store = (store("aws_access_key_id")?, store("aws_secret_access_key")?, store("aws_session_token")?);
+        let env = |var: &str| {
+            self.source
+                .env(var)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.trim().to_string())
+        };
+        let from_store = (
+            store("aws_access_key_id")?,
+            store("aws_secret_access_key")?,
+            store("aws_session_token")?,
+        );
         let (id, secret, token, id_name, secret_name) = match from_store {
-            (None, None, None) => (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN"), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-            (id, secret, token) => (id, secret, token, "aws_access_key_id", "aws_secret_access_key"),
+            (None, None, None) => (
+                env("AWS_ACCESS_KEY_ID"),
+                env("AWS_SECRET_ACCESS_KEY"),
+                env("AWS_SESSION_TOKEN"),
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+            ),
+            (id, secret, token) => (
+                id,
+                secret,
+                token,
+                "aws_access_key_id",
+                "aws_secret_access_key",
+            ),
         };
         match (id, secret) {
             (None, None) if token.is_some() => Err(ConfigError::Invalid {
                 key: id_name.into(),
                 value: None,
-                expected: "set together with the secret access key, because a session token is set".into(),
+                expected: "set together with the secret access key, because a session token is set"
+                    .into(),
             }),
             (None, None) => Ok(Credentials::None),
-            (Some(access_key_id), Some(secret_access_key)) => Ok(Credentials::Aws { access_key_id, secret_access_key, session_token: token }),
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Credentials::Aws {
+                access_key_id,
+                secret_access_key,
+                session_token: token,
+            }),
             (Some(_), None) => Err(ConfigError::Invalid {
                 key: secret_name.into(),
                 value: None,
-                expected: format!("set, because `{id_name}` is set (both come from the same place)"),
+                expected: format!(
+                    "set, because `{id_name}` is set (both come from the same place)"
+                ),
             }),
             (None, Some(_)) => Err(ConfigError::Invalid {
                 key: id_name.into(),
                 value: None,
-                expected: format!("set, because `{secret_name}` is set (both come from the same place)"),
+                expected: format!(
+                    "set, because `{secret_name}` is set (both come from the same place)"
+                ),
             }),
         }
     }
@@ -438,8 +503,14 @@ mod tests {
         }
     }
 
-    fn resolve(config: &[(&'static str, &'static str)], env: &[(&'static str, &'static str)]) -> Result<ProviderConfig, ConfigError> {
-        ProviderConfig::resolve(&Fake { config: config.iter().copied().collect(), env: env.iter().copied().collect() })
+    fn resolve(
+        config: &[(&'static str, &'static str)],
+        env: &[(&'static str, &'static str)],
+    ) -> Result<ProviderConfig, ConfigError> {
+        ProviderConfig::resolve(&Fake {
+            config: config.iter().copied().collect(),
+            env: env.iter().copied().collect(),
+        })
     }
 
     #[test]
@@ -457,57 +528,132 @@ mod tests {
 
     #[test]
     fn config_store_wins_over_environment() {
-        let c = resolve(&[("aws_region", "eu-west-1")], &[("AWS_REGION", "us-east-1")]).unwrap();
+        let c = resolve(
+            &[("aws_region", "eu-west-1")],
+            &[("AWS_REGION", "us-east-1")],
+        )
+        .unwrap();
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         let c = resolve(&[], &[("AWS_DEFAULT_REGION", "us-west-2")]).unwrap();
         assert_eq!(c.region.as_deref(), Some("us-west-2"));
-        let c = resolve(&[], &[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")]).unwrap();
-        assert_eq!(c.region.as_deref(), Some("us-west-2"), "empty variables count as unset");
+        let c = resolve(
+            &[],
+            &[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.region.as_deref(),
+            Some("us-west-2"),
+            "empty variables count as unset"
+        );
     }
 
     #[test]
     fn bad_values_name_the_key_and_what_is_accepted() {
-        let e = resolve(&[("temperature", "hot")], &[]).unwrap_err().to_string();
-        assert_eq!(e, "`temperature` is \"hot\", but it must be a number from 0 to 1");
-        let e = resolve(&[("max_tokens", "0")], &[]).unwrap_err().to_string();
-        assert!(e.contains("`max_tokens` is \"0\"") && e.contains("at least 1"), "{e}");
+        let e = resolve(&[("temperature", "hot")], &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "`temperature` is \"hot\", but it must be a number from 0 to 1"
+        );
+        let e = resolve(&[("max_tokens", "0")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`max_tokens` is \"0\"") && e.contains("at least 1"),
+            "{e}"
+        );
         let e = resolve(&[("debug", "maybe")], &[]).unwrap_err().to_string();
         assert_eq!(e, "`debug` is \"maybe\", but it must be true or false");
-        let e = resolve(&[("aws_region", "us-east-1.evil.com/x")], &[]).unwrap_err().to_string();
+        let e = resolve(&[("aws_region", "us-east-1.evil.com/x")], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("`aws_region`"), "{e}");
-        let e = resolve(&[("endpoint_url", "ftp://x")], &[]).unwrap_err().to_string();
+        let e = resolve(&[("endpoint_url", "ftp://x")], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("`endpoint_url`"), "{e}");
     }
 
     #[test]
     fn credentials_come_as_one_set() {
-        let c = resolve(&[("aws_access_key_id", "AKID"), ("aws_secret_access_key", "SECRET")], &[("AWS_SESSION_TOKEN", "envtoken")]).unwrap();
-        assert_eq!(c.credentials, Credentials::Aws { access_key_id: "AKID".into(), secret_access_key: "SECRET".into(), session_token: None });
-        let c = resolve(&[], &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S"), ("AWS_SESSION_TOKEN", "T")]).unwrap();
+        let c = resolve(
+            &[
+                ("aws_access_key_id", "AKID"),
+                ("aws_secret_access_key", "SECRET"),
+            ],
+            &[("AWS_SESSION_TOKEN", "envtoken")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.credentials,
+            Credentials::Aws {
+                access_key_id: "AKID".into(),
+                secret_access_key: "SECRET".into(),
+                session_token: None
+            }
+        );
+        let c = resolve(
+            &[],
+            &[
+                ("AWS_ACCESS_KEY_ID", "A"),
+                ("AWS_SECRET_ACCESS_KEY", "S"),
+                ("AWS_SESSION_TOKEN", "T"),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.credentials.secrets(), vec!["A", "S", "T"]);
         let e = resolve(&[("aws_access_key_id", "AKID")], &[]).unwrap_err();
-        assert!(e.to_string().contains("`aws_secret_access_key` is invalid"), "{e}");
-        let c = resolve(&[("aws_bearer_token_bedrock", "bk")], &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")]).unwrap();
+        assert!(
+            e.to_string().contains("`aws_secret_access_key` is invalid"),
+            "{e}"
+        );
+        let c = resolve(
+            &[("aws_bearer_token_bedrock", "bk")],
+            &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")],
+        )
+        .unwrap();
         assert_eq!(c.credentials, Credentials::Bearer("bk".into()));
     }
 
     #[test]
     fn secrets_never_in_debug_or_errors() {
-        let c = resolve(&[("aws_access_key_id", "AKIDSECRETLOOKING"), ("aws_secret_access_key", "TOPSECRET"), ("aws_session_token", "TOKENVALUE")], &[]).unwrap();
+        let c = resolve(
+            &[
+                ("aws_access_key_id", "AKIDSECRETLOOKING"),
+                ("aws_secret_access_key", "TOPSECRET"),
+                ("aws_session_token", "TOKENVALUE"),
+            ],
+            &[],
+        )
+        .unwrap();
         let dbg = format!("{c:?}");
         for s in ["AKIDSECRETLOOKING", "TOPSECRET", "TOKENVALUE"] {
             assert!(!dbg.contains(s), "{dbg}");
         }
-        let e = resolve(&[("aws_secret_access_key", "TOPSECRET")], &[]).unwrap_err().to_string();
+        let e = resolve(&[("aws_secret_access_key", "TOPSECRET")], &[])
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("TOPSECRET"), "{e}");
     }
 
     #[test]
     fn endpoints_parse_like_the_sdk() {
         let e = Endpoint::parse("http://127.0.0.1:8080/").unwrap();
-        assert_eq!((e.scheme.as_str(), e.authority.as_str(), e.base_path.as_str()), ("http", "127.0.0.1:8080", ""));
+        assert_eq!(
+            (
+                e.scheme.as_str(),
+                e.authority.as_str(),
+                e.base_path.as_str()
+            ),
+            ("http", "127.0.0.1:8080", "")
+        );
         let e = Endpoint::parse("https://Bedrock.example:443/prefix/").unwrap();
-        assert_eq!((e.authority.as_str(), e.base_path.as_str()), ("bedrock.example", "/prefix"));
+        assert_eq!(
+            (e.authority.as_str(), e.base_path.as_str()),
+            ("bedrock.example", "/prefix")
+        );
         assert!(Endpoint::parse("https://user@host").is_err());
         assert!(Endpoint::parse("localhost:80").is_err());
     }
@@ -515,9 +661,29 @@ mod tests {
     #[test]
     fn every_key_is_declared_once() {
         for k in KEYS {
-            assert_eq!(KEYS.iter().filter(|o| o.name == k.name).count(), 1, "{}", k.name);
+            assert_eq!(
+                KEYS.iter().filter(|o| o.name == k.name).count(),
+                1,
+                "{}",
+                k.name
+            );
         }
-        for name in ["aws_region", "aws_profile", "default_model", "use_cross_region_inference", "max_tokens", "temperature", "timeout", "debug", "raw_debug", "endpoint_url", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_bearer_token_bedrock"] {
+        for name in [
+            "aws_region",
+            "aws_profile",
+            "default_model",
+            "use_cross_region_inference",
+            "max_tokens",
+            "temperature",
+            "timeout",
+            "debug",
+            "raw_debug",
+            "endpoint_url",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "aws_bearer_token_bedrock",
+        ] {
             let _ = key(name);
         }
     }

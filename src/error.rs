@@ -93,7 +93,10 @@ mod tests {
     fn display_has_prefix_and_request_id() {
         let e = ProviderError::new(ErrorKind::Throttled, "slow down")
             .with_request_id(Some("abc-123".into()));
-        assert_eq!(e.to_string(), "throttled: slow down (Bedrock request id: abc-123)");
+        assert_eq!(
+            e.to_string(),
+            "throttled: slow down (Bedrock request id: abc-123)"
+        );
         assert_eq!(
             ProviderError::validation("bad").to_string(),
             "validation: bad"

@@ -56,7 +56,10 @@ mod tests {
         assert_eq!(info["id"], "bedrock");
         let fields = info["config_fields"].as_array().unwrap();
         assert_eq!(fields.len(), KEYS.len());
-        let secret = fields.iter().find(|f| f["id"] == "aws_secret_access_key").unwrap();
+        let secret = fields
+            .iter()
+            .find(|f| f["id"] == "aws_secret_access_key")
+            .unwrap();
         assert_eq!(secret["field_type"], "secret");
         assert_eq!(secret["env_var"], "AWS_SECRET_ACCESS_KEY");
     }

@@ -50,7 +50,9 @@ mod exports {
     use std::collections::VecDeque;
 
     use crate::bindings::exports::amplifier::modules::provider::Guest as ProviderGuest;
-    use crate::bindings::exports::amplifier_bedrock::provider::streaming::{CompletionStream, Guest as StreamingGuest, GuestCompletionStream};
+    use crate::bindings::exports::amplifier_bedrock::provider::streaming::{
+        CompletionStream, Guest as StreamingGuest, GuestCompletionStream,
+    };
     use crate::bindings::exports::wasi::cli::run::Guest as RunGuest;
     use crate::platform::WasiPlatform;
     use crate::{info, models, provider, stream};
@@ -71,11 +73,15 @@ mod exports {
         }
 
         fn complete(request: Vec<u8>) -> Result<Vec<u8>, String> {
-            provider::complete(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(|e| e.to_string())
+            provider::complete(&request, &WasiPlatform::new())
+                .map(|r| to_json(&r))
+                .map_err(|e| e.to_string())
         }
 
         fn parse_tool_calls(response: Vec<u8>) -> Result<Vec<u8>, String> {
-            provider::parse_tool_calls(&response).map(|c| to_json(&c)).map_err(|e| e.to_string())
+            provider::parse_tool_calls(&response)
+                .map(|c| to_json(&c))
+                .map_err(|e| e.to_string())
         }
     }
 
@@ -94,9 +100,12 @@ mod exports {
         type CompletionStream = EventQueue;
 
         fn stream(request: Vec<u8>) -> Result<CompletionStream, String> {
-            let response = provider::complete(&request, &WasiPlatform::new()).map_err(|e| e.to_string())?;
+            let response =
+                provider::complete(&request, &WasiPlatform::new()).map_err(|e| e.to_string())?;
             let events = stream::events_for(&response).iter().map(to_json).collect();
-            Ok(CompletionStream::new(EventQueue { events: RefCell::new(events) }))
+            Ok(CompletionStream::new(EventQueue {
+                events: RefCell::new(events),
+            }))
         }
     }
 

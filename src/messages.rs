@@ -284,7 +284,9 @@ impl ChatResponse {
         content
             .iter()
             .filter_map(|b| match b {
-                ContentBlock::ToolCall { id, name, input, .. } => Some(ToolCall {
+                ContentBlock::ToolCall {
+                    id, name, input, ..
+                } => Some(ToolCall {
                     id: id.clone(),
                     name: name.clone(),
                     arguments: input.clone(),
@@ -313,7 +315,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = from_json::<ChatRequest>("request", br#"{"messages":[{"role":"robot","content":"x"}]}"#).unwrap_err();
+        let e = from_json::<ChatRequest>(
+            "request",
+            br#"{"messages":[{"role":"robot","content":"x"}]}"#,
+        )
+        .unwrap_err();
         assert!(e.contains("messages[0].role") && e.contains("robot"), "{e}");
         let e = from_json::<ChatRequest>("request", b"not json").unwrap_err();
         assert!(e.starts_with("request is not valid JSON"), "{e}");

@@ -59,7 +59,9 @@ impl Geo {
 }
 
 /// Every prefix that marks an id as an inference profile already.
-const PROFILE_PREFIXES: &[&str] = &["us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global."];
+const PROFILE_PREFIXES: &[&str] = &[
+    "us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global.",
+];
 
 /// One Claude model as Bedrock offers it.
 #[derive(Debug, Clone, Copy)]
@@ -86,12 +88,72 @@ pub struct ModelSpec {
 
 /// The current Claude 4.x models on Bedrock, default first.
 pub const CATALOG: &[ModelSpec] = &[
-    ModelSpec { id: DEFAULT_MODEL, display_name: "Claude Sonnet 4.5", context_window: 200_000, max_output_tokens: 64_000, profiles: &[Geo::Us, Geo::UsGov, Geo::Eu, Geo::Jp, Geo::Au], thinking: true, usd_per_mtok_in: 3.0, usd_per_mtok_out: 15.0, cost_tier: "medium" },
-    ModelSpec { id: "anthropic.claude-opus-4-5-20251101-v1:0", display_name: "Claude Opus 4.5", context_window: 200_000, max_output_tokens: 64_000, profiles: &[Geo::Us, Geo::Eu], thinking: true, usd_per_mtok_in: 5.0, usd_per_mtok_out: 25.0, cost_tier: "high" },
-    ModelSpec { id: "anthropic.claude-opus-4-1-20250805-v1:0", display_name: "Claude Opus 4.1", context_window: 200_000, max_output_tokens: 32_000, profiles: &[Geo::Us], thinking: true, usd_per_mtok_in: 15.0, usd_per_mtok_out: 75.0, cost_tier: "high" },
-    ModelSpec { id: "anthropic.claude-haiku-4-5-20251001-v1:0", display_name: "Claude Haiku 4.5", context_window: 200_000, max_output_tokens: 64_000, profiles: &[Geo::Us, Geo::Eu, Geo::Jp, Geo::Au], thinking: true, usd_per_mtok_in: 1.0, usd_per_mtok_out: 5.0, cost_tier: "low" },
-    ModelSpec { id: "anthropic.claude-sonnet-4-20250514-v1:0", display_name: "Claude Sonnet 4", context_window: 200_000, max_output_tokens: 64_000, profiles: &[Geo::Us, Geo::Eu, Geo::Apac], thinking: true, usd_per_mtok_in: 3.0, usd_per_mtok_out: 15.0, cost_tier: "medium" },
-    ModelSpec { id: "anthropic.claude-opus-4-20250514-v1:0", display_name: "Claude Opus 4", context_window: 200_000, max_output_tokens: 32_000, profiles: &[Geo::Us], thinking: true, usd_per_mtok_in: 15.0, usd_per_mtok_out: 75.0, cost_tier: "high" },
+    ModelSpec {
+        id: DEFAULT_MODEL,
+        display_name: "Claude Sonnet 4.5",
+        context_window: 200_000,
+        max_output_tokens: 64_000,
+        profiles: &[Geo::Us, Geo::UsGov, Geo::Eu, Geo::Jp, Geo::Au],
+        thinking: true,
+        usd_per_mtok_in: 3.0,
+        usd_per_mtok_out: 15.0,
+        cost_tier: "medium",
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-4-5-20251101-v1:0",
+        display_name: "Claude Opus 4.5",
+        context_window: 200_000,
+        max_output_tokens: 64_000,
+        profiles: &[Geo::Us, Geo::Eu],
+        thinking: true,
+        usd_per_mtok_in: 5.0,
+        usd_per_mtok_out: 25.0,
+        cost_tier: "high",
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-4-1-20250805-v1:0",
+        display_name: "Claude Opus 4.1",
+        context_window: 200_000,
+        max_output_tokens: 32_000,
+        profiles: &[Geo::Us],
+        thinking: true,
+        usd_per_mtok_in: 15.0,
+        usd_per_mtok_out: 75.0,
+        cost_tier: "high",
+    },
+    ModelSpec {
+        id: "anthropic.claude-haiku-4-5-20251001-v1:0",
+        display_name: "Claude Haiku 4.5",
+        context_window: 200_000,
+        max_output_tokens: 64_000,
+        profiles: &[Geo::Us, Geo::Eu, Geo::Jp, Geo::Au],
+        thinking: true,
+        usd_per_mtok_in: 1.0,
+        usd_per_mtok_out: 5.0,
+        cost_tier: "low",
+    },
+    ModelSpec {
+        id: "anthropic.claude-sonnet-4-20250514-v1:0",
+        display_name: "Claude Sonnet 4",
+        context_window: 200_000,
+        max_output_tokens: 64_000,
+        profiles: &[Geo::Us, Geo::Eu, Geo::Apac],
+        thinking: true,
+        usd_per_mtok_in: 3.0,
+        usd_per_mtok_out: 15.0,
+        cost_tier: "medium",
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-4-20250514-v1:0",
+        display_name: "Claude Opus 4",
+        context_window: 200_000,
+        max_output_tokens: 32_000,
+        profiles: &[Geo::Us],
+        thinking: true,
+        usd_per_mtok_in: 15.0,
+        usd_per_mtok_out: 75.0,
+        cost_tier: "high",
+    },
 ];
 
 /// Strips an inference-profile prefix, giving the bare model id.
@@ -112,7 +174,8 @@ pub fn lookup(id: &str) -> Option<&'static ModelSpec> {
 /// The id to put in the URL: prefixed ids and ARNs pass unchanged; a bare id gets the
 /// region's profile prefix when cross-region inference is on and the model offers one.
 pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> String {
-    let already_routed = requested.starts_with("arn:") || PROFILE_PREFIXES.iter().any(|p| requested.starts_with(p));
+    let already_routed =
+        requested.starts_with("arn:") || PROFILE_PREFIXES.iter().any(|p| requested.starts_with(p));
     if already_routed || !cross_region {
         return requested.to_string();
     }
@@ -120,7 +183,9 @@ pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> St
     let geo = match lookup(requested) {
         Some(spec) => geos.iter().find(|g| spec.profiles.contains(g)),
         // An id newer than this catalog: the broad geography is the one AWS offers first.
-        None => geos.iter().find(|g| matches!(g, Geo::Us | Geo::UsGov | Geo::Eu | Geo::Apac)),
+        None => geos
+            .iter()
+            .find(|g| matches!(g, Geo::Us | Geo::UsGov | Geo::Eu | Geo::Apac)),
     };
     match geo {
         Some(g) => format!("{}{requested}", g.prefix()),
@@ -170,16 +235,36 @@ mod tests {
             ("us-east-1", DEFAULT_MODEL, "us."),
             ("us-west-2", DEFAULT_MODEL, "us."),
             ("eu-west-1", DEFAULT_MODEL, "eu."),
-            ("eu-central-1", "anthropic.claude-haiku-4-5-20251001-v1:0", "eu."),
+            (
+                "eu-central-1",
+                "anthropic.claude-haiku-4-5-20251001-v1:0",
+                "eu.",
+            ),
             ("ap-northeast-1", DEFAULT_MODEL, "jp."),
-            ("ap-northeast-1", "anthropic.claude-sonnet-4-20250514-v1:0", "apac."),
+            (
+                "ap-northeast-1",
+                "anthropic.claude-sonnet-4-20250514-v1:0",
+                "apac.",
+            ),
             ("ap-southeast-2", DEFAULT_MODEL, "au."),
-            ("ap-south-1", "anthropic.claude-sonnet-4-20250514-v1:0", "apac."),
+            (
+                "ap-south-1",
+                "anthropic.claude-sonnet-4-20250514-v1:0",
+                "apac.",
+            ),
             ("us-gov-west-1", DEFAULT_MODEL, "us-gov."),
-            ("us-east-1", "anthropic.claude-opus-4-1-20250805-v1:0", "us."),
+            (
+                "us-east-1",
+                "anthropic.claude-opus-4-1-20250805-v1:0",
+                "us.",
+            ),
         ];
         for (region, model, prefix) in cases {
-            assert_eq!(resolve_model_id(model, region, true), format!("{prefix}{model}"), "{region} {model}");
+            assert_eq!(
+                resolve_model_id(model, region, true),
+                format!("{prefix}{model}"),
+                "{region} {model}"
+            );
         }
     }
 
@@ -193,16 +278,33 @@ mod tests {
         ] {
             assert_eq!(resolve_model_id(id, "us-east-1", true), id);
         }
-        assert_eq!(resolve_model_id(DEFAULT_MODEL, "us-east-1", false), DEFAULT_MODEL);
+        assert_eq!(
+            resolve_model_id(DEFAULT_MODEL, "us-east-1", false),
+            DEFAULT_MODEL
+        );
         // No geography offers this model here: call the bare id and let Bedrock say why.
-        assert_eq!(resolve_model_id("anthropic.claude-opus-4-1-20250805-v1:0", "eu-west-1", true), "anthropic.claude-opus-4-1-20250805-v1:0");
-        assert_eq!(resolve_model_id("anthropic.claude-future-9", "eu-west-3", true), "eu.anthropic.claude-future-9");
-        assert_eq!(resolve_model_id("anthropic.claude-future-9", "sa-east-1", true), "anthropic.claude-future-9");
+        assert_eq!(
+            resolve_model_id("anthropic.claude-opus-4-1-20250805-v1:0", "eu-west-1", true),
+            "anthropic.claude-opus-4-1-20250805-v1:0"
+        );
+        assert_eq!(
+            resolve_model_id("anthropic.claude-future-9", "eu-west-3", true),
+            "eu.anthropic.claude-future-9"
+        );
+        assert_eq!(
+            resolve_model_id("anthropic.claude-future-9", "sa-east-1", true),
+            "anthropic.claude-future-9"
+        );
     }
 
     #[test]
     fn lookup_sees_through_prefixes_and_arns() {
-        assert_eq!(lookup("eu.anthropic.claude-haiku-4-5-20251001-v1:0").unwrap().display_name, "Claude Haiku 4.5");
+        assert_eq!(
+            lookup("eu.anthropic.claude-haiku-4-5-20251001-v1:0")
+                .unwrap()
+                .display_name,
+            "Claude Haiku 4.5"
+        );
         assert_eq!(lookup("arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-opus-4-1-20250805-v1:0").unwrap().max_output_tokens, 32_000);
         assert!(lookup("anthropic.claude-v2").is_none());
     }
@@ -210,9 +312,17 @@ mod tests {
     #[test]
     fn model_infos_cover_the_seed_models() {
         let infos = model_infos();
-        let ids: Vec<&str> = infos.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = infos
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids[0], DEFAULT_MODEL);
-        for seed in ["anthropic.claude-opus-4-1-20250805-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"] {
+        for seed in [
+            "anthropic.claude-opus-4-1-20250805-v1:0",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+        ] {
             assert!(ids.contains(&seed), "{seed}");
         }
     }

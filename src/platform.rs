@@ -42,7 +42,11 @@ impl Platform for WasiPlatform {
         SystemTime::now()
     }
 
-    fn send(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
+    fn send(
+        &self,
+        request: &HttpRequest,
+        timeouts: &Timeouts,
+    ) -> Result<HttpResponse, TransportError> {
         wasi_http::send(request, timeouts)
     }
 }
@@ -84,9 +88,15 @@ pub(crate) fn run_cli() -> Result<(), ()> {
     };
     let mut out = std::io::stdout().lock();
     let written = if options.stream && options.json {
-        crate::stream::events_for(&response).iter().try_for_each(|e| writeln!(out, "{e}"))
+        crate::stream::events_for(&response)
+            .iter()
+            .try_for_each(|e| writeln!(out, "{e}"))
     } else if options.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&response).expect("plain JSON"))
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&response).expect("plain JSON")
+        )
     } else {
         writeln!(out, "{}", cli::answer_text(&response))
     };

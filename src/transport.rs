@@ -42,7 +42,10 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The first header called `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -61,7 +64,11 @@ impl Timeouts {
     /// Limits derived from the overall `timeout`: connect within 10 s, and no silence longer
     /// than the whole budget.
     pub fn from_total(total: Duration) -> Timeouts {
-        Timeouts { total, connect: total.min(Duration::from_secs(10)), between_bytes: total }
+        Timeouts {
+            total,
+            connect: total.min(Duration::from_secs(10)),
+            between_bytes: total,
+        }
     }
 }
 
@@ -92,7 +99,14 @@ pub enum TransportError {
 impl TransportError {
     /// Whether trying again may succeed (connection-level failures; never a refusal).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TransportError::Failed { .. } | TransportError::Timeout { phase: "connect", .. })
+        matches!(
+            self,
+            TransportError::Failed { .. }
+                | TransportError::Timeout {
+                    phase: "connect",
+                    ..
+                }
+        )
     }
 }
 
@@ -123,7 +137,10 @@ pub mod wasi_http {
     use super::{HttpRequest, HttpResponse, Timeouts, TransportError};
     use std::time::Duration;
     use wasi::clocks::monotonic_clock;
-    use wasi::http::types::{ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+    use wasi::http::types::{
+        ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+        RequestOptions, Scheme,
+    };
     use wasi::io::poll::poll;
     use wasi::io::streams::{InputStream, StreamError};
 
@@ -142,7 +159,10 @@ pub mod wasi_http {
     impl Deadline {
         fn after(limit: Duration) -> Deadline {
             let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-            Deadline { at: monotonic_clock::now().saturating_add(ns), limit }
+            Deadline {
+                at: monotonic_clock::now().saturating_add(ns),
+                limit,
+            }
         }
         fn remaining(&self) -> u64 {
             self.at.saturating_sub(monotonic_clock::now())
@@ -167,7 +187,9 @@ pub mod wasi_http {
 
     impl std::fmt::Debug for OpenResponse {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("OpenResponse").field("status", &self.status).finish_non_exhaustive()
+            f.debug_struct("OpenResponse")
+                .field("status", &self.status)
+                .finish_non_exhaustive()
         }
     }
 
@@ -181,7 +203,10 @@ pub mod wasi_http {
                     Ok(_) => {}
                     Err(StreamError::Closed) => return Ok(None),
                     Err(StreamError::LastOperationFailed(e)) => {
-                        return Err(TransportError::Failed { url: String::new(), detail: format!("reading the response body: {}", e.to_debug_string()) })
+                        return Err(TransportError::Failed {
+                            url: String::new(),
+                            detail: format!("reading the response body: {}", e.to_debug_string()),
+                        })
                     }
                 }
                 let total_left = self.deadline.remaining();
@@ -189,7 +214,11 @@ pub mod wasi_http {
                 let (wait, phase, limit) = if total_left <= silence {
                     (total_left, "reading the response", self.deadline.limit)
                 } else {
-                    (silence, "waiting between response bytes", self.between_bytes)
+                    (
+                        silence,
+                        "waiting between response bytes",
+                        self.between_bytes,
+                    )
                 };
                 let ready = self.stream.subscribe();
                 let timer = monotonic_clock::subscribe_duration(wait);
@@ -210,20 +239,45 @@ pub mod wasi_http {
     }
 
     /// Sends `request` and waits for the status and headers.
-    pub fn open(request: &HttpRequest, timeouts: &Timeouts) -> Result<OpenResponse, TransportError> {
+    pub fn open(
+        request: &HttpRequest,
+        timeouts: &Timeouts,
+    ) -> Result<OpenResponse, TransportError> {
         let url = request.url();
-        let failed = |detail: String| TransportError::Failed { url: url.clone(), detail };
+        let failed = |detail: String| TransportError::Failed {
+            url: url.clone(),
+            detail,
+        };
         let deadline = Deadline::after(timeouts.total);
 
-        let fields: Vec<(String, Vec<u8>)> = request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
-        let headers = Fields::from_list(&fields).map_err(|e| failed(format!("header rejected by the host: {e:?}")))?;
+        let fields: Vec<(String, Vec<u8>)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+            .collect();
+        let headers = Fields::from_list(&fields)
+            .map_err(|e| failed(format!("header rejected by the host: {e:?}")))?;
         let outgoing = OutgoingRequest::new(headers);
-        let scheme = if request.scheme == "http" { Scheme::Http } else { Scheme::Https };
-        outgoing.set_method(&Method::Post).map_err(|()| failed("method rejected".into()))?;
-        outgoing.set_scheme(Some(&scheme)).map_err(|()| failed("scheme rejected".into()))?;
-        outgoing.set_authority(Some(&request.authority)).map_err(|()| failed("authority rejected".into()))?;
-        outgoing.set_path_with_query(Some(&request.path)).map_err(|()| failed("path rejected".into()))?;
-        let body = outgoing.body().map_err(|()| failed("no request body".into()))?;
+        let scheme = if request.scheme == "http" {
+            Scheme::Http
+        } else {
+            Scheme::Https
+        };
+        outgoing
+            .set_method(&Method::Post)
+            .map_err(|()| failed("method rejected".into()))?;
+        outgoing
+            .set_scheme(Some(&scheme))
+            .map_err(|()| failed("scheme rejected".into()))?;
+        outgoing
+            .set_authority(Some(&request.authority))
+            .map_err(|()| failed("authority rejected".into()))?;
+        outgoing
+            .set_path_with_query(Some(&request.path))
+            .map_err(|()| failed("path rejected".into()))?;
+        let body = outgoing
+            .body()
+            .map_err(|()| failed("no request body".into()))?;
 
         let options = RequestOptions::new();
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -232,7 +286,8 @@ pub mod wasi_http {
         let _ = options.set_first_byte_timeout(Some(ns(timeouts.total)));
         let _ = options.set_between_bytes_timeout(Some(ns(timeouts.between_bytes)));
 
-        let future = wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(|code| map_error(&url, code, timeouts))?;
+        let future = wasi::http::outgoing_handler::handle(outgoing, Some(options))
+            .map_err(|code| map_error(&url, code, timeouts))?;
 
         // Write after `handle` so the host is already consuming the body.
         let write_result = (|| -> Result<(), StreamError> {
@@ -255,7 +310,10 @@ pub mod wasi_http {
             let ready = future.subscribe();
             let timer = monotonic_clock::subscribe_duration(deadline.remaining());
             if poll(&[&ready, &timer]) == [1] {
-                return Err(TransportError::Timeout { phase: "waiting for the response", limit: timeouts.total });
+                return Err(TransportError::Timeout {
+                    phase: "waiting for the response",
+                    limit: timeouts.total,
+                });
             }
         };
         if let Err(e) = write_result {
@@ -272,20 +330,42 @@ pub mod wasi_http {
             .into_iter()
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect();
-        let incoming = response.consume().map_err(|()| failed("response body already consumed".into()))?;
-        let stream = incoming.stream().map_err(|()| failed("response body stream unavailable".into()))?;
-        Ok(OpenResponse { stream, _body: incoming, _response: response, status, headers, deadline, between_bytes: timeouts.between_bytes })
+        let incoming = response
+            .consume()
+            .map_err(|()| failed("response body already consumed".into()))?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| failed("response body stream unavailable".into()))?;
+        Ok(OpenResponse {
+            stream,
+            _body: incoming,
+            _response: response,
+            status,
+            headers,
+            deadline,
+            between_bytes: timeouts.between_bytes,
+        })
     }
 
     /// Sends `request` and reads the whole response.
-    pub fn send(request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
+    pub fn send(
+        request: &HttpRequest,
+        timeouts: &Timeouts,
+    ) -> Result<HttpResponse, TransportError> {
         let open = open(request, timeouts)?;
         let (status, headers) = (open.status, open.headers.clone());
         let body = open.read_all().map_err(|e| match e {
-            TransportError::Failed { detail, .. } => TransportError::Failed { url: request.url(), detail },
+            TransportError::Failed { detail, .. } => TransportError::Failed {
+                url: request.url(),
+                detail,
+            },
             other => other,
         })?;
-        Ok(HttpResponse { status, headers, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn map_error(url: &str, code: ErrorCode, timeouts: &Timeouts) -> TransportError {

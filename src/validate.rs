@@ -33,7 +33,9 @@ pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
                     return Err(unanswered(id, name, *at, index));
                 }
                 answered.clear();
-                pending = tool_calls(message).map(|(id, name)| (id.to_string(), name.to_string(), index)).collect();
+                pending = tool_calls(message)
+                    .map(|(id, name)| (id.to_string(), name.to_string(), index))
+                    .collect();
                 let mut seen = BTreeSet::new();
                 for (id, _, _) in &pending {
                     if !seen.insert(id.as_str()) {
@@ -108,7 +110,9 @@ fn tool_result_ids(message: &Message) -> Vec<&str> {
 fn has_non_result_content(message: &Message) -> bool {
     match &message.content {
         MessageContent::Text(t) => !t.is_empty(),
-        MessageContent::Blocks(b) => b.iter().any(|b| !matches!(b, ContentBlock::ToolResult { .. })),
+        MessageContent::Blocks(b) => b
+            .iter()
+            .any(|b| !matches!(b, ContentBlock::ToolResult { .. })),
     }
 }
 
@@ -153,7 +157,10 @@ mod tests {
     #[test]
     fn orphans_duplicates_and_empty_conversations_fail() {
         let e = check(json!([{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "nope", "content": "r"}])).unwrap_err();
-        assert!(e.contains("messages[1]") && e.contains("`nope`") && e.contains("orphan"), "{e}");
+        assert!(
+            e.contains("messages[1]") && e.contains("`nope`") && e.contains("orphan"),
+            "{e}"
+        );
         let e = check(json!([{"role": "user", "content": "hi"}, call("a"), {"role": "tool", "tool_call_id": "a", "content": "r"}, {"role": "tool", "tool_call_id": "a", "content": "r"}])).unwrap_err();
         assert!(e.contains("second time"), "{e}");
         let e = check(json!([{"role": "system", "content": "sys"}])).unwrap_err();

@@ -24,7 +24,9 @@ impl OutboundPolicy {
     /// Whether a request to `uri` is allowed.
     pub fn check(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
-        let Some(authority) = uri.authority() else { return false };
+        let Some(authority) = uri.authority() else {
+            return false;
+        };
         let origin = format!("{scheme}://{}", authority.as_str().to_ascii_lowercase());
         if self.endpoint.as_deref() == Some(origin.as_str()) {
             return true;
@@ -40,7 +42,10 @@ impl OutboundPolicy {
         else {
             return false;
         };
-        let well_formed = !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let well_formed = !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         well_formed && (self.regions.is_empty() || self.regions.iter().any(|r| r == region))
     }
 }
@@ -53,19 +58,34 @@ impl WasiHttpHooks for OutboundPolicy {
         fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<
         dyn std::future::Future<
-                Output = Result<(http::Response<HyperOutgoingBody>, Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>), wasmtime_wasi_http::Error>,
+                Output = Result<
+                    (
+                        http::Response<HyperOutgoingBody>,
+                        Box<
+                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                                + Send,
+                        >,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
             > + Send,
     > {
         drop(fut);
         if !self.check(request.uri()) {
             let url = request.uri().to_string();
-            self.refused.lock().unwrap_or_else(|p| p.into_inner()).push(url);
+            self.refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(url);
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
         })
     }
 }
@@ -75,13 +95,21 @@ mod tests {
     use super::*;
 
     fn policy(regions: &[&str], endpoint: Option<&str>) -> OutboundPolicy {
-        OutboundPolicy { regions: regions.iter().map(|s| s.to_string()).collect(), endpoint: endpoint.map(str::to_string), ..Default::default() }
+        OutboundPolicy {
+            regions: regions.iter().map(|s| s.to_string()).collect(),
+            endpoint: endpoint.map(str::to_string),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn allows_bedrock_runtime_and_the_configured_endpoint_only() {
         let p = policy(&["us-east-1"], Some("http://127.0.0.1:4000"));
-        for ok in ["https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke", "https://bedrock-runtime-fips.us-east-1.amazonaws.com:443/x", "http://127.0.0.1:4000/model/x/invoke"] {
+        for ok in [
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke",
+            "https://bedrock-runtime-fips.us-east-1.amazonaws.com:443/x",
+            "http://127.0.0.1:4000/model/x/invoke",
+        ] {
             assert!(p.check(&ok.parse().unwrap()), "{ok}");
         }
         for bad in [
@@ -95,6 +123,10 @@ mod tests {
         ] {
             assert!(!p.check(&bad.parse().unwrap()), "{bad}");
         }
-        assert!(policy(&[], None).check(&"https://bedrock-runtime.ap-northeast-1.amazonaws.com/x".parse().unwrap()));
+        assert!(policy(&[], None).check(
+            &"https://bedrock-runtime.ap-northeast-1.amazonaws.com/x"
+                .parse()
+                .unwrap()
+        ));
     }
 }

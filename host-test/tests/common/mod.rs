@@ -14,7 +14,9 @@ pub fn base() -> &'static Provider {
     static BASE: OnceLock<Provider> = OnceLock::new();
     BASE.get_or_init(|| {
         Provider::builder()
-            .cache_dir(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")))
+            .cache_dir(Some(
+                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+            ))
             .build()
             .expect("the component loads")
     })
@@ -22,7 +24,11 @@ pub fn base() -> &'static Provider {
 
 /// The emulator's working credentials.
 pub fn emulator_credentials() -> Credentials {
-    Credentials::Aws { access_key_id: emulator::ACCESS_KEY_ID.into(), secret_access_key: emulator::SECRET_ACCESS_KEY.into(), session_token: None }
+    Credentials::Aws {
+        access_key_id: emulator::ACCESS_KEY_ID.into(),
+        secret_access_key: emulator::SECRET_ACCESS_KEY.into(),
+        session_token: None,
+    }
 }
 
 /// A provider (sharing the compiled component) configured for `emu` in us-east-1.
@@ -36,7 +42,10 @@ pub fn against(emu: &Emulator) -> Provider {
 
 /// `testdata/<rel>` at the workspace root.
 pub fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("testdata").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("testdata")
+        .join(rel)
 }
 
 /// A one-message request.
@@ -58,11 +67,18 @@ pub mod upstream {
         #[serde(rename = "text")]
         Text { text: String },
         #[serde(rename = "thinking")]
-        Thinking { thinking: String, signature: Option<String> },
+        Thinking {
+            thinking: String,
+            signature: Option<String>,
+        },
         #[serde(rename = "redacted_thinking")]
         RedactedThinking { data: String },
         #[serde(rename = "tool_call")]
-        ToolCall { id: String, name: String, input: HashMap<String, Value> },
+        ToolCall {
+            id: String,
+            name: String,
+            input: HashMap<String, Value>,
+        },
     }
 
     #[derive(Debug, Deserialize)]
