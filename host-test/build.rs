@@ -8,10 +8,7 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir
-        .parent()
-        .expect("host-test lives inside the workspace")
-        .to_path_buf();
+    let root = manifest_dir.parent().expect("host-test lives inside the workspace").to_path_buf();
     for input in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
@@ -28,15 +25,7 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "amplifier-provider-bedrock",
-            "--target",
-            TARGET,
-            "--target-dir",
-        ])
+        .args(["build", "--release", "-p", "amplifier-provider-bedrock", "--target", TARGET, "--target-dir"])
         .arg(&nested_target);
     // The outer build's flags and wrappers (clippy, coverage) are for host code, not the component.
     for var in [
@@ -50,21 +39,14 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
-        .expect("could not start cargo to build the component");
+    let status = cmd.status().expect("could not start cargo to build the component");
     if !status.success() {
-        panic!("building the component (cargo build -p amplifier-provider-bedrock --target {TARGET} --release) failed; see the errors above");
+        panic!(
+            "building the component (cargo build -p amplifier-provider-bedrock --target {TARGET} --release) failed; see the errors above"
+        );
     }
-    let wasm = nested_target
-        .join(TARGET)
-        .join("release")
-        .join("amplifier_provider_bedrock.wasm");
-    assert!(
-        wasm.exists(),
-        "the component build did not produce {}",
-        wasm.display()
-    );
+    let wasm = nested_target.join(TARGET).join("release").join("amplifier_provider_bedrock.wasm");
+    assert!(wasm.exists(), "the component build did not produce {}", wasm.display());
     println!("cargo:rustc-env=BEDROCK_PROVIDER_WASM={}", wasm.display());
 }
 
@@ -78,15 +60,12 @@ fn ensure_target_installed() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let installed =
-        sysroot.is_some_and(|s| Path::new(&s).join("lib/rustlib").join(TARGET).exists());
+    let installed = sysroot.is_some_and(|s| Path::new(&s).join("lib/rustlib").join(TARGET).exists());
     if installed {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (first build only)");
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status();
+    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
     match status {
         Ok(s) if s.success() => {}
         _ => panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed: install it by hand and build again"),

@@ -21,10 +21,7 @@ pub struct CallContext<'a> {
 
 /// Bedrock's error code: the header's part before `:`, else the body's `__type`, else by status.
 pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) -> String {
-    if let Some(code) = error_type_header
-        .and_then(|h| h.split(':').next())
-        .filter(|c| !c.is_empty())
-    {
+    if let Some(code) = error_type_header.and_then(|h| h.split(':').next()).filter(|c| !c.is_empty()) {
         return code.to_string();
     }
     if let Some(code) = body.get("__type").and_then(Value::as_str) {
@@ -45,13 +42,7 @@ pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) ->
 
 /// Whether an error code is worth retrying: capacity and transient server faults only.
 pub fn is_retryable(code: &str) -> bool {
-    matches!(
-        code,
-        "ThrottlingException"
-            | "ServiceUnavailableException"
-            | "InternalServerException"
-            | "ModelNotReadyException"
-    )
+    matches!(code, "ThrottlingException" | "ServiceUnavailableException" | "InternalServerException" | "ModelNotReadyException")
 }
 
 /// Turns a non-2xx Bedrock answer into a [`ProviderError`].
@@ -70,9 +61,7 @@ pub fn classify(
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
-    let CallContext {
-        model_id, region, ..
-    } = *ctx;
+    let CallContext { model_id, region, .. } = *ctx;
     let lower = message.to_ascii_lowercase();
     let (kind, text) = match code.as_str() {
         "AccessDeniedException" => (ErrorKind::Auth, format!(
@@ -128,46 +117,19 @@ fn known_ids() -> String {
 mod tests {
     use super::*;
 
-    const CTX: CallContext<'static> = CallContext {
-        model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        region: "us-east-1",
-        cross_region: true,
-    };
+    const CTX: CallContext<'static> =
+        CallContext { model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", region: "us-east-1", cross_region: true };
 
     #[test]
     fn codes_come_from_header_then_body_then_status() {
-        assert_eq!(
-            error_code(
-                400,
-                Some("ThrottlingException:http://internal.amazon.com/coral/"),
-                &Value::Null
-            ),
-            "ThrottlingException"
-        );
-        assert_eq!(
-            error_code(
-                400,
-                None,
-                &serde_json::json!({"__type": "com.amazon#ValidationException"})
-            ),
-            "ValidationException"
-        );
-        assert_eq!(
-            error_code(503, None, &Value::Null),
-            "ServiceUnavailableException"
-        );
+        assert_eq!(error_code(400, Some("ThrottlingException:http://internal.amazon.com/coral/"), &Value::Null), "ThrottlingException");
+        assert_eq!(error_code(400, None, &serde_json::json!({"__type": "com.amazon#ValidationException"})), "ValidationException");
+        assert_eq!(error_code(503, None, &Value::Null), "ServiceUnavailableException");
     }
 
     #[test]
     fn access_denied_names_model_region_and_actions() {
-        let e = classify(
-            403,
-            Some("AccessDeniedException:x"),
-            br#"{"message":"nope"}"#,
-            Some("rid"),
-            &CTX,
-        )
-        .to_string();
+        let e = classify(403, Some("AccessDeniedException:x"), br#"{"message":"nope"}"#, Some("rid"), &CTX).to_string();
         assert!(e.starts_with("auth: access denied calling model `us.anthropic.claude-sonnet-4-5-20250929-v1:0` in us-east-1"), "{e}");
         assert!(
             e.contains("bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream")
@@ -179,17 +141,8 @@ mod tests {
 
     #[test]
     fn unknown_model_lists_known_ids() {
-        let e = classify(
-            400,
-            Some("ValidationException"),
-            br#"{"message":"The provided model identifier is invalid."}"#,
-            None,
-            &CTX,
-        )
-        .to_string();
-        assert!(
-            e.starts_with("model:") && e.contains("anthropic.claude-haiku-4-5-20251001-v1:0"),
-            "{e}"
-        );
+        let e = classify(400, Some("ValidationException"), br#"{"message":"The provided model identifier is invalid."}"#, None, &CTX)
+            .to_string();
+        assert!(e.starts_with("model:") && e.contains("anthropic.claude-haiku-4-5-20251001-v1:0"), "{e}");
     }
 }

@@ -19,6 +19,7 @@ Options:
   --system TEXT    System prompt
   --stream         Print the answer as it arrives
   --json           Print the ChatResponse JSON (with --stream: one JSON event per line)
+  --events         Print hook events (llm:request, llm:response, …) to stderr as JSON lines
   --help           Print this help
 
 Configuration keys (-S config-var=KEY=VALUE): aws_region, default_model,
@@ -49,6 +50,8 @@ pub struct Options {
     pub stream: bool,
     /// Print JSON instead of text.
     pub json: bool,
+    /// Print hook events to stderr.
+    pub events: bool,
 }
 
 /// Parses arguments (without the program name).
@@ -57,24 +60,19 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut words: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value; see --help"))
-        };
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value; see --help"));
         match a.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--stream" => o.stream = true,
             "--json" => o.json = true,
+            "--events" => o.events = true,
             "--model" => o.model = Some(value("--model")?),
             "--system" => o.system = Some(value("--system")?),
             "--" => {
                 words.extend(it.by_ref().cloned());
                 break;
             }
-            flag if flag.starts_with("--") => {
-                return Err(format!("unknown option {flag}; see --help"))
-            }
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}; see --help")),
             word => words.push(word.to_string()),
         }
     }
@@ -121,35 +119,15 @@ mod tests {
 
     #[test]
     fn parses_flags_and_prompt_words() {
-        let Command::Complete(o) =
-            parse(&args(&["--model", "m", "Hello", "there", "--json"])).unwrap()
-        else {
-            panic!()
-        };
+        let Command::Complete(o) = parse(&args(&["--model", "m", "Hello", "there", "--json"])).unwrap() else { panic!() };
         assert_eq!(
             o,
-            Options {
-                prompt: Some("Hello there".into()),
-                model: Some("m".into()),
-                system: None,
-                stream: false,
-                json: true
-            }
+            Options { prompt: Some("Hello there".into()), model: Some("m".into()), system: None, stream: false, json: true, events: false }
         );
         assert_eq!(parse(&args(&["--help"])).unwrap(), Command::Help);
-        assert!(parse(&args(&["--model"]))
-            .unwrap_err()
-            .contains("--model needs a value"));
-        assert!(parse(&args(&["--bogus"]))
-            .unwrap_err()
-            .contains("unknown option --bogus"));
-        let req = request_for(
-            &Options {
-                system: Some("S".into()),
-                ..Options::default()
-            },
-            "P",
-        );
+        assert!(parse(&args(&["--model"])).unwrap_err().contains("--model needs a value"));
+        assert!(parse(&args(&["--bogus"])).unwrap_err().contains("unknown option --bogus"));
+        let req = request_for(&Options { system: Some("S".into()), ..Options::default() }, "P");
         assert_eq!(req["messages"][0]["role"], "system");
     }
 }

@@ -28,6 +28,8 @@ pub enum KeyType {
     Boolean,
     /// A positive whole number.
     PositiveInteger,
+    /// A whole number, zero allowed.
+    Count,
     /// A decimal number in a range.
     Number,
 }
@@ -58,6 +60,12 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey { name: "max_tokens", env: &[], default: Some("8192"), ty: KeyType::PositiveInteger, label: "Max output tokens", help: "Output token limit when a request sets none (capped at the model's maximum)" },
     ConfigKey { name: "temperature", env: &[], default: Some("1.0"), ty: KeyType::Number, label: "Temperature", help: "Sampling temperature from 0.0 to 1.0 when a request sets none" },
     ConfigKey { name: "timeout", env: &[], default: Some("300"), ty: KeyType::Number, label: "Timeout (seconds)", help: "Limit for one whole Bedrock request, in seconds" },
+    ConfigKey { name: "thinking_budget_tokens", env: &[], default: Some("0"), ty: KeyType::Count, label: "Thinking budget (tokens)", help: "Extended thinking budget when a request asks for none (0: off; at least 1024 when on)" },
+    ConfigKey { name: "connect_timeout", env: &[], default: Some("10"), ty: KeyType::Number, label: "Connect timeout (seconds)", help: "Limit for establishing the connection to Bedrock" },
+    ConfigKey { name: "first_byte_timeout", env: &[], default: Some("300"), ty: KeyType::Number, label: "First-byte timeout (seconds)", help: "Limit for the first byte of Bedrock's answer (a non-streamed answer arrives only once generated)" },
+    ConfigKey { name: "between_bytes_timeout", env: &[], default: Some("60"), ty: KeyType::Number, label: "Between-bytes timeout (seconds)", help: "Longest silence allowed between two chunks of the answer" },
+    ConfigKey { name: "max_retries", env: &["AWS_MAX_ATTEMPTS"], default: Some("3"), ty: KeyType::Count, label: "Max retries", help: "Retries after throttling, service unavailable, internal errors, model not ready and connection failures (never validation or auth errors)" },
+    ConfigKey { name: "retry_budget", env: &[], default: Some("60"), ty: KeyType::Number, label: "Retry budget (seconds)", help: "Most total time spent waiting between retries" },
     ConfigKey { name: "debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Debug events", help: "Emit llm:request:debug and llm:response:debug events" },
     ConfigKey { name: "raw_debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Raw debug events", help: "Emit llm:request:raw and llm:response:raw events with complete bodies (secrets redacted)" },
     ConfigKey { name: "endpoint_url", env: &["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"], default: None, ty: KeyType::Text, label: "Endpoint URL", help: "Bedrock Runtime endpoint override, e.g. a VPC endpoint or a local emulator" },
@@ -69,9 +77,7 @@ pub const KEYS: &[ConfigKey] = &[
 
 /// Looks a key up in [`KEYS`]; panics only on a typo in this crate, caught by the unit tests.
 fn key(name: &str) -> &'static ConfigKey {
-    KEYS.iter()
-        .find(|k| k.name == name)
-        .unwrap_or_else(|| unreachable!("config key {name} is not declared in KEYS"))
+    KEYS.iter().find(|k| k.name == name).unwrap_or_else(|| unreachable!("config key {name} is not declared in KEYS"))
 }
 
 /// What is wrong with the configuration, phrased as what to change.
@@ -100,18 +106,10 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Invalid {
-                key,
-                value: Some(v),
-                expected,
-            } => {
+            ConfigError::Invalid { key, value: Some(v), expected } => {
                 write!(f, "`{key}` is {v:?}, but it must be {expected}")
             }
-            ConfigError::Invalid {
-                key,
-                value: None,
-                expected,
-            } => {
+            ConfigError::Invalid { key, value: None, expected } => {
                 write!(f, "`{key}` is invalid: it must be {expected}")
             }
             ConfigError::Store { key, detail } => {
@@ -166,11 +164,7 @@ impl Credentials {
     pub fn secrets(&self) -> Vec<&str> {
         match self {
             Credentials::None => Vec::new(),
-            Credentials::Aws {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            } => {
+            Credentials::Aws { access_key_id, secret_access_key, session_token } => {
                 let mut v = vec![access_key_id.as_str(), secret_access_key.as_str()];
                 v.extend(session_token.as_deref());
                 v
@@ -194,9 +188,8 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses `http(s)://host[:port][/prefix]`.
     pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com".to_string()
-        })?;
+        let (scheme, rest) =
+            url.split_once("://").ok_or_else(|| "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com".to_string())?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err("an http:// or https:// URL".into());
@@ -213,24 +206,13 @@ impl Endpoint {
             return Err("a URL with a host name, e.g. http://127.0.0.1:8080".into());
         }
         let default_port = if scheme == "https" { ":443" } else { ":80" };
-        let authority = authority
-            .strip_suffix(default_port)
-            .unwrap_or(authority)
-            .to_ascii_lowercase();
-        Ok(Endpoint {
-            scheme,
-            authority,
-            base_path: path.to_string(),
-        })
+        let authority = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
+        Ok(Endpoint { scheme, authority, base_path: path.to_string() })
     }
 
     /// The standard Bedrock Runtime endpoint of `region`.
     pub fn for_region(region: &str) -> Endpoint {
-        Endpoint {
-            scheme: "https".into(),
-            authority: format!("bedrock-runtime.{region}.amazonaws.com"),
-            base_path: String::new(),
-        }
+        Endpoint { scheme: "https".into(), authority: format!("bedrock-runtime.{region}.amazonaws.com"), base_path: String::new() }
     }
 }
 
@@ -249,8 +231,20 @@ pub struct ProviderConfig {
     pub max_tokens: u32,
     /// Temperature when the request sets none.
     pub temperature: f64,
+    /// Extended thinking budget when the request sets none; 0 is off.
+    pub thinking_budget_tokens: u32,
     /// Limit for one whole request.
     pub timeout: Duration,
+    /// Limit for connecting.
+    pub connect_timeout: Duration,
+    /// Limit for the first response byte.
+    pub first_byte_timeout: Duration,
+    /// Longest silence between response chunks.
+    pub between_bytes_timeout: Duration,
+    /// Retries after retryable failures.
+    pub max_retries: u32,
+    /// Most total waiting between retries.
+    pub retry_budget: Duration,
     /// Emit `:debug` events.
     pub debug: bool,
     /// Emit `:raw` events.
@@ -269,39 +263,47 @@ impl ProviderConfig {
         if let Some(region) = &region {
             let ok = region.len() <= 32
                 && region.split('-').count() >= 3
-                && region
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok {
                 return Err(ConfigError::Invalid {
                     key: "aws_region".into(),
                     value: Some(region.clone()),
-                    expected: "an AWS region code such as us-east-1, eu-west-1 or ap-northeast-1"
-                        .into(),
+                    expected: "an AWS region code such as us-east-1, eu-west-1 or ap-northeast-1".into(),
                 });
             }
         }
         let endpoint = match r.text("endpoint_url")? {
             None => None,
-            Some(url) => Some(
-                Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
-                    key: "endpoint_url".into(),
-                    value: Some(url.clone()),
-                    expected,
-                })?,
-            ),
+            Some(url) => Some(Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
+                key: "endpoint_url".into(),
+                value: Some(url.clone()),
+                expected,
+            })?),
         };
-        let timeout_secs = r.number("timeout", 0.001, 86_400.0)?;
+        let seconds = |key: &str| -> Result<Duration, ConfigError> { Ok(Duration::from_secs_f64(r.number(key, 0.001, 86_400.0)?)) };
+        let timeout = seconds("timeout")?;
+        // AWS_MAX_ATTEMPTS counts the first attempt too; max_retries does not.
+        let max_retries = match r.lookup("max_retries")? {
+            Some((from, v)) if from == "AWS_MAX_ATTEMPTS" => match v.parse::<u32>() {
+                Ok(n) if n >= 1 => n - 1,
+                _ => return Err(ConfigError::Invalid { key: from, value: Some(v), expected: "a whole number of at least 1".into() }),
+            },
+            _ => r.count("max_retries")?,
+        };
         Ok(ProviderConfig {
             region,
             aws_profile: r.text("aws_profile")?,
-            default_model: r
-                .text("default_model")?
-                .unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+            default_model: r.text("default_model")?.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
             use_cross_region_inference: r.boolean("use_cross_region_inference")?,
             max_tokens: r.positive_integer("max_tokens")?,
             temperature: r.number("temperature", 0.0, 1.0)?,
-            timeout: Duration::from_secs_f64(timeout_secs),
+            thinking_budget_tokens: r.count("thinking_budget_tokens")?,
+            timeout,
+            connect_timeout: seconds("connect_timeout")?,
+            first_byte_timeout: seconds("first_byte_timeout")?,
+            between_bytes_timeout: seconds("between_bytes_timeout")?,
+            max_retries,
+            retry_budget: Duration::from_secs_f64(r.number("retry_budget", 0.0, 86_400.0)?),
             debug: r.boolean("debug")?,
             raw_debug: r.boolean("raw_debug")?,
             endpoint,
@@ -333,23 +335,14 @@ impl Reader<'_> {
     /// The raw value and the name it came from (config key or environment variable).
     fn lookup(&self, name: &str) -> Result<Option<(String, String)>, ConfigError> {
         let k = key(name);
-        let from_store = self
-            .source
-            .config(name)
-            .map_err(|detail| ConfigError::Store {
-                key: name.into(),
-                detail,
-            })?;
+        let from_store = self.source.config(name).map_err(|detail| ConfigError::Store { key: name.into(), detail })?;
         if let Some(v) = from_store.filter(|v| !v.trim().is_empty()) {
             return Ok(Some((name.to_string(), v.trim().to_string())));
         }
         // Empty environment variables count as unset, as in the AWS SDKs.
-        Ok(k.env.iter().find_map(|var| {
-            self.source
-                .env(var)
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| (var.to_string(), v.trim().to_string()))
-        }))
+        Ok(k.env
+            .iter()
+            .find_map(|var| self.source.env(var).filter(|v| !v.trim().is_empty()).map(|v| (var.to_string(), v.trim().to_string()))))
     }
 
     fn text(&self, name: &str) -> Result<Option<String>, ConfigError> {
@@ -359,43 +352,33 @@ impl Reader<'_> {
     fn raw_or_default(&self, name: &str) -> Result<(String, String), ConfigError> {
         match self.lookup(name)? {
             Some(found) => Ok(found),
-            None => Ok((
-                name.to_string(),
-                key(name).default.unwrap_or_default().to_string(),
-            )),
+            None => Ok((name.to_string(), key(name).default.unwrap_or_default().to_string())),
         }
     }
 
     fn boolean(&self, name: &str) -> Result<bool, ConfigError> {
         let (from, v) = self.raw_or_default(name)?;
-        parse_bool(&v).ok_or(ConfigError::Invalid {
-            key: from,
-            value: Some(v),
-            expected: "true or false".into(),
-        })
+        parse_bool(&v).ok_or(ConfigError::Invalid { key: from, value: Some(v), expected: "true or false".into() })
     }
 
     fn positive_integer(&self, name: &str) -> Result<u32, ConfigError> {
         let (from, v) = self.raw_or_default(name)?;
         match v.parse::<u32>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(ConfigError::Invalid {
-                key: from,
-                value: Some(v),
-                expected: "a whole number of at least 1, e.g. 8192".into(),
-            }),
+            _ => Err(ConfigError::Invalid { key: from, value: Some(v), expected: "a whole number of at least 1, e.g. 8192".into() }),
         }
+    }
+
+    fn count(&self, name: &str) -> Result<u32, ConfigError> {
+        let (from, v) = self.raw_or_default(name)?;
+        v.parse::<u32>().map_err(|_| ConfigError::Invalid { key: from, value: Some(v), expected: "a whole number, 0 or more".into() })
     }
 
     fn number(&self, name: &str, min: f64, max: f64) -> Result<f64, ConfigError> {
         let (from, v) = self.raw_or_default(name)?;
         match v.parse::<f64>() {
             Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
-            _ => Err(ConfigError::Invalid {
-                key: from,
-                value: Some(v),
-                expected: format!("a number from {min} to {max}"),
-            }),
+            _ => Err(ConfigError::Invalid { key: from, value: Some(v), expected: format!("a number from {min} to {max}") }),
         }
     }
 
@@ -409,24 +392,12 @@ impl Reader<'_> {
             Ok(self
                 .source
                 .config(k)
-                .map_err(|detail| ConfigError::Store {
-                    key: k.into(),
-                    detail,
-                })?
+                .map_err(|detail| ConfigError::Store { key: k.into(), detail })?
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.trim().to_string()))
         };
-        let env = |var: &str| {
-            self.source
-                .env(var)
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| v.trim().to_string())
-        };
-        let from_store = (
-            store("aws_access_key_id")?,
-            store("aws_secret_access_key")?,
-            store("aws_session_token")?,
-        );
+        let env = |var: &str| self.source.env(var).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string());
+        let from_store = (store("aws_access_key_id")?, store("aws_secret_access_key")?, store("aws_session_token")?);
         let (id, secret, token, id_name, secret_name) = match from_store {
             (None, None, None) => (
                 env("AWS_ACCESS_KEY_ID"),
@@ -435,40 +406,27 @@ impl Reader<'_> {
                 "AWS_ACCESS_KEY_ID",
                 "AWS_SECRET_ACCESS_KEY",
             ),
-            (id, secret, token) => (
-                id,
-                secret,
-                token,
-                "aws_access_key_id",
-                "aws_secret_access_key",
-            ),
+            (id, secret, token) => (id, secret, token, "aws_access_key_id", "aws_secret_access_key"),
         };
         match (id, secret) {
             (None, None) if token.is_some() => Err(ConfigError::Invalid {
                 key: id_name.into(),
                 value: None,
-                expected: "set together with the secret access key, because a session token is set"
-                    .into(),
+                expected: "set together with the secret access key, because a session token is set".into(),
             }),
             (None, None) => Ok(Credentials::None),
-            (Some(access_key_id), Some(secret_access_key)) => Ok(Credentials::Aws {
-                access_key_id,
-                secret_access_key,
-                session_token: token,
-            }),
+            (Some(access_key_id), Some(secret_access_key)) => {
+                Ok(Credentials::Aws { access_key_id, secret_access_key, session_token: token })
+            }
             (Some(_), None) => Err(ConfigError::Invalid {
                 key: secret_name.into(),
                 value: None,
-                expected: format!(
-                    "set, because `{id_name}` is set (both come from the same place)"
-                ),
+                expected: format!("set, because `{id_name}` is set (both come from the same place)"),
             }),
             (None, Some(_)) => Err(ConfigError::Invalid {
                 key: id_name.into(),
                 value: None,
-                expected: format!(
-                    "set, because `{secret_name}` is set (both come from the same place)"
-                ),
+                expected: format!("set, because `{secret_name}` is set (both come from the same place)"),
             }),
         }
     }
@@ -503,14 +461,8 @@ mod tests {
         }
     }
 
-    fn resolve(
-        config: &[(&'static str, &'static str)],
-        env: &[(&'static str, &'static str)],
-    ) -> Result<ProviderConfig, ConfigError> {
-        ProviderConfig::resolve(&Fake {
-            config: config.iter().copied().collect(),
-            env: env.iter().copied().collect(),
-        })
+    fn resolve(config: &[(&'static str, &'static str)], env: &[(&'static str, &'static str)]) -> Result<ProviderConfig, ConfigError> {
+        ProviderConfig::resolve(&Fake { config: config.iter().copied().collect(), env: env.iter().copied().collect() })
     }
 
     #[test]
@@ -522,109 +474,56 @@ mod tests {
         assert!(c.use_cross_region_inference);
         assert!(!c.debug && !c.raw_debug);
         assert_eq!(c.timeout, Duration::from_secs(300));
+        assert_eq!((c.connect_timeout, c.between_bytes_timeout), (Duration::from_secs(10), Duration::from_secs(60)));
+        assert_eq!((c.max_retries, c.retry_budget), (3, Duration::from_secs(60)));
         assert_eq!(c.credentials, Credentials::None);
         assert_eq!(c.require_region(), Err(ConfigError::NoRegion));
     }
 
     #[test]
     fn config_store_wins_over_environment() {
-        let c = resolve(
-            &[("aws_region", "eu-west-1")],
-            &[("AWS_REGION", "us-east-1")],
-        )
-        .unwrap();
+        let c = resolve(&[("aws_region", "eu-west-1")], &[("AWS_REGION", "us-east-1")]).unwrap();
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         let c = resolve(&[], &[("AWS_DEFAULT_REGION", "us-west-2")]).unwrap();
         assert_eq!(c.region.as_deref(), Some("us-west-2"));
-        let c = resolve(
-            &[],
-            &[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")],
-        )
-        .unwrap();
-        assert_eq!(
-            c.region.as_deref(),
-            Some("us-west-2"),
-            "empty variables count as unset"
-        );
+        let c = resolve(&[], &[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")]).unwrap();
+        assert_eq!(c.region.as_deref(), Some("us-west-2"), "empty variables count as unset");
     }
 
     #[test]
     fn bad_values_name_the_key_and_what_is_accepted() {
-        let e = resolve(&[("temperature", "hot")], &[])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "`temperature` is \"hot\", but it must be a number from 0 to 1"
-        );
-        let e = resolve(&[("max_tokens", "0")], &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`max_tokens` is \"0\"") && e.contains("at least 1"),
-            "{e}"
-        );
+        let e = resolve(&[("temperature", "hot")], &[]).unwrap_err().to_string();
+        assert_eq!(e, "`temperature` is \"hot\", but it must be a number from 0 to 1");
+        let e = resolve(&[("max_tokens", "0")], &[]).unwrap_err().to_string();
+        assert!(e.contains("`max_tokens` is \"0\"") && e.contains("at least 1"), "{e}");
         let e = resolve(&[("debug", "maybe")], &[]).unwrap_err().to_string();
         assert_eq!(e, "`debug` is \"maybe\", but it must be true or false");
-        let e = resolve(&[("aws_region", "us-east-1.evil.com/x")], &[])
-            .unwrap_err()
-            .to_string();
+        let e = resolve(&[("aws_region", "us-east-1.evil.com/x")], &[]).unwrap_err().to_string();
         assert!(e.starts_with("`aws_region`"), "{e}");
-        let e = resolve(&[("endpoint_url", "ftp://x")], &[])
-            .unwrap_err()
-            .to_string();
+        let e = resolve(&[("endpoint_url", "ftp://x")], &[]).unwrap_err().to_string();
         assert!(e.starts_with("`endpoint_url`"), "{e}");
     }
 
     #[test]
     fn credentials_come_as_one_set() {
-        let c = resolve(
-            &[
-                ("aws_access_key_id", "AKID"),
-                ("aws_secret_access_key", "SECRET"),
-            ],
-            &[("AWS_SESSION_TOKEN", "envtoken")],
-        )
-        .unwrap();
+        let c =
+            resolve(&[("aws_access_key_id", "AKID"), ("aws_secret_access_key", "SECRET")], &[("AWS_SESSION_TOKEN", "envtoken")]).unwrap();
         assert_eq!(
             c.credentials,
-            Credentials::Aws {
-                access_key_id: "AKID".into(),
-                secret_access_key: "SECRET".into(),
-                session_token: None
-            }
+            Credentials::Aws { access_key_id: "AKID".into(), secret_access_key: "SECRET".into(), session_token: None }
         );
-        let c = resolve(
-            &[],
-            &[
-                ("AWS_ACCESS_KEY_ID", "A"),
-                ("AWS_SECRET_ACCESS_KEY", "S"),
-                ("AWS_SESSION_TOKEN", "T"),
-            ],
-        )
-        .unwrap();
+        let c = resolve(&[], &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S"), ("AWS_SESSION_TOKEN", "T")]).unwrap();
         assert_eq!(c.credentials.secrets(), vec!["A", "S", "T"]);
         let e = resolve(&[("aws_access_key_id", "AKID")], &[]).unwrap_err();
-        assert!(
-            e.to_string().contains("`aws_secret_access_key` is invalid"),
-            "{e}"
-        );
-        let c = resolve(
-            &[("aws_bearer_token_bedrock", "bk")],
-            &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")],
-        )
-        .unwrap();
+        assert!(e.to_string().contains("`aws_secret_access_key` is invalid"), "{e}");
+        let c = resolve(&[("aws_bearer_token_bedrock", "bk")], &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")]).unwrap();
         assert_eq!(c.credentials, Credentials::Bearer("bk".into()));
     }
 
     #[test]
     fn secrets_never_in_debug_or_errors() {
         let c = resolve(
-            &[
-                ("aws_access_key_id", "AKIDSECRETLOOKING"),
-                ("aws_secret_access_key", "TOPSECRET"),
-                ("aws_session_token", "TOKENVALUE"),
-            ],
+            &[("aws_access_key_id", "AKIDSECRETLOOKING"), ("aws_secret_access_key", "TOPSECRET"), ("aws_session_token", "TOKENVALUE")],
             &[],
         )
         .unwrap();
@@ -632,28 +531,16 @@ mod tests {
         for s in ["AKIDSECRETLOOKING", "TOPSECRET", "TOKENVALUE"] {
             assert!(!dbg.contains(s), "{dbg}");
         }
-        let e = resolve(&[("aws_secret_access_key", "TOPSECRET")], &[])
-            .unwrap_err()
-            .to_string();
+        let e = resolve(&[("aws_secret_access_key", "TOPSECRET")], &[]).unwrap_err().to_string();
         assert!(!e.contains("TOPSECRET"), "{e}");
     }
 
     #[test]
     fn endpoints_parse_like_the_sdk() {
         let e = Endpoint::parse("http://127.0.0.1:8080/").unwrap();
-        assert_eq!(
-            (
-                e.scheme.as_str(),
-                e.authority.as_str(),
-                e.base_path.as_str()
-            ),
-            ("http", "127.0.0.1:8080", "")
-        );
+        assert_eq!((e.scheme.as_str(), e.authority.as_str(), e.base_path.as_str()), ("http", "127.0.0.1:8080", ""));
         let e = Endpoint::parse("https://Bedrock.example:443/prefix/").unwrap();
-        assert_eq!(
-            (e.authority.as_str(), e.base_path.as_str()),
-            ("bedrock.example", "/prefix")
-        );
+        assert_eq!((e.authority.as_str(), e.base_path.as_str()), ("bedrock.example", "/prefix"));
         assert!(Endpoint::parse("https://user@host").is_err());
         assert!(Endpoint::parse("localhost:80").is_err());
     }
@@ -661,12 +548,7 @@ mod tests {
     #[test]
     fn every_key_is_declared_once() {
         for k in KEYS {
-            assert_eq!(
-                KEYS.iter().filter(|o| o.name == k.name).count(),
-                1,
-                "{}",
-                k.name
-            );
+            assert_eq!(KEYS.iter().filter(|o| o.name == k.name).count(), 1, "{}", k.name);
         }
         for name in [
             "aws_region",

@@ -7,9 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::ProviderConfig;
 use crate::error::ProviderError;
-use crate::messages::{
-    ChatRequest, ChatResponse, ContentBlock, MessageContent, Object, Role, Usage,
-};
+use crate::messages::{ChatRequest, ChatResponse, ContentBlock, MessageContent, Object, Role, Usage};
 use crate::models::ModelSpec;
 
 /// Bedrock's required Anthropic API version for the Messages API.
@@ -31,29 +29,15 @@ pub struct Translated {
 }
 
 /// Builds the Bedrock Anthropic body. Never sets `model` or `stream`: Bedrock rejects both.
-pub fn to_anthropic(
-    request: &ChatRequest,
-    config: &ProviderConfig,
-    model: Option<&ModelSpec>,
-) -> Result<Translated, ProviderError> {
+pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Option<&ModelSpec>) -> Result<Translated, ProviderError> {
     let mut system: Vec<Value> = Vec::new();
     let mut turns: Vec<(Role, Vec<Value>)> = Vec::new();
 
     for (index, message) in request.messages.iter().enumerate() {
         match message.role {
-            Role::System | Role::Developer => {
-                system.extend(system_blocks(index, &message.content)?)
-            }
-            Role::User => push_turn(
-                &mut turns,
-                Role::User,
-                user_blocks(index, &message.content)?,
-            ),
-            Role::Assistant => push_turn(
-                &mut turns,
-                Role::Assistant,
-                assistant_blocks(index, &message.content)?,
-            ),
+            Role::System | Role::Developer => system.extend(system_blocks(index, &message.content)?),
+            Role::User => push_turn(&mut turns, Role::User, user_blocks(index, &message.content)?),
+            Role::Assistant => push_turn(&mut turns, Role::Assistant, assistant_blocks(index, &message.content)?),
             Role::Tool | Role::Function => {
                 let id = message.tool_call_id.clone().ok_or_else(|| {
                     ProviderError::validation(format!(
@@ -63,18 +47,11 @@ pub fn to_anthropic(
                 })?;
                 let output = match &message.content {
                     MessageContent::Text(t) => Value::String(t.clone()),
-                    MessageContent::Blocks(blocks) => Value::Array(
-                        blocks
-                            .iter()
-                            .map(|b| serde_json::to_value(b).unwrap_or(Value::Null))
-                            .collect(),
-                    ),
+                    MessageContent::Blocks(blocks) => {
+                        Value::Array(blocks.iter().map(|b| serde_json::to_value(b).unwrap_or(Value::Null)).collect())
+                    }
                 };
-                push_turn(
-                    &mut turns,
-                    Role::User,
-                    vec![tool_result(&id, &output, &message.extensions)],
-                );
+                push_turn(&mut turns, Role::User, vec![tool_result(&id, &output, &message.extensions)]);
             }
         }
     }
@@ -86,11 +63,7 @@ pub fn to_anthropic(
 
     let model_max = model.map(|m| m.max_output_tokens).unwrap_or(u32::MAX);
     let requested_max = match request.max_output_tokens {
-        Some(n) if n < 1 => {
-            return Err(ProviderError::validation(format!(
-                "`max_output_tokens` is {n}: it must be at least 1"
-            )))
-        }
+        Some(n) if n < 1 => return Err(ProviderError::validation(format!("`max_output_tokens` is {n}: it must be at least 1"))),
         Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
         None => config.max_tokens,
     };
@@ -103,12 +76,10 @@ pub fn to_anthropic(
         body.insert("system".into(), Value::Array(system));
     }
 
-    let thinking_budget = thinking_budget(request, model)?;
+    let thinking_budget = thinking_budget(request, model, config.thinking_budget_tokens)?;
     let temperature = request.temperature.unwrap_or(config.temperature);
     if !(0.0..=1.0).contains(&temperature) {
-        return Err(ProviderError::validation(format!(
-            "`temperature` is {temperature}: it must be from 0.0 to 1.0"
-        )));
+        return Err(ProviderError::validation(format!("`temperature` is {temperature}: it must be from 0.0 to 1.0")));
     }
     let budget = match thinking_budget {
         Some(budget) => {
@@ -116,18 +87,13 @@ pub fn to_anthropic(
             if budget >= max_tokens {
                 max_tokens = budget.saturating_add(4096).min(model_max);
             }
-            let budget = budget
-                .min(max_tokens.saturating_sub(1))
-                .max(MIN_THINKING_BUDGET);
+            let budget = budget.min(max_tokens.saturating_sub(1)).max(MIN_THINKING_BUDGET);
             if budget >= max_tokens {
                 return Err(ProviderError::validation(format!(
                     "extended thinking needs max_tokens above the thinking budget ({budget}), but max_tokens is {max_tokens}: raise `max_output_tokens`"
                 )));
             }
-            body.insert(
-                "thinking".into(),
-                json!({"type": "enabled", "budget_tokens": budget}),
-            );
+            body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
             // Thinking only runs at temperature 1; Anthropic rejects anything else.
             body.insert("temperature".into(), json!(1.0));
             if request.tools.as_ref().is_some_and(|t| !t.is_empty()) {
@@ -171,11 +137,7 @@ pub fn to_anthropic(
             body.insert("tool_choice".into(), tool_choice(choice)?);
         }
     }
-    Ok(Translated {
-        body: Value::Object(body),
-        max_tokens,
-        thinking_budget: budget,
-    })
+    Ok(Translated { body: Value::Object(body), max_tokens, thinking_budget: budget })
 }
 
 fn push_turn(turns: &mut Vec<(Role, Vec<Value>)>, role: Role, blocks: Vec<Value>) {
@@ -223,9 +185,24 @@ fn user_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, Pro
             let mut out = Vec::new();
             for b in blocks {
                 match b {
-                    ContentBlock::Text { text, extensions } => out.push(with_cache_control(json!({"type": "text", "text": text}), extensions)),
-                    ContentBlock::Image { source, extensions } => out.push(with_cache_control(json!({"type": "image", "source": source}), extensions)),
-                    ContentBlock::ToolResult { tool_call_id, output, extensions } => out.push(tool_result(tool_call_id, output, extensions)),
+                    ContentBlock::Text { text, extensions } => {
+                        out.push(with_cache_control(json!({"type": "text", "text": text}), extensions))
+                    }
+                    ContentBlock::Image { source, extensions } => {
+                        out.push(with_cache_control(json!({"type": "image", "source": source}), extensions))
+                    }
+                    ContentBlock::Document { source, extensions } => {
+                        let mut doc = json!({"type": "document", "source": source});
+                        for key in ["title", "context", "citations"] {
+                            if let Some(v) = extensions.get(key) {
+                                doc[key] = v.clone();
+                            }
+                        }
+                        out.push(with_cache_control(doc, extensions));
+                    }
+                    ContentBlock::ToolResult { tool_call_id, output, extensions } => {
+                        out.push(tool_result(tool_call_id, output, extensions))
+                    }
                     // Another provider's reasoning means nothing to Claude; dropping it is lossless for Claude.
                     ContentBlock::Reasoning { .. } => {}
                     other => {
@@ -281,14 +258,7 @@ fn tool_result(id: &str, output: &Value, extensions: &Object) -> Value {
     let content = match output {
         Value::String(s) => json!(s),
         Value::Null => json!(""),
-        Value::Array(items)
-            if items.iter().all(|i| {
-                matches!(
-                    i.get("type").and_then(Value::as_str),
-                    Some("text" | "image")
-                )
-            }) =>
-        {
+        Value::Array(items) if items.iter().all(|i| matches!(i.get("type").and_then(Value::as_str), Some("text" | "image"))) => {
             Value::Array(items.iter().map(anthropic_result_item).collect())
         }
         other => json!(other.to_string()),
@@ -317,6 +287,7 @@ fn block_type(b: &ContentBlock) -> &'static str {
         ContentBlock::ToolCall { .. } => "tool_call",
         ContentBlock::ToolResult { .. } => "tool_result",
         ContentBlock::Image { .. } => "image",
+        ContentBlock::Document { .. } => "document",
         ContentBlock::Reasoning { .. } => "reasoning",
     }
 }
@@ -328,7 +299,9 @@ fn tool_choice(choice: &Value) -> Result<Value, ProviderError> {
             "auto" => Ok(json!({"type": "auto"})),
             "any" | "required" => Ok(json!({"type": "any"})),
             "none" => Ok(json!({"type": "none"})),
-            other => Err(ProviderError::validation(format!("`tool_choice` is {other:?}: use auto, any, required, none, or {{\"type\": \"tool\", \"name\": …}}"))),
+            other => Err(ProviderError::validation(format!(
+                "`tool_choice` is {other:?}: use auto, any, required, none, or {{\"type\": \"tool\", \"name\": …}}"
+            ))),
         },
         Value::Object(o) => {
             if let Some(name) = o.get("name").filter(|n| n.is_string()) {
@@ -347,29 +320,27 @@ fn tool_choice(choice: &Value) -> Result<Value, ProviderError> {
 }
 
 /// The thinking budget asked for: `metadata.thinking_budget_tokens` (or `thinking_budget`)
-/// wins; otherwise `reasoning_effort` low/medium/high maps to 4k/16k/32k tokens.
-fn thinking_budget(
-    request: &ChatRequest,
-    model: Option<&ModelSpec>,
-) -> Result<Option<u32>, ProviderError> {
-    let from_metadata = request.metadata.as_ref().and_then(|m| {
-        m.get("thinking_budget_tokens")
-            .or_else(|| m.get("thinking_budget"))
-    });
+/// wins; then `reasoning_effort` low/medium/high (4k/16k/32k tokens); then the
+/// `thinking_budget_tokens` config key.
+fn thinking_budget(request: &ChatRequest, model: Option<&ModelSpec>, configured: u32) -> Result<Option<u32>, ProviderError> {
+    let from_metadata = request.metadata.as_ref().and_then(|m| m.get("thinking_budget_tokens").or_else(|| m.get("thinking_budget")));
     let budget = match (from_metadata, request.reasoning_effort.as_deref()) {
         (Some(v), _) => match v.as_u64() {
             Some(0) => None,
             Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX).max(MIN_THINKING_BUDGET)),
             None => return Err(ProviderError::validation(format!("`metadata.thinking_budget_tokens` is {v}: it must be a whole number of tokens (at least {MIN_THINKING_BUDGET}) or 0 for off"))),
         },
-        (None, None | Some("none") | Some("minimal")) => None,
+        (None, Some("none") | Some("minimal")) => None,
+        (None, None) => (configured > 0).then_some(configured.max(MIN_THINKING_BUDGET)),
         (None, Some("low")) => Some(4_096),
         (None, Some("medium")) => Some(16_000),
         (None, Some("high")) => Some(32_000),
         (None, Some(other)) => return Err(ProviderError::validation(format!("`reasoning_effort` is {other:?}: use none, low, medium or high"))),
     };
     if budget.is_some() && model.is_some_and(|m| !m.thinking) {
-        return Err(ProviderError::validation("this model does not support extended thinking: remove `reasoning_effort` or pick a Claude 4 model"));
+        return Err(ProviderError::validation(
+            "this model does not support extended thinking: remove `reasoning_effort` or pick a Claude 4 model",
+        ));
     }
     Ok(budget)
 }
@@ -388,12 +359,8 @@ pub fn finish_reason(stop_reason: &str) -> String {
 /// Amplifier usage from Anthropic usage: `input_tokens` is gross (fresh + cache reads + cache writes).
 pub fn usage(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0);
-    let (fresh, cache_read, cache_write, output) = (
-        n("input_tokens"),
-        n("cache_read_input_tokens"),
-        n("cache_creation_input_tokens"),
-        n("output_tokens"),
-    );
+    let (fresh, cache_read, cache_write, output) =
+        (n("input_tokens"), n("cache_read_input_tokens"), n("cache_creation_input_tokens"), n("output_tokens"));
     let input = fresh + cache_read + cache_write;
     Usage {
         input_tokens: input,
@@ -407,55 +374,26 @@ pub fn usage(u: &Value) -> Usage {
 }
 
 /// Bedrock's Anthropic message → ChatResponse. `model_id` is the id actually called.
-pub fn from_anthropic(
-    message: &Value,
-    model_id: &str,
-    request_id: Option<&str>,
-) -> Result<ChatResponse, String> {
-    let blocks = message
-        .get("content")
-        .and_then(Value::as_array)
-        .ok_or("the response has no `content` array")?;
+pub fn from_anthropic(message: &Value, model_id: &str, request_id: Option<&str>) -> Result<ChatResponse, String> {
+    let blocks = message.get("content").and_then(Value::as_array).ok_or("the response has no `content` array")?;
     let mut content = Vec::with_capacity(blocks.len());
     for b in blocks {
-        let s = |k: &str| {
-            b.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
+        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         match b.get("type").and_then(Value::as_str) {
-            Some("text") => content.push(ContentBlock::Text {
-                text: s("text"),
-                extensions: Map::new(),
-            }),
+            Some("text") => content.push(ContentBlock::Text { text: s("text"), extensions: Map::new() }),
             Some("thinking") => content.push(ContentBlock::Thinking {
                 thinking: s("thinking"),
-                signature: b
-                    .get("signature")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                signature: b.get("signature").and_then(Value::as_str).map(str::to_string),
                 extensions: Map::new(),
             }),
-            Some("redacted_thinking") => content.push(ContentBlock::RedactedThinking {
-                data: s("data"),
-                extensions: Map::new(),
-            }),
+            Some("redacted_thinking") => content.push(ContentBlock::RedactedThinking { data: s("data"), extensions: Map::new() }),
             Some("tool_use") => content.push(ContentBlock::ToolCall {
                 id: s("id"),
                 name: s("name"),
-                input: b
-                    .get("input")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
+                input: b.get("input").and_then(Value::as_object).cloned().unwrap_or_default(),
                 extensions: Map::new(),
             }),
-            other => {
-                return Err(format!(
-                    "the response has a content block of unknown type {other:?}"
-                ))
-            }
+            other => return Err(format!("the response has a content block of unknown type {other:?}")),
         }
     }
     let tool_calls = ChatResponse::collect_tool_calls(&content);
@@ -503,11 +441,7 @@ mod tests {
 
     fn translate(req: Value) -> Result<Translated, ProviderError> {
         let req: ChatRequest = serde_json::from_value(req).unwrap();
-        to_anthropic(
-            &req,
-            &ProviderConfig::resolve(&Empty).unwrap(),
-            lookup(crate::models::DEFAULT_MODEL),
-        )
+        to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup(crate::models::DEFAULT_MODEL))
     }
 
     #[test]
@@ -529,7 +463,8 @@ mod tests {
             "tool_choice": "auto",
             "reasoning_effort": "low",
             "stop": ["END"],
-        })).unwrap();
+        }))
+        .unwrap();
         let b = &t.body;
         assert_eq!(b["anthropic_version"], ANTHROPIC_VERSION);
         assert!(b.get("model").is_none() && b.get("stream").is_none());
@@ -537,15 +472,8 @@ mod tests {
             b["system"],
             json!([{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Use tools.", "cache_control": {"type": "ephemeral"}}])
         );
-        assert_eq!(
-            b["messages"].as_array().unwrap().len(),
-            3,
-            "the two tool messages merge into one user turn"
-        );
-        assert_eq!(
-            b["messages"][1]["content"][0],
-            json!({"type": "thinking", "thinking": "two calls", "signature": "sig=="})
-        );
+        assert_eq!(b["messages"].as_array().unwrap().len(), 3, "the two tool messages merge into one user turn");
+        assert_eq!(b["messages"][1]["content"][0], json!({"type": "thinking", "thinking": "two calls", "signature": "sig=="}));
         assert_eq!(b["messages"][1]["content"][2]["type"], "tool_use");
         assert_eq!(
             b["messages"][2]["content"],
@@ -556,10 +484,7 @@ mod tests {
         );
         assert_eq!(b["tools"][0]["input_schema"]["type"], "object");
         assert_eq!(b["tool_choice"], json!({"type": "auto"}));
-        assert_eq!(
-            b["thinking"],
-            json!({"type": "enabled", "budget_tokens": 4096})
-        );
+        assert_eq!(b["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
         assert_eq!(b["temperature"], json!(1.0));
         assert_eq!(b["anthropic_beta"], json!([INTERLEAVED_THINKING_BETA]));
         assert_eq!(b["stop_sequences"], json!(["END"]));
@@ -568,56 +493,58 @@ mod tests {
 
     #[test]
     fn max_tokens_are_capped_and_make_room_for_thinking() {
-        let t = translate(
-            json!({"messages": [{"role": "user", "content": "x"}], "max_output_tokens": 1_000_000}),
-        )
-        .unwrap();
+        let t = translate(json!({"messages": [{"role": "user", "content": "x"}], "max_output_tokens": 1_000_000})).unwrap();
         assert_eq!(t.max_tokens, 64_000);
         let t = translate(json!({"messages": [{"role": "user", "content": "x"}], "max_output_tokens": 2000, "metadata": {"thinking_budget_tokens": 8000}})).unwrap();
         assert_eq!((t.max_tokens, t.thinking_budget), (12_096, Some(8000)));
-        assert!(translate(
-            json!({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"})
-        )
-        .unwrap_err()
-        .to_string()
-        .contains("reasoning_effort"));
+        assert!(translate(json!({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"}))
+            .unwrap_err()
+            .to_string()
+            .contains("reasoning_effort"));
+    }
+
+    #[test]
+    fn documents_keep_title_context_and_cache_control() {
+        let t = translate(json!({"messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}, "title": "Contract", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Summarise"}
+        ]}]}))
+        .unwrap();
+        assert_eq!(
+            t.body["messages"][0]["content"][0],
+            json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}, "title": "Contract", "cache_control": {"type": "ephemeral"}})
+        );
     }
 
     #[test]
     fn response_maps_blocks_usage_and_finish_reason() {
-        let r = from_anthropic(&json!({
-            "id": "msg_1",
-            "content": [
-                {"type": "thinking", "thinking": "hmm", "signature": "S"},
-                {"type": "redacted_thinking", "data": "D"},
-                {"type": "text", "text": "Calling."},
-                {"type": "tool_use", "id": "tu1", "name": "f", "input": {"a": 1}}
-            ],
-            "stop_reason": "tool_use",
-            "usage": {"input_tokens": 10, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5, "output_tokens": 7}
-        }), "us.model", Some("req-1")).unwrap();
+        let r = from_anthropic(
+            &json!({
+                "id": "msg_1",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "S"},
+                    {"type": "redacted_thinking", "data": "D"},
+                    {"type": "text", "text": "Calling."},
+                    {"type": "tool_use", "id": "tu1", "name": "f", "input": {"a": 1}}
+                ],
+                "stop_reason": "tool_use",
+                "usage": {"input_tokens": 10, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5, "output_tokens": 7}
+            }),
+            "us.model",
+            Some("req-1"),
+        )
+        .unwrap();
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["finish_reason"], "tool_calls");
-        assert_eq!(
-            v["tool_calls"],
-            json!([{"id": "tu1", "name": "f", "arguments": {"a": 1}}])
-        );
+        assert_eq!(v["tool_calls"], json!([{"id": "tu1", "name": "f", "arguments": {"a": 1}}]));
         assert_eq!(
             v["usage"],
             json!({"input_tokens": 115, "output_tokens": 7, "total_tokens": 122, "cache_read_tokens": 100, "cache_write_tokens": 5})
         );
-        assert_eq!(
-            v["content"][0],
-            json!({"type": "thinking", "thinking": "hmm", "signature": "S"})
-        );
+        assert_eq!(v["content"][0], json!({"type": "thinking", "thinking": "hmm", "signature": "S"}));
         assert_eq!(v["metadata"]["model"], "us.model");
         assert_eq!(v["metadata"]["request_id"], "req-1");
-        for (stop, finish) in [
-            ("end_turn", "stop"),
-            ("stop_sequence", "stop"),
-            ("max_tokens", "length"),
-            ("refusal", "refusal"),
-        ] {
+        for (stop, finish) in [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("refusal", "refusal")] {
             assert_eq!(finish_reason(stop), finish);
         }
     }

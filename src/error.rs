@@ -49,21 +49,25 @@ pub struct ProviderError {
     pub message: String,
     /// Bedrock's `x-amzn-RequestId`, when Bedrock answered; AWS support asks for it.
     pub request_id: Option<String>,
+    /// How many attempts were made, when more than one.
+    pub attempts: u32,
 }
 
 impl ProviderError {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProviderError {
-            kind,
-            message: message.into(),
-            request_id: None,
-        }
+        ProviderError { kind, message: message.into(), request_id: None, attempts: 1 }
     }
 
     /// Shorthand for a [`ErrorKind::Validation`] error.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Validation, message)
+    }
+
+    /// Records that `attempts` attempts were made (shown when more than one).
+    pub fn after_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
     }
 
     /// Attaches Bedrock's request id.
@@ -76,6 +80,9 @@ impl ProviderError {
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind.prefix(), self.message)?;
+        if self.attempts > 1 {
+            write!(f, " (gave up after {} attempts)", self.attempts)?;
+        }
         if let Some(id) = &self.request_id {
             write!(f, " (Bedrock request id: {id})")?;
         }
@@ -91,15 +98,8 @@ mod tests {
 
     #[test]
     fn display_has_prefix_and_request_id() {
-        let e = ProviderError::new(ErrorKind::Throttled, "slow down")
-            .with_request_id(Some("abc-123".into()));
-        assert_eq!(
-            e.to_string(),
-            "throttled: slow down (Bedrock request id: abc-123)"
-        );
-        assert_eq!(
-            ProviderError::validation("bad").to_string(),
-            "validation: bad"
-        );
+        let e = ProviderError::new(ErrorKind::Throttled, "slow down").with_request_id(Some("abc-123".into()));
+        assert_eq!(e.to_string(), "throttled: slow down (Bedrock request id: abc-123)");
+        assert_eq!(ProviderError::validation("bad").to_string(), "validation: bad");
     }
 }

@@ -13,7 +13,7 @@ pub fn provider_info() -> Value {
             let field_type = match k.ty {
                 KeyType::Secret => "secret",
                 KeyType::Boolean => "boolean",
-                KeyType::Text | KeyType::PositiveInteger | KeyType::Number => "text",
+                KeyType::Text | KeyType::PositiveInteger | KeyType::Count | KeyType::Number => "text",
             };
             json!({
                 "id": k.name,
@@ -56,10 +56,7 @@ mod tests {
         assert_eq!(info["id"], "bedrock");
         let fields = info["config_fields"].as_array().unwrap();
         assert_eq!(fields.len(), KEYS.len());
-        let secret = fields
-            .iter()
-            .find(|f| f["id"] == "aws_secret_access_key")
-            .unwrap();
+        let secret = fields.iter().find(|f| f["id"] == "aws_secret_access_key").unwrap();
         assert_eq!(secret["field_type"], "secret");
         assert_eq!(secret["env_var"], "AWS_SECRET_ACCESS_KEY");
     }

@@ -11,10 +11,12 @@ pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod events;
 pub mod info;
 pub mod messages;
 pub mod models;
 pub mod provider;
+pub mod retry;
 pub mod sign;
 pub mod stream;
 pub mod transport;
@@ -73,15 +75,11 @@ mod exports {
         }
 
         fn complete(request: Vec<u8>) -> Result<Vec<u8>, String> {
-            provider::complete(&request, &WasiPlatform::new())
-                .map(|r| to_json(&r))
-                .map_err(|e| e.to_string())
+            provider::complete(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(|e| e.to_string())
         }
 
         fn parse_tool_calls(response: Vec<u8>) -> Result<Vec<u8>, String> {
-            provider::parse_tool_calls(&response)
-                .map(|c| to_json(&c))
-                .map_err(|e| e.to_string())
+            provider::parse_tool_calls(&response).map(|c| to_json(&c)).map_err(|e| e.to_string())
         }
     }
 
@@ -100,12 +98,9 @@ mod exports {
         type CompletionStream = EventQueue;
 
         fn stream(request: Vec<u8>) -> Result<CompletionStream, String> {
-            let response =
-                provider::complete(&request, &WasiPlatform::new()).map_err(|e| e.to_string())?;
+            let response = provider::complete(&request, &WasiPlatform::new()).map_err(|e| e.to_string())?;
             let events = stream::events_for(&response).iter().map(to_json).collect();
-            Ok(CompletionStream::new(EventQueue {
-                events: RefCell::new(events),
-            }))
+            Ok(CompletionStream::new(EventQueue { events: RefCell::new(events) }))
         }
     }
 

@@ -94,6 +94,16 @@ pub enum ContentBlock {
         #[serde(flatten)]
         extensions: Object,
     },
+    /// A document (PDF or text) for Claude to read: `source` as Anthropic defines it;
+    /// `title`, `context` and `citations` travel in `extensions`.
+    #[serde(rename = "document")]
+    Document {
+        /// Where the document bytes are.
+        source: Object,
+        /// Unknown fields (title, context, citations, cache_control), kept.
+        #[serde(flatten)]
+        extensions: Object,
+    },
     /// Another provider's reasoning summary; not meaningful to Claude.
     #[serde(rename = "reasoning")]
     Reasoning {
@@ -284,14 +294,9 @@ impl ChatResponse {
         content
             .iter()
             .filter_map(|b| match b {
-                ContentBlock::ToolCall {
-                    id, name, input, ..
-                } => Some(ToolCall {
-                    id: id.clone(),
-                    name: name.clone(),
-                    arguments: input.clone(),
-                    extensions: Object::new(),
-                }),
+                ContentBlock::ToolCall { id, name, input, .. } => {
+                    Some(ToolCall { id: id.clone(), name: name.clone(), arguments: input.clone(), extensions: Object::new() })
+                }
                 _ => None,
             })
             .collect()
@@ -315,11 +320,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = from_json::<ChatRequest>(
-            "request",
-            br#"{"messages":[{"role":"robot","content":"x"}]}"#,
-        )
-        .unwrap_err();
+        let e = from_json::<ChatRequest>("request", br#"{"messages":[{"role":"robot","content":"x"}]}"#).unwrap_err();
         assert!(e.contains("messages[0].role") && e.contains("robot"), "{e}");
         let e = from_json::<ChatRequest>("request", b"not json").unwrap_err();
         assert!(e.starts_with("request is not valid JSON"), "{e}");

@@ -59,9 +59,7 @@ impl Geo {
 }
 
 /// Every prefix that marks an id as an inference profile already.
-const PROFILE_PREFIXES: &[&str] = &[
-    "us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global.",
-];
+const PROFILE_PREFIXES: &[&str] = &["us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global."];
 
 /// One Claude model as Bedrock offers it.
 #[derive(Debug, Clone, Copy)]
@@ -158,10 +156,7 @@ pub const CATALOG: &[ModelSpec] = &[
 
 /// Strips an inference-profile prefix, giving the bare model id.
 pub fn base_model_id(id: &str) -> &str {
-    PROFILE_PREFIXES
-        .iter()
-        .find_map(|p| id.strip_prefix(p))
-        .unwrap_or(id)
+    PROFILE_PREFIXES.iter().find_map(|p| id.strip_prefix(p)).unwrap_or(id)
 }
 
 /// The catalog entry for a bare or prefixed id, or for an inference-profile ARN naming one.
@@ -174,8 +169,7 @@ pub fn lookup(id: &str) -> Option<&'static ModelSpec> {
 /// The id to put in the URL: prefixed ids and ARNs pass unchanged; a bare id gets the
 /// region's profile prefix when cross-region inference is on and the model offers one.
 pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> String {
-    let already_routed =
-        requested.starts_with("arn:") || PROFILE_PREFIXES.iter().any(|p| requested.starts_with(p));
+    let already_routed = requested.starts_with("arn:") || PROFILE_PREFIXES.iter().any(|p| requested.starts_with(p));
     if already_routed || !cross_region {
         return requested.to_string();
     }
@@ -183,9 +177,7 @@ pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> St
     let geo = match lookup(requested) {
         Some(spec) => geos.iter().find(|g| spec.profiles.contains(g)),
         // An id newer than this catalog: the broad geography is the one AWS offers first.
-        None => geos
-            .iter()
-            .find(|g| matches!(g, Geo::Us | Geo::UsGov | Geo::Eu | Geo::Apac)),
+        None => geos.iter().find(|g| matches!(g, Geo::Us | Geo::UsGov | Geo::Eu | Geo::Apac)),
     };
     match geo {
         Some(g) => format!("{}{requested}", g.prefix()),
@@ -235,36 +227,16 @@ mod tests {
             ("us-east-1", DEFAULT_MODEL, "us."),
             ("us-west-2", DEFAULT_MODEL, "us."),
             ("eu-west-1", DEFAULT_MODEL, "eu."),
-            (
-                "eu-central-1",
-                "anthropic.claude-haiku-4-5-20251001-v1:0",
-                "eu.",
-            ),
+            ("eu-central-1", "anthropic.claude-haiku-4-5-20251001-v1:0", "eu."),
             ("ap-northeast-1", DEFAULT_MODEL, "jp."),
-            (
-                "ap-northeast-1",
-                "anthropic.claude-sonnet-4-20250514-v1:0",
-                "apac.",
-            ),
+            ("ap-northeast-1", "anthropic.claude-sonnet-4-20250514-v1:0", "apac."),
             ("ap-southeast-2", DEFAULT_MODEL, "au."),
-            (
-                "ap-south-1",
-                "anthropic.claude-sonnet-4-20250514-v1:0",
-                "apac.",
-            ),
+            ("ap-south-1", "anthropic.claude-sonnet-4-20250514-v1:0", "apac."),
             ("us-gov-west-1", DEFAULT_MODEL, "us-gov."),
-            (
-                "us-east-1",
-                "anthropic.claude-opus-4-1-20250805-v1:0",
-                "us.",
-            ),
+            ("us-east-1", "anthropic.claude-opus-4-1-20250805-v1:0", "us."),
         ];
         for (region, model, prefix) in cases {
-            assert_eq!(
-                resolve_model_id(model, region, true),
-                format!("{prefix}{model}"),
-                "{region} {model}"
-            );
+            assert_eq!(resolve_model_id(model, region, true), format!("{prefix}{model}"), "{region} {model}");
         }
     }
 
@@ -278,51 +250,32 @@ mod tests {
         ] {
             assert_eq!(resolve_model_id(id, "us-east-1", true), id);
         }
-        assert_eq!(
-            resolve_model_id(DEFAULT_MODEL, "us-east-1", false),
-            DEFAULT_MODEL
-        );
+        assert_eq!(resolve_model_id(DEFAULT_MODEL, "us-east-1", false), DEFAULT_MODEL);
         // No geography offers this model here: call the bare id and let Bedrock say why.
         assert_eq!(
             resolve_model_id("anthropic.claude-opus-4-1-20250805-v1:0", "eu-west-1", true),
             "anthropic.claude-opus-4-1-20250805-v1:0"
         );
-        assert_eq!(
-            resolve_model_id("anthropic.claude-future-9", "eu-west-3", true),
-            "eu.anthropic.claude-future-9"
-        );
-        assert_eq!(
-            resolve_model_id("anthropic.claude-future-9", "sa-east-1", true),
-            "anthropic.claude-future-9"
-        );
+        assert_eq!(resolve_model_id("anthropic.claude-future-9", "eu-west-3", true), "eu.anthropic.claude-future-9");
+        assert_eq!(resolve_model_id("anthropic.claude-future-9", "sa-east-1", true), "anthropic.claude-future-9");
     }
 
     #[test]
     fn lookup_sees_through_prefixes_and_arns() {
+        assert_eq!(lookup("eu.anthropic.claude-haiku-4-5-20251001-v1:0").unwrap().display_name, "Claude Haiku 4.5");
         assert_eq!(
-            lookup("eu.anthropic.claude-haiku-4-5-20251001-v1:0")
-                .unwrap()
-                .display_name,
-            "Claude Haiku 4.5"
+            lookup("arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-opus-4-1-20250805-v1:0").unwrap().max_output_tokens,
+            32_000
         );
-        assert_eq!(lookup("arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-opus-4-1-20250805-v1:0").unwrap().max_output_tokens, 32_000);
         assert!(lookup("anthropic.claude-v2").is_none());
     }
 
     #[test]
     fn model_infos_cover_the_seed_models() {
         let infos = model_infos();
-        let ids: Vec<&str> = infos
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
+        let ids: Vec<&str> = infos.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
         assert_eq!(ids[0], DEFAULT_MODEL);
-        for seed in [
-            "anthropic.claude-opus-4-1-20250805-v1:0",
-            "anthropic.claude-haiku-4-5-20251001-v1:0",
-        ] {
+        for seed in ["anthropic.claude-opus-4-1-20250805-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"] {
             assert!(ids.contains(&seed), "{seed}");
         }
     }

@@ -2,7 +2,9 @@
 //! `wasi:http`; plus the `wasi:cli/run` driver.
 
 use std::io::{Read, Write};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use wasi::clocks::monotonic_clock;
 
 use crate::bindings::wasi::config::store;
 use crate::cli::{self, Command};
@@ -13,11 +15,15 @@ use crate::transport::{wasi_http, HttpRequest, HttpResponse, Timeouts, Transport
 /// The component's real surroundings. Reads everything afresh per request, so a host can
 /// rotate credentials between calls.
 #[derive(Debug, Default)]
-pub(crate) struct WasiPlatform;
+pub(crate) struct WasiPlatform {
+    /// Whether hook events go to stderr (always for hosts; `--events` on the command line).
+    events: bool,
+}
 
 impl WasiPlatform {
+    /// The platform as the provider exports use it: events on.
     pub(crate) fn new() -> Self {
-        WasiPlatform
+        WasiPlatform { events: true }
     }
 }
 
@@ -42,11 +48,25 @@ impl Platform for WasiPlatform {
         SystemTime::now()
     }
 
-    fn send(
-        &self,
-        request: &HttpRequest,
-        timeouts: &Timeouts,
-    ) -> Result<HttpResponse, TransportError> {
+    fn monotonic(&self) -> Duration {
+        Duration::from_nanos(monotonic_clock::now())
+    }
+
+    fn random_u64(&self) -> u64 {
+        wasi::random::random::get_random_u64()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        monotonic_clock::subscribe_duration(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)).block();
+    }
+
+    fn emit(&self, line: &str) {
+        if self.events {
+            eprintln!("{line}");
+        }
+    }
+
+    fn send(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
         wasi_http::send(request, timeouts)
     }
 }
@@ -79,7 +99,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
         }
     };
     let request = serde_json::to_vec(&cli::request_for(&options, &prompt)).expect("plain JSON");
-    let response = match provider::complete(&request, &WasiPlatform::new()) {
+    let response = match provider::complete(&request, &WasiPlatform { events: options.events }) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");
@@ -88,15 +108,9 @@ pub(crate) fn run_cli() -> Result<(), ()> {
     };
     let mut out = std::io::stdout().lock();
     let written = if options.stream && options.json {
-        crate::stream::events_for(&response)
-            .iter()
-            .try_for_each(|e| writeln!(out, "{e}"))
+        crate::stream::events_for(&response).iter().try_for_each(|e| writeln!(out, "{e}"))
     } else if options.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&response).expect("plain JSON")
-        )
+        writeln!(out, "{}", serde_json::to_string_pretty(&response).expect("plain JSON"))
     } else {
         writeln!(out, "{}", cli::answer_text(&response))
     };

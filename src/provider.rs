@@ -1,17 +1,19 @@
 //! The request pipeline: configuration → validation → translation → signing → transport →
 //! response, written against a [`Platform`] so it runs the same under WASI and in unit tests.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::bedrock::{self, CallContext};
 use crate::config::{ConfigSource, ProviderConfig};
 use crate::convert;
 use crate::error::{ErrorKind, ProviderError};
+use crate::events::{self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW};
 use crate::messages::{from_json, ChatRequest, ChatResponse};
 use crate::models;
+use crate::retry::RetryPolicy;
 use crate::sign::{self, Unsigned};
 use crate::transport::{HttpRequest, HttpResponse, Timeouts, TransportError};
 use crate::validate;
@@ -22,21 +24,21 @@ pub trait Platform {
     fn source(&self) -> &dyn ConfigSource;
     /// Wall-clock time, for the signature.
     fn now(&self) -> SystemTime;
+    /// Monotonic time since an arbitrary start, for durations.
+    fn monotonic(&self) -> Duration;
+    /// A uniformly random number, for retry jitter.
+    fn random_u64(&self) -> u64;
+    /// Blocks for `duration` (between retries).
+    fn sleep(&self, duration: Duration);
+    /// Delivers one encoded event line (see [`crate::events`]).
+    fn emit(&self, line: &str);
     /// Sends a request and returns the whole response.
-    fn send(
-        &self,
-        request: &HttpRequest,
-        timeouts: &Timeouts,
-    ) -> Result<HttpResponse, TransportError>;
+    fn send(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError>;
 }
 
 /// Everything in a model-id path segment is encoded except RFC 3986 unreserved characters,
 /// exactly as botocore encodes the `{modelId}` label (`:` → `%3A`, `/` → `%2F`).
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The Bedrock operation to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,80 +64,50 @@ pub struct PreparedCall {
     pub cross_region: bool,
     /// The configuration used.
     pub config: ProviderConfig,
+    /// The Anthropic body as JSON, for debug events.
+    pub body: Value,
+    /// Messages in the request, for events.
+    pub message_count: usize,
+    /// Thinking budget sent, if any.
+    pub thinking_budget: Option<u32>,
 }
 
 impl PreparedCall {
     /// Context for [`bedrock::classify`].
     pub fn context(&self) -> CallContext<'_> {
-        CallContext {
-            model_id: &self.model_id,
-            region: &self.region,
-            cross_region: self.cross_region,
-        }
+        CallContext { model_id: &self.model_id, region: &self.region, cross_region: self.cross_region }
     }
 }
 
 /// Parses, validates, translates and signs a ChatRequest; no network traffic yet.
-pub fn prepare(
-    request_json: &[u8],
-    platform: &dyn Platform,
-    operation: Operation,
-) -> Result<PreparedCall, ProviderError> {
-    let request: ChatRequest =
-        from_json("request", request_json).map_err(ProviderError::validation)?;
-    let config = ProviderConfig::resolve(platform.source())
-        .map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?;
+pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operation) -> Result<PreparedCall, ProviderError> {
+    let request: ChatRequest = from_json("request", request_json).map_err(ProviderError::validation)?;
+    let config = ProviderConfig::resolve(platform.source()).map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?;
     validate::validate(&request)?;
 
-    let region = config
-        .require_region()
-        .map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?
-        .to_string();
-    let requested = request
-        .model
-        .clone()
-        .filter(|m| !m.trim().is_empty())
-        .unwrap_or_else(|| config.default_model.clone());
-    let model_id =
-        models::resolve_model_id(requested.trim(), &region, config.use_cross_region_inference);
+    let region = config.require_region().map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?.to_string();
+    let requested = request.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| config.default_model.clone());
+    let model_id = models::resolve_model_id(requested.trim(), &region, config.use_cross_region_inference);
     let translated = convert::to_anthropic(&request, &config, models::lookup(&model_id))?;
-    let body = serde_json::to_vec(&translated.body)
-        .map_err(|e| ProviderError::validation(format!("the request could not be encoded: {e}")))?;
+    let body =
+        serde_json::to_vec(&translated.body).map_err(|e| ProviderError::validation(format!("the request could not be encoded: {e}")))?;
 
-    let endpoint = config
-        .endpoint()
-        .map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?;
+    let endpoint = config.endpoint().map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?;
     let action = match operation {
         Operation::Invoke => "invoke",
         Operation::InvokeStream => "invoke-with-response-stream",
     };
-    let path = format!(
-        "{}/model/{}/{action}",
-        endpoint.base_path,
-        utf8_percent_encode(&model_id, PATH_SEGMENT)
-    );
+    let path = format!("{}/model/{}/{action}", endpoint.base_path, utf8_percent_encode(&model_id, PATH_SEGMENT));
     let url = format!("{}://{}{path}", endpoint.scheme, endpoint.authority);
     let mut headers: Vec<(String, String)> = match operation {
-        Operation::Invoke => vec![
-            ("accept".into(), "application/json".into()),
-            ("content-type".into(), "application/json".into()),
-        ],
-        Operation::InvokeStream => vec![
-            ("content-type".into(), "application/json".into()),
-            ("x-amzn-bedrock-accept".into(), "application/json".into()),
-        ],
+        Operation::Invoke => vec![("accept".into(), "application/json".into()), ("content-type".into(), "application/json".into())],
+        Operation::InvokeStream => {
+            vec![("content-type".into(), "application/json".into()), ("x-amzn-bedrock-accept".into(), "application/json".into())]
+        }
     };
-    let to_sign: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let to_sign: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let added = sign::authorize(
-        &Unsigned {
-            method: "POST",
-            url: &url,
-            headers: &to_sign,
-            body: &body,
-        },
+        &Unsigned { method: "POST", url: &url, headers: &to_sign, body: &body },
         &config.credentials,
         &region,
         platform.now(),
@@ -150,74 +122,168 @@ pub fn prepare(
     headers.push(("content-length".into(), body.len().to_string()));
 
     let total = match request.timeout {
-        Some(t) if t.is_finite() && t > 0.0 => std::time::Duration::from_secs_f64(t.min(86_400.0)),
-        Some(t) => {
-            return Err(ProviderError::validation(format!(
-                "`timeout` is {t}: it must be a positive number of seconds"
-            )))
-        }
+        Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
+        Some(t) => return Err(ProviderError::validation(format!("`timeout` is {t}: it must be a positive number of seconds"))),
         None => config.timeout,
     };
     Ok(PreparedCall {
-        http: HttpRequest {
-            scheme: endpoint.scheme,
-            authority: endpoint.authority,
-            path,
-            headers,
-            body,
-        },
-        timeouts: Timeouts::from_total(total),
+        http: HttpRequest { scheme: endpoint.scheme, authority: endpoint.authority, path, headers, body },
+        timeouts: Timeouts::new(total, config.connect_timeout, config.first_byte_timeout, config.between_bytes_timeout),
         cross_region: model_id != requested.trim(),
         model_id,
         region,
+        body: translated.body,
+        message_count: request.messages.len(),
+        thinking_budget: translated.thinking_budget,
         config,
     })
 }
 
-/// `complete`: ChatRequest JSON → ChatResponse JSON.
-pub fn complete(
-    request_json: &[u8],
-    platform: &dyn Platform,
-) -> Result<ChatResponse, ProviderError> {
+/// Emits the call's events, scrubbed of its secrets.
+struct Emitter<'a> {
+    platform: &'a dyn Platform,
+    call: &'a PreparedCall,
+    secrets: Vec<&'a str>,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(platform: &'a dyn Platform, call: &'a PreparedCall) -> Self {
+        Emitter { platform, call, secrets: call.config.credentials.secrets() }
+    }
+
+    fn emit(&self, event: &str, mut data: Value) {
+        data["provider"] = json!("bedrock");
+        data["model"] = json!(self.call.model_id);
+        self.platform.emit(&events::line(event, &data, &self.secrets));
+    }
+
+    fn request(&self, stream: bool) {
+        let c = self.call;
+        self.emit(LLM_REQUEST, json!({"message_count": c.message_count, "stream": stream, "max_tokens": c.body["max_tokens"], "thinking_budget": c.thinking_budget}));
+        if c.config.debug {
+            self.emit(LLM_REQUEST_DEBUG, json!({"request": events::truncated(&c.body)}));
+        }
+        if c.config.raw_debug {
+            self.emit(
+                LLM_REQUEST_RAW,
+                json!({"method": "POST", "url": c.http.url(), "headers": events::redacted_headers(&c.http.headers), "body": c.body}),
+            );
+        }
+    }
+
+    fn raw_response(&self, attempt: u32, response: &HttpResponse) {
+        let c = self.call;
+        if !(c.config.debug || c.config.raw_debug) {
+            return;
+        }
+        let body: Value =
+            serde_json::from_slice(&response.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
+        if c.config.debug {
+            self.emit(LLM_RESPONSE_DEBUG, json!({"attempt": attempt, "status": response.status, "response": events::truncated(&body)}));
+        }
+        if c.config.raw_debug {
+            self.emit(LLM_RESPONSE_RAW, json!({"attempt": attempt, "status": response.status, "headers": events::redacted_headers(&response.headers), "body": body}));
+        }
+    }
+
+    fn response(&self, outcome: &Result<ChatResponse, ProviderError>, duration: Duration) {
+        let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        match outcome {
+            Ok(r) => self.emit(
+                LLM_RESPONSE,
+                json!({
+                    "status": "ok",
+                    "duration_ms": duration_ms,
+                    "usage": r.usage.as_ref().map(events::usage_payload),
+                    "finish_reason": r.finish_reason,
+                    "request_id": r.metadata.as_ref().and_then(|m| m.get("request_id")),
+                }),
+            ),
+            Err(e) => self.emit(
+                LLM_RESPONSE,
+                json!({
+                    "status": "error",
+                    "duration_ms": duration_ms,
+                    "error": e.to_string(),
+                    "error_kind": e.kind.prefix(),
+                }),
+            ),
+        }
+    }
+}
+
+/// `complete`: ChatRequest JSON → ChatResponse JSON, with retries and hook events.
+pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
     let call = prepare(request_json, platform, Operation::Invoke)?;
-    let response = platform
-        .send(&call.http, &call.timeouts)
-        .map_err(|e| ProviderError::new(ErrorKind::Network, e.to_string()))?;
+    let emitter = Emitter::new(platform, &call);
+    emitter.request(false);
+    let started = platform.monotonic();
+    let outcome = invoke_with_retries(platform, &call, &emitter);
+    emitter.response(&outcome, platform.monotonic().saturating_sub(started));
+    outcome
+}
+
+/// Sends `call` until it succeeds, fails for good, or the retry policy says stop.
+fn invoke_with_retries(platform: &dyn Platform, call: &PreparedCall, emitter: &Emitter<'_>) -> Result<ChatResponse, ProviderError> {
+    let policy = RetryPolicy { max_retries: call.config.max_retries, budget: call.config.retry_budget };
+    let mut waited = Duration::ZERO;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (error, retryable) = match invoke_once(platform, call, emitter, attempt) {
+            Ok(response) => return Ok(response),
+            Err(failure) => failure,
+        };
+        let wait = RetryPolicy::backoff(attempt - 1, platform.random_u64());
+        if retryable && policy.allows(attempt - 1, waited, wait) {
+            platform.sleep(wait);
+            waited += wait;
+            continue;
+        }
+        return Err(error.after_attempts(attempt));
+    }
+}
+
+/// One attempt; a failure says whether trying again may help.
+fn invoke_once(
+    platform: &dyn Platform,
+    call: &PreparedCall,
+    emitter: &Emitter<'_>,
+    attempt: u32,
+) -> Result<ChatResponse, (ProviderError, bool)> {
+    let response = match platform.send(&call.http, &call.timeouts) {
+        Ok(r) => r,
+        Err(e) => {
+            let retryable = e.is_retryable();
+            return Err((ProviderError::new(ErrorKind::Network, e.to_string()), retryable));
+        }
+    };
+    emitter.raw_response(attempt, &response);
     let request_id = response.header("x-amzn-requestid").map(str::to_string);
     if !(200..300).contains(&response.status) {
-        return Err(bedrock::classify(
+        let code = bedrock::error_code(
             response.status,
             response.header("x-amzn-errortype"),
-            &response.body,
-            request_id.as_deref(),
-            &call.context(),
-        ));
+            &serde_json::from_slice(&response.body).unwrap_or(Value::Null),
+        );
+        let error =
+            bedrock::classify(response.status, response.header("x-amzn-errortype"), &response.body, request_id.as_deref(), &call.context());
+        return Err((error, bedrock::is_retryable(&code)));
     }
     let message: Value = serde_json::from_slice(&response.body).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::Bedrock,
-            format!(
-                "Bedrock answered HTTP {} with a body that is not JSON ({e})",
-                response.status
-            ),
+        (
+            ProviderError::new(ErrorKind::Bedrock, format!("Bedrock answered HTTP {} with a body that is not JSON ({e})", response.status))
+                .with_request_id(request_id.clone()),
+            false,
         )
-        .with_request_id(request_id.clone())
     })?;
-    convert::from_anthropic(&message, &call.model_id, request_id.as_deref()).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::Bedrock,
-            format!("unexpected response shape: {e}"),
-        )
-        .with_request_id(request_id)
-    })
+    convert::from_anthropic(&message, &call.model_id, request_id.as_deref())
+        .map_err(|e| (ProviderError::new(ErrorKind::Bedrock, format!("unexpected response shape: {e}")).with_request_id(request_id), false))
 }
 
 /// `parse-tool-calls`: ChatResponse JSON → the tool calls in its content.
-pub fn parse_tool_calls(
-    response_json: &[u8],
-) -> Result<Vec<crate::messages::ToolCall>, ProviderError> {
-    let response: ChatResponse =
-        from_json("response", response_json).map_err(ProviderError::validation)?;
+pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::messages::ToolCall>, ProviderError> {
+    let response: ChatResponse = from_json("response", response_json).map_err(ProviderError::validation)?;
     Ok(match response.tool_calls {
         Some(calls) if !calls.is_empty() => calls,
         _ => ChatResponse::collect_tool_calls(&response.content),
@@ -233,8 +299,10 @@ mod tests {
 
     struct Fake {
         config: HashMap<&'static str, &'static str>,
-        answer: HttpResponse,
+        answers: RefCell<Vec<HttpResponse>>,
         sent: RefCell<Vec<HttpRequest>>,
+        slept: RefCell<Duration>,
+        events: RefCell<Vec<String>>,
     }
 
     impl ConfigSource for Fake {
@@ -251,35 +319,43 @@ mod tests {
             self
         }
         fn now(&self) -> SystemTime {
-            UNIX_EPOCH + std::time::Duration::from_secs(1_759_147_200)
+            UNIX_EPOCH + Duration::from_secs(1_759_147_200)
         }
-        fn send(
-            &self,
-            request: &HttpRequest,
-            _: &Timeouts,
-        ) -> Result<HttpResponse, TransportError> {
+        fn monotonic(&self) -> Duration {
+            *self.slept.borrow()
+        }
+        fn random_u64(&self) -> u64 {
+            u64::MAX
+        }
+        fn sleep(&self, d: Duration) {
+            *self.slept.borrow_mut() += d;
+        }
+        fn emit(&self, line: &str) {
+            self.events.borrow_mut().push(line.to_string());
+        }
+        fn send(&self, request: &HttpRequest, _: &Timeouts) -> Result<HttpResponse, TransportError> {
             self.sent.borrow_mut().push(request.clone());
-            Ok(self.answer.clone())
+            let mut answers = self.answers.borrow_mut();
+            Ok(if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() })
         }
     }
 
     fn fake(config: &[(&'static str, &'static str)], status: u16, body: &str) -> Fake {
         Fake {
             config: config.iter().copied().collect(),
-            answer: HttpResponse {
-                status,
-                headers: vec![("x-amzn-RequestId".into(), "rid-1".into())],
-                body: body.as_bytes().to_vec(),
-            },
+            answers: RefCell::new(vec![answer(status, body)]),
             sent: RefCell::new(vec![]),
+            slept: RefCell::new(Duration::ZERO),
+            events: RefCell::new(vec![]),
         }
     }
 
-    const CREDS: [(&str, &str); 3] = [
-        ("aws_region", "us-east-1"),
-        ("aws_access_key_id", "AKIDEXAMPLE"),
-        ("aws_secret_access_key", "SECRETKEY"),
-    ];
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        HttpResponse { status, headers: vec![("x-amzn-RequestId".into(), "rid-1".into())], body: body.as_bytes().to_vec() }
+    }
+
+    const CREDS: [(&str, &str); 3] =
+        [("aws_region", "us-east-1"), ("aws_access_key_id", "AKIDEXAMPLE"), ("aws_secret_access_key", "SECRETKEY")];
 
     #[test]
     fn complete_sends_a_signed_invoke_and_maps_the_answer() {
@@ -290,16 +366,9 @@ mod tests {
         );
         let r = complete(br#"{"messages":[{"role":"user","content":"Hello"}]}"#, &f).unwrap();
         let sent = f.sent.borrow();
-        assert_eq!(
-            sent[0].path,
-            "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke"
-        );
+        assert_eq!(sent[0].path, "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke");
         assert_eq!(sent[0].authority, "bedrock-runtime.us-east-1.amazonaws.com");
-        let auth = sent[0]
-            .headers
-            .iter()
-            .find(|(k, _)| k == "authorization")
-            .unwrap();
+        let auth = sent[0].headers.iter().find(|(k, _)| k == "authorization").unwrap();
         assert!(auth.1.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250929/us-east-1/bedrock/aws4_request, SignedHeaders=accept;content-type;host;x-amz-date,"), "{}", auth.1);
         assert_eq!(r.finish_reason.as_deref(), Some("stop"));
         assert_eq!(r.metadata.unwrap()["request_id"], "rid-1");
@@ -307,51 +376,80 @@ mod tests {
 
     #[test]
     fn errors_stop_before_the_network() {
-        let f = fake(
-            &[("aws_access_key_id", "A"), ("aws_secret_access_key", "S")],
-            200,
-            "{}",
-        );
-        let e = complete(br#"{"messages":[{"role":"user","content":"Hello"}]}"#, &f)
-            .unwrap_err()
-            .to_string();
+        let f = fake(&[("aws_access_key_id", "A"), ("aws_secret_access_key", "S")], 200, "{}");
+        let e = complete(br#"{"messages":[{"role":"user","content":"Hello"}]}"#, &f).unwrap_err().to_string();
         assert!(e.starts_with("config: no AWS region"), "{e}");
         let f = fake(&[("aws_region", "us-east-1")], 200, "{}");
-        let e = complete(br#"{"messages":[{"role":"user","content":"Hello"}]}"#, &f)
-            .unwrap_err()
-            .to_string();
+        let e = complete(br#"{"messages":[{"role":"user","content":"Hello"}]}"#, &f).unwrap_err().to_string();
         assert!(e.starts_with("auth: no AWS credentials"), "{e}");
-        let e = complete(br#"{"messages":[]}"#, &fake(&CREDS, 200, "{}"))
-            .unwrap_err()
-            .to_string();
+        let e = complete(br#"{"messages":[]}"#, &fake(&CREDS, 200, "{}")).unwrap_err().to_string();
         assert!(e.starts_with("validation:"), "{e}");
         assert!(f.sent.borrow().is_empty());
     }
 
     #[test]
     fn bedrock_errors_are_classified_with_the_request_id() {
-        let f = fake(
-            &CREDS,
-            429,
-            r#"{"message":"Too many requests, please wait before trying again."}"#,
-        );
-        let e = complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("throttled: Too many requests")
-                && e.ends_with("(Bedrock request id: rid-1)"),
-            "{e}"
-        );
+        let f = fake(&CREDS, 429, r#"{"message":"Too many requests, please wait before trying again."}"#);
+        let e = complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap_err().to_string();
+        assert!(e.starts_with("throttled: Too many requests") && e.ends_with("(Bedrock request id: rid-1)"), "{e}");
     }
 
     #[test]
     fn parse_tool_calls_reads_content_when_tool_calls_is_absent() {
-        let calls = parse_tool_calls(
-            br#"{"content":[{"type":"tool_call","id":"a","name":"f","input":{"x":1}}]}"#,
-        )
-        .unwrap();
+        let calls = parse_tool_calls(br#"{"content":[{"type":"tool_call","id":"a","name":"f","input":{"x":1}}]}"#).unwrap();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].arguments["x"], 1);
+    }
+
+    #[test]
+    fn throttling_is_retried_with_backoff_then_succeeds() {
+        let f = fake(&CREDS, 200, "{}");
+        *f.answers.borrow_mut() = vec![
+            answer(429, r#"{"message":"Too many requests"}"#),
+            answer(503, r#"{"message":"unavailable"}"#),
+            answer(200, r#"{"content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn"}"#),
+        ];
+        complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap();
+        assert_eq!(f.sent.borrow().len(), 3);
+        // Full jitter with the largest random number waits the whole ceiling: 0.5 s, then 1 s.
+        assert_eq!(*f.slept.borrow(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn retries_stop_at_max_retries_and_say_how_many_tries() {
+        let f = fake(&CREDS, 500, r#"{"message":"boom"}"#);
+        let e = complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap_err().to_string();
+        assert_eq!(f.sent.borrow().len(), 4);
+        assert!(e.contains("(gave up after 4 attempts)"), "{e}");
+        let f = fake(&CREDS, 403, r#"{"message":"denied"}"#);
+        complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap_err();
+        assert_eq!(f.sent.borrow().len(), 1, "auth errors are never retried");
+        let f = fake(&[CREDS[0], CREDS[1], CREDS[2], ("retry_budget", "0.1")], 500, r#"{"message":"boom"}"#);
+        complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap_err();
+        assert_eq!(f.sent.borrow().len(), 1, "a 0.5 s backoff does not fit a 0.1 s budget");
+    }
+
+    #[test]
+    fn events_carry_the_contract_payloads_and_no_secrets() {
+        let config = [CREDS[0], CREDS[1], CREDS[2], ("debug", "true"), ("raw_debug", "true")];
+        let ok = r#"{"content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2,"cache_read_input_tokens":5}}"#;
+        let f = fake(&config, 200, ok);
+        complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap();
+        let events: Vec<Value> = f.events.borrow().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let names: Vec<&str> = events.iter().map(|e| e["amplifier_event"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["llm:request", "llm:request:debug", "llm:request:raw", "llm:response:debug", "llm:response:raw", "llm:response"]
+        );
+        let response = &events[5]["data"];
+        assert_eq!(response["usage"], json!({"input_tokens": 8, "output_tokens": 2, "cache_read_tokens": 5}));
+        assert_eq!((response["status"].as_str(), response["provider"].as_str()), (Some("ok"), Some("bedrock")));
+        assert!(events[2]["data"]["headers"]["authorization"].as_str().unwrap().ends_with("Signature=<redacted>"));
+        for line in f.events.borrow().iter() {
+            assert!(!line.contains("SECRETKEY"), "{line}");
+        }
+        let f = fake(&CREDS, 200, ok);
+        complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap();
+        assert_eq!(f.events.borrow().len(), 2, "without debug flags only llm:request and llm:response");
     }
 }

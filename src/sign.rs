@@ -72,15 +72,9 @@ pub fn authorize(
     profile: Option<&str>,
 ) -> Result<Vec<(String, String)>, SignError> {
     match credentials {
-        Credentials::None => Err(SignError::NoCredentials {
-            profile: profile.map(str::to_string),
-        }),
+        Credentials::None => Err(SignError::NoCredentials { profile: profile.map(str::to_string) }),
         Credentials::Bearer(token) => Ok(vec![("authorization".into(), format!("Bearer {token}"))]),
-        Credentials::Aws {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        } => {
+        Credentials::Aws { access_key_id, secret_access_key, session_token } => {
             let identity = aws_credential_types::Credentials::new(
                 access_key_id.clone(),
                 secret_access_key.clone(),
@@ -100,20 +94,11 @@ pub fn authorize(
                 .build()
                 .map_err(|e| SignError::Signer(e.to_string()))?
                 .into();
-            let signable = SignableRequest::new(
-                request.method,
-                request.url,
-                request.headers.iter().copied(),
-                SignableBody::Bytes(request.body),
-            )
-            .map_err(|e| SignError::Signer(e.to_string()))?;
-            let (instructions, _signature) = sign(signable, &params)
-                .map_err(|e| SignError::Signer(e.to_string()))?
-                .into_parts();
-            Ok(instructions
-                .headers()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect())
+            let signable =
+                SignableRequest::new(request.method, request.url, request.headers.iter().copied(), SignableBody::Bytes(request.body))
+                    .map_err(|e| SignError::Signer(e.to_string()))?;
+            let (instructions, _signature) = sign(signable, &params).map_err(|e| SignError::Signer(e.to_string()))?.into_parts();
+            Ok(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect())
         }
     }
 }
@@ -145,31 +130,20 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("index.json"))
-            .map(|p| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
-                )
-            })
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
     fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-        v[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("vector field {key}"))
+        v[key].as_str().unwrap_or_else(|| panic!("vector field {key}"))
     }
 
     #[test]
     fn every_botocore_vector_signs_identically() {
         let vectors = vectors();
-        assert!(
-            vectors.len() >= 30,
-            "expected the botocore vectors, found {}",
-            vectors.len()
-        );
+        assert!(vectors.len() >= 30, "expected the botocore vectors, found {}", vectors.len());
         for (name, v) in &vectors {
             let inputs = &v["inputs"];
             let expected = &v["expected"];
@@ -191,81 +165,31 @@ mod tests {
                     session_token: inputs["session_token"].as_str().map(str::to_string),
                 }
             };
-            let time = inputs["timestamp"]
-                .as_str()
-                .map(parse_amz_date)
-                .unwrap_or(UNIX_EPOCH);
-            let req = Unsigned {
-                method: str_of(inputs, "method"),
-                url: str_of(inputs, "url"),
-                headers: &headers,
-                body: &body,
-            };
-            let added =
-                authorize(&req, &credentials, str_of(inputs, "region"), time, None).unwrap();
-            let get = |k: &str| {
-                added
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                    .map(|(_, v)| v.as_str())
-            };
-            assert_eq!(
-                get("authorization"),
-                Some(str_of(expected, "authorization")),
-                "{name}: Authorization"
-            );
+            let time = inputs["timestamp"].as_str().map(parse_amz_date).unwrap_or(UNIX_EPOCH);
+            let req = Unsigned { method: str_of(inputs, "method"), url: str_of(inputs, "url"), headers: &headers, body: &body };
+            let added = authorize(&req, &credentials, str_of(inputs, "region"), time, None).unwrap();
+            let get = |k: &str| added.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
+            assert_eq!(get("authorization"), Some(str_of(expected, "authorization")), "{name}: Authorization");
             if bearer {
-                assert_eq!(
-                    get("x-amz-date"),
-                    None,
-                    "{name}: bearer requests carry no X-Amz-Date"
-                );
+                assert_eq!(get("x-amz-date"), None, "{name}: bearer requests carry no X-Amz-Date");
                 continue;
             }
-            assert!(
-                str_of(expected, "authorization")
-                    .ends_with(&format!("Signature={}", str_of(expected, "signature"))),
-                "{name}"
-            );
+            assert!(str_of(expected, "authorization").ends_with(&format!("Signature={}", str_of(expected, "signature"))), "{name}");
             for pair in expected["headers_added_by_signer"].as_array().unwrap() {
                 let (k, want) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
                 assert_eq!(get(k), Some(want), "{name}: header {k}");
             }
-            assert_eq!(
-                added.len(),
-                expected["headers_added_by_signer"]
-                    .as_array()
-                    .unwrap()
-                    .len(),
-                "{name}: {added:?}"
-            );
+            assert_eq!(added.len(), expected["headers_added_by_signer"].as_array().unwrap().len(), "{name}: {added:?}");
         }
     }
 
     #[test]
     fn missing_credentials_say_what_to_set() {
-        let req = Unsigned {
-            method: "POST",
-            url: "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke",
-            headers: &[],
-            body: b"{}",
-        };
-        let e = authorize(&req, &Credentials::None, "us-east-1", UNIX_EPOCH, None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("AWS_ACCESS_KEY_ID") && e.contains("AWS_BEARER_TOKEN_BEDROCK"),
-            "{e}"
-        );
-        let e = authorize(
-            &req,
-            &Credentials::None,
-            "us-east-1",
-            UNIX_EPOCH,
-            Some("work"),
-        )
-        .unwrap_err()
-        .to_string();
+        let req =
+            Unsigned { method: "POST", url: "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke", headers: &[], body: b"{}" };
+        let e = authorize(&req, &Credentials::None, "us-east-1", UNIX_EPOCH, None).unwrap_err().to_string();
+        assert!(e.contains("AWS_ACCESS_KEY_ID") && e.contains("AWS_BEARER_TOKEN_BEDROCK"), "{e}");
+        let e = authorize(&req, &Credentials::None, "us-east-1", UNIX_EPOCH, Some("work")).unwrap_err().to_string();
         assert!(e.contains("\"work\"") && e.contains("bedrock-host"), "{e}");
     }
 }

@@ -16,32 +16,23 @@ pub fn events_for(response: &ChatResponse) -> Vec<Value> {
     let mut events = Vec::new();
     for (index, block) in response.content.iter().enumerate() {
         let (start, deltas): (Value, Vec<Value>) = match block {
-            ContentBlock::Text { text, .. } => {
-                (json!({"type": "text"}), vec![json!({"text": text})])
-            }
-            ContentBlock::Thinking {
-                thinking,
-                signature,
-                ..
-            } => {
+            ContentBlock::Text { text, .. } => (json!({"type": "text"}), vec![json!({"text": text})]),
+            ContentBlock::Thinking { thinking, signature, .. } => {
                 let mut d = vec![json!({"thinking": thinking})];
                 if let Some(sig) = signature {
                     d.push(json!({"signature": sig}));
                 }
                 (json!({"type": "thinking"}), d)
             }
-            ContentBlock::RedactedThinking { data, .. } => {
-                (json!({"type": "redacted_thinking", "data": data}), vec![])
-            }
-            ContentBlock::ToolCall {
-                id, name, input, ..
-            } => (
+            ContentBlock::RedactedThinking { data, .. } => (json!({"type": "redacted_thinking", "data": data}), vec![]),
+            ContentBlock::ToolCall { id, name, input, .. } => (
                 json!({"type": "tool_call", "id": id, "name": name}),
                 vec![json!({"partial_json": Value::Object(input.clone()).to_string()})],
             ),
             // A response never carries these; nothing to stream.
             ContentBlock::ToolResult { .. }
             | ContentBlock::Image { .. }
+            | ContentBlock::Document { .. }
             | ContentBlock::Reasoning { .. } => continue,
         };
         events.push(json!({"type": "block_start", "index": index, "block": start}));
@@ -80,28 +71,10 @@ mod tests {
             "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
         }))
         .unwrap();
-        let types: Vec<String> = events_for(&r)
-            .iter()
-            .map(|e| e["type"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(
-            types,
-            [
-                "block_start",
-                "delta",
-                "block_stop",
-                "block_start",
-                "delta",
-                "block_stop",
-                "usage",
-                "done"
-            ]
-        );
+        let types: Vec<String> = events_for(&r).iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+        assert_eq!(types, ["block_start", "delta", "block_stop", "block_start", "delta", "block_stop", "usage", "done"]);
         let ev = events_for(&r);
-        assert_eq!(
-            ev[4],
-            json!({"type": "delta", "index": 1, "partial_json": "{\"a\":1}"})
-        );
+        assert_eq!(ev[4], json!({"type": "delta", "index": 1, "partial_json": "{\"a\":1}"}));
         assert_eq!(ev[7]["finish_reason"], "tool_calls");
     }
 }

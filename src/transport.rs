@@ -42,10 +42,7 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The first header called `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -56,19 +53,16 @@ pub struct Timeouts {
     pub total: Duration,
     /// Establishing the connection.
     pub connect: Duration,
+    /// Until the first byte of the response.
+    pub first_byte: Duration,
     /// Silence between two body chunks.
     pub between_bytes: Duration,
 }
 
 impl Timeouts {
-    /// Limits derived from the overall `timeout`: connect within 10 s, and no silence longer
-    /// than the whole budget.
-    pub fn from_total(total: Duration) -> Timeouts {
-        Timeouts {
-            total,
-            connect: total.min(Duration::from_secs(10)),
-            between_bytes: total,
-        }
+    /// Each limit capped by the overall one: no phase may outlast the whole request.
+    pub fn new(total: Duration, connect: Duration, first_byte: Duration, between_bytes: Duration) -> Timeouts {
+        Timeouts { total, connect: connect.min(total), first_byte: first_byte.min(total), between_bytes: between_bytes.min(total) }
     }
 }
 
@@ -84,6 +78,8 @@ pub enum TransportError {
     Timeout {
         /// Which phase ran out of time.
         phase: &'static str,
+        /// The config key that sets this limit.
+        key: &'static str,
         /// The limit that applied.
         limit: Duration,
     },
@@ -99,14 +95,7 @@ pub enum TransportError {
 impl TransportError {
     /// Whether trying again may succeed (connection-level failures; never a refusal).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            TransportError::Failed { .. }
-                | TransportError::Timeout {
-                    phase: "connect",
-                    ..
-                }
-        )
+        matches!(self, TransportError::Failed { .. } | TransportError::Timeout { key: "connect_timeout", .. })
     }
 }
 
@@ -119,9 +108,9 @@ impl fmt::Display for TransportError {
                  configured region and the configured `endpoint_url`; check `aws_region` / `endpoint_url`, or allow this \
                  destination in the host"
             ),
-            TransportError::Timeout { phase, limit } => write!(
+            TransportError::Timeout { phase, key, limit } => write!(
                 f,
-                "no answer within {:.1} s ({phase}): raise the `timeout` config key, ask for fewer output tokens, or check connectivity to Bedrock",
+                "no answer within {:.1} s ({phase}): raise the `{key}` config key, ask for fewer output tokens, or check connectivity to Bedrock",
                 limit.as_secs_f64()
             ),
             TransportError::Failed { url, detail } => write!(f, "request to {url} failed: {detail}"),
@@ -138,8 +127,7 @@ pub mod wasi_http {
     use std::time::Duration;
     use wasi::clocks::monotonic_clock;
     use wasi::http::types::{
-        ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-        RequestOptions, Scheme,
+        ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
     };
     use wasi::io::poll::poll;
     use wasi::io::streams::{InputStream, StreamError};
@@ -159,10 +147,7 @@ pub mod wasi_http {
     impl Deadline {
         fn after(limit: Duration) -> Deadline {
             let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-            Deadline {
-                at: monotonic_clock::now().saturating_add(ns),
-                limit,
-            }
+            Deadline { at: monotonic_clock::now().saturating_add(ns), limit }
         }
         fn remaining(&self) -> u64 {
             self.at.saturating_sub(monotonic_clock::now())
@@ -187,9 +172,7 @@ pub mod wasi_http {
 
     impl std::fmt::Debug for OpenResponse {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("OpenResponse")
-                .field("status", &self.status)
-                .finish_non_exhaustive()
+            f.debug_struct("OpenResponse").field("status", &self.status).finish_non_exhaustive()
         }
     }
 
@@ -211,19 +194,15 @@ pub mod wasi_http {
                 }
                 let total_left = self.deadline.remaining();
                 let silence = u64::try_from(self.between_bytes.as_nanos()).unwrap_or(u64::MAX);
-                let (wait, phase, limit) = if total_left <= silence {
-                    (total_left, "reading the response", self.deadline.limit)
+                let (wait, phase, key, limit) = if total_left <= silence {
+                    (total_left, "reading the response", "timeout", self.deadline.limit)
                 } else {
-                    (
-                        silence,
-                        "waiting between response bytes",
-                        self.between_bytes,
-                    )
+                    (silence, "waiting between response bytes", "between_bytes_timeout", self.between_bytes)
                 };
                 let ready = self.stream.subscribe();
                 let timer = monotonic_clock::subscribe_duration(wait);
                 if poll(&[&ready, &timer]) == [1] {
-                    return Err(TransportError::Timeout { phase, limit });
+                    return Err(TransportError::Timeout { phase, key, limit });
                 }
             }
         }
@@ -239,55 +218,29 @@ pub mod wasi_http {
     }
 
     /// Sends `request` and waits for the status and headers.
-    pub fn open(
-        request: &HttpRequest,
-        timeouts: &Timeouts,
-    ) -> Result<OpenResponse, TransportError> {
+    pub fn open(request: &HttpRequest, timeouts: &Timeouts) -> Result<OpenResponse, TransportError> {
         let url = request.url();
-        let failed = |detail: String| TransportError::Failed {
-            url: url.clone(),
-            detail,
-        };
+        let failed = |detail: String| TransportError::Failed { url: url.clone(), detail };
         let deadline = Deadline::after(timeouts.total);
 
-        let fields: Vec<(String, Vec<u8>)> = request
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-            .collect();
-        let headers = Fields::from_list(&fields)
-            .map_err(|e| failed(format!("header rejected by the host: {e:?}")))?;
+        let fields: Vec<(String, Vec<u8>)> = request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+        let headers = Fields::from_list(&fields).map_err(|e| failed(format!("header rejected by the host: {e:?}")))?;
         let outgoing = OutgoingRequest::new(headers);
-        let scheme = if request.scheme == "http" {
-            Scheme::Http
-        } else {
-            Scheme::Https
-        };
-        outgoing
-            .set_method(&Method::Post)
-            .map_err(|()| failed("method rejected".into()))?;
-        outgoing
-            .set_scheme(Some(&scheme))
-            .map_err(|()| failed("scheme rejected".into()))?;
-        outgoing
-            .set_authority(Some(&request.authority))
-            .map_err(|()| failed("authority rejected".into()))?;
-        outgoing
-            .set_path_with_query(Some(&request.path))
-            .map_err(|()| failed("path rejected".into()))?;
-        let body = outgoing
-            .body()
-            .map_err(|()| failed("no request body".into()))?;
+        let scheme = if request.scheme == "http" { Scheme::Http } else { Scheme::Https };
+        outgoing.set_method(&Method::Post).map_err(|()| failed("method rejected".into()))?;
+        outgoing.set_scheme(Some(&scheme)).map_err(|()| failed("scheme rejected".into()))?;
+        outgoing.set_authority(Some(&request.authority)).map_err(|()| failed("authority rejected".into()))?;
+        outgoing.set_path_with_query(Some(&request.path)).map_err(|()| failed("path rejected".into()))?;
+        let body = outgoing.body().map_err(|()| failed("no request body".into()))?;
 
         let options = RequestOptions::new();
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         // Hosts may not support every option; the overall deadline below still applies.
         let _ = options.set_connect_timeout(Some(ns(timeouts.connect)));
-        let _ = options.set_first_byte_timeout(Some(ns(timeouts.total)));
+        let _ = options.set_first_byte_timeout(Some(ns(timeouts.first_byte)));
         let _ = options.set_between_bytes_timeout(Some(ns(timeouts.between_bytes)));
 
-        let future = wasi::http::outgoing_handler::handle(outgoing, Some(options))
-            .map_err(|code| map_error(&url, code, timeouts))?;
+        let future = wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(|code| map_error(&url, code, timeouts))?;
 
         // Write after `handle` so the host is already consuming the body.
         let write_result = (|| -> Result<(), StreamError> {
@@ -310,10 +263,7 @@ pub mod wasi_http {
             let ready = future.subscribe();
             let timer = monotonic_clock::subscribe_duration(deadline.remaining());
             if poll(&[&ready, &timer]) == [1] {
-                return Err(TransportError::Timeout {
-                    phase: "waiting for the response",
-                    limit: timeouts.total,
-                });
+                return Err(TransportError::Timeout { phase: "waiting for the response", key: "timeout", limit: timeouts.total });
             }
         };
         if let Err(e) = write_result {
@@ -324,60 +274,43 @@ pub mod wasi_http {
         }
 
         let status = response.status();
-        let headers = response
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
-        let incoming = response
-            .consume()
-            .map_err(|()| failed("response body already consumed".into()))?;
-        let stream = incoming
-            .stream()
-            .map_err(|()| failed("response body stream unavailable".into()))?;
-        Ok(OpenResponse {
-            stream,
-            _body: incoming,
-            _response: response,
-            status,
-            headers,
-            deadline,
-            between_bytes: timeouts.between_bytes,
-        })
+        let headers = response.headers().entries().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
+        let incoming = response.consume().map_err(|()| failed("response body already consumed".into()))?;
+        let stream = incoming.stream().map_err(|()| failed("response body stream unavailable".into()))?;
+        Ok(OpenResponse { stream, _body: incoming, _response: response, status, headers, deadline, between_bytes: timeouts.between_bytes })
     }
 
     /// Sends `request` and reads the whole response.
-    pub fn send(
-        request: &HttpRequest,
-        timeouts: &Timeouts,
-    ) -> Result<HttpResponse, TransportError> {
+    pub fn send(request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
         let open = open(request, timeouts)?;
         let (status, headers) = (open.status, open.headers.clone());
         let body = open.read_all().map_err(|e| match e {
-            TransportError::Failed { detail, .. } => TransportError::Failed {
-                url: request.url(),
-                detail,
-            },
+            TransportError::Failed { detail, .. } => TransportError::Failed { url: request.url(), detail },
             other => other,
         })?;
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        Ok(HttpResponse { status, headers, body })
     }
 
     fn map_error(url: &str, code: ErrorCode, timeouts: &Timeouts) -> TransportError {
         match code {
             ErrorCode::HttpRequestDenied => TransportError::Denied { url: url.to_string() },
-            ErrorCode::ConnectionTimeout => TransportError::Timeout { phase: "connect", limit: timeouts.connect },
-            ErrorCode::ConnectionReadTimeout => TransportError::Timeout { phase: "waiting for the response", limit: timeouts.total },
-            ErrorCode::ConnectionRefused => TransportError::Failed { url: url.into(), detail: "connection refused: is the endpoint up, and the port right?".into() },
-            ErrorCode::DnsError(e) => TransportError::Failed { url: url.into(), detail: format!("DNS lookup failed ({:?}): check the region or endpoint_url", e.rcode) },
-            ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
-                TransportError::Failed { url: url.into(), detail: format!("TLS failed ({code:?}): for a plain-http local endpoint use an http:// endpoint_url") }
+            ErrorCode::ConnectionTimeout => {
+                TransportError::Timeout { phase: "connecting", key: "connect_timeout", limit: timeouts.connect }
             }
+            ErrorCode::ConnectionReadTimeout => {
+                TransportError::Timeout { phase: "waiting for the first byte", key: "first_byte_timeout", limit: timeouts.first_byte }
+            }
+            ErrorCode::ConnectionRefused => {
+                TransportError::Failed { url: url.into(), detail: "connection refused: is the endpoint up, and the port right?".into() }
+            }
+            ErrorCode::DnsError(e) => TransportError::Failed {
+                url: url.into(),
+                detail: format!("DNS lookup failed ({:?}): check the region or endpoint_url", e.rcode),
+            },
+            ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => TransportError::Failed {
+                url: url.into(),
+                detail: format!("TLS failed ({code:?}): for a plain-http local endpoint use an http:// endpoint_url"),
+            },
             other => TransportError::Failed { url: url.into(), detail: format!("{other:?}") },
         }
     }

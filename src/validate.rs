@@ -11,12 +11,8 @@ use crate::messages::{ChatRequest, ContentBlock, Message, MessageContent, Role};
 
 /// Checks `request` and names the first problem found.
 pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
-    let conversational: Vec<(usize, &Message)> = request
-        .messages
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !matches!(m.role, Role::System | Role::Developer))
-        .collect();
+    let conversational: Vec<(usize, &Message)> =
+        request.messages.iter().enumerate().filter(|(_, m)| !matches!(m.role, Role::System | Role::Developer)).collect();
     if conversational.is_empty() {
         return Err(ProviderError::validation(
             "the request has no user message: add at least one {\"role\": \"user\", \"content\": \"…\"} to `messages`",
@@ -33,9 +29,7 @@ pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
                     return Err(unanswered(id, name, *at, index));
                 }
                 answered.clear();
-                pending = tool_calls(message)
-                    .map(|(id, name)| (id.to_string(), name.to_string(), index))
-                    .collect();
+                pending = tool_calls(message).map(|(id, name)| (id.to_string(), name.to_string(), index)).collect();
                 let mut seen = BTreeSet::new();
                 for (id, _, _) in &pending {
                     if !seen.insert(id.as_str()) {
@@ -110,9 +104,7 @@ fn tool_result_ids(message: &Message) -> Vec<&str> {
 fn has_non_result_content(message: &Message) -> bool {
     match &message.content {
         MessageContent::Text(t) => !t.is_empty(),
-        MessageContent::Blocks(b) => b
-            .iter()
-            .any(|b| !matches!(b, ContentBlock::ToolResult { .. })),
+        MessageContent::Blocks(b) => b.iter().any(|b| !matches!(b, ContentBlock::ToolResult { .. })),
     }
 }
 
@@ -142,7 +134,8 @@ mod tests {
         check(json!([{"role": "user", "content": "hi"}, call("a"), {"role": "tool", "tool_call_id": "a", "content": "ok"}])).unwrap();
         check(json!([{"role": "user", "content": "hi"}, call("a"),
             {"role": "user", "content": [{"type": "tool_result", "tool_call_id": "a", "output": "ok"}, {"type": "text", "text": "thanks"}]},
-            {"role": "assistant", "content": "done"}])).unwrap();
+            {"role": "assistant", "content": "done"}]))
+        .unwrap();
         check(json!([{"role": "user", "content": "hi"}, call("a")])).unwrap();
     }
 
@@ -157,10 +150,7 @@ mod tests {
     #[test]
     fn orphans_duplicates_and_empty_conversations_fail() {
         let e = check(json!([{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "nope", "content": "r"}])).unwrap_err();
-        assert!(
-            e.contains("messages[1]") && e.contains("`nope`") && e.contains("orphan"),
-            "{e}"
-        );
+        assert!(e.contains("messages[1]") && e.contains("`nope`") && e.contains("orphan"), "{e}");
         let e = check(json!([{"role": "user", "content": "hi"}, call("a"), {"role": "tool", "tool_call_id": "a", "content": "r"}, {"role": "tool", "tool_call_id": "a", "content": "r"}])).unwrap_err();
         assert!(e.contains("second time"), "{e}");
         let e = check(json!([{"role": "system", "content": "sys"}])).unwrap_err();

@@ -4,7 +4,6 @@
 //! can be pointed at it too.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,50 +36,50 @@ pub struct Scripted {
     pub headers: Vec<(String, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// Close the connection without answering (a connection reset, as the client sees it).
+    pub reset: bool,
 }
 
 impl Scripted {
     /// A 200 JSON answer.
     pub fn json(body: &Value) -> Scripted {
-        Scripted {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        }
+        Scripted::new(200, vec![("Content-Type".into(), "application/json".into())], body.to_string().into_bytes())
+    }
+
+    /// An answer with this status, headers and body.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Scripted {
+        Scripted { status, headers, body, delay: Duration::ZERO, reset: false }
+    }
+
+    /// No answer at all: the connection is dropped.
+    pub fn reset() -> Scripted {
+        Scripted { reset: true, ..Scripted::new(0, vec![], vec![]) }
+    }
+
+    /// The same answer after `delay`.
+    pub fn after(mut self, delay: Duration) -> Scripted {
+        self.delay = delay;
+        self
     }
 
     /// The `response` of a vector file from `testdata/responses` (status, headers, body).
     pub fn from_vector(path: &Path) -> Result<Scripted> {
-        let v: Value = serde_json::from_slice(
-            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        )?;
+        let v: Value = serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)?;
         let r = &v["response"];
         let headers = r["headers"]
             .as_array()
             .context("vector has no response.headers")?
             .iter()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap_or_default().to_string(),
-                    h[1].as_str().unwrap_or_default().to_string(),
-                )
-            })
+            .map(|h| (h[0].as_str().unwrap_or_default().to_string(), h[1].as_str().unwrap_or_default().to_string()))
             .collect();
-        let body = match (
-            r.get("body_utf8").and_then(Value::as_str),
-            r.get("body_base64").and_then(Value::as_str),
-        ) {
+        let body = match (r.get("body_utf8").and_then(Value::as_str), r.get("body_base64").and_then(Value::as_str)) {
             (Some(s), _) => s.as_bytes().to_vec(),
             (None, Some(b)) => base64::engine::general_purpose::STANDARD.decode(b)?,
             _ => Vec::new(),
         };
-        Ok(Scripted {
-            status: r["status"]
-                .as_u64()
-                .context("vector has no response.status")? as u16,
-            headers,
-            body,
-        })
+        Ok(Scripted::new(r["status"].as_u64().context("vector has no response.status")? as u16, headers, body))
     }
 }
 
@@ -106,10 +105,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first header `name` (lower-case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON.
@@ -146,9 +142,7 @@ impl Emulator {
 
     /// Starts on 127.0.0.1:`port` (0 picks a free port).
     pub async fn start_on(port: u16) -> Result<Emulator> {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("binding 127.0.0.1:{port}"))?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
@@ -161,13 +155,9 @@ impl Emulator {
                 let state = shared.clone();
                 let counter = counter.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        handle(req, state.clone(), counter.clone())
-                    });
+                    let service = hyper::service::service_fn(move |req| handle(req, state.clone(), counter.clone()));
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
                 });
             }
         });
@@ -202,37 +192,26 @@ impl Emulator {
 
 type Body = Full<Bytes>;
 
-async fn handle(
-    req: Request<Incoming>,
-    state: Arc<Mutex<State>>,
-    counter: Arc<AtomicU64>,
-) -> Result<Response<Body>, Infallible> {
+/// Why the emulator hung up instead of answering.
+#[derive(Debug)]
+struct ScriptedReset;
+
+impl std::fmt::Display for ScriptedReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("scripted connection reset")
+    }
+}
+
+impl std::error::Error for ScriptedReset {}
+
+async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<AtomicU64>) -> Result<Response<Body>, ScriptedReset> {
     let n = counter.fetch_add(1, Ordering::Relaxed);
-    let request_id = format!(
-        "{n:08x}-e3a1-4c0d-9b7e-{:012x}",
-        n.wrapping_mul(0x9e37_79b9)
-    );
+    let request_id = format!("{n:08x}-e3a1-4c0d-9b7e-{:012x}", n.wrapping_mul(0x9e37_79b9));
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
+    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let headers: Vec<(String, String)> =
+        parts.headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let (model_id, operation) = parse_path(parts.uri.path());
     let auth_failure = verify(parts.method.as_str(), &path, &headers, &body).err();
     let recorded = RecordedRequest {
@@ -256,17 +235,14 @@ async fn handle(
 
     let answer = match (&auth_failure, &operation, scripted) {
         (Some(failure), _, _) => error_answer(403, failure_code(failure), failure_message(failure)),
-        (None, None, _) => error_answer(
-            404,
-            "UnknownOperationException",
-            "The requested operation is not recognized by the service.".into(),
-        ),
+        (None, None, _) => {
+            error_answer(404, "UnknownOperationException", "The requested operation is not recognized by the service.".into())
+        }
         (None, Some(_), Some(s)) => s,
         (None, Some(op), None) => match check_body(&recorded.json()) {
             Err(message) => error_answer(400, "ValidationException", message),
             Ok(()) => {
-                let message =
-                    default_message(&recorded.json(), model_id.as_deref().unwrap_or_default(), n);
+                let message = default_message(&recorded.json(), model_id.as_deref().unwrap_or_default(), n);
                 if op == "invoke-with-response-stream" {
                     stream_answer(&message)
                 } else {
@@ -275,17 +251,23 @@ async fn handle(
             }
         },
     };
-    let mut builder = Response::builder()
-        .status(answer.status)
-        .header("x-amzn-RequestId", &request_id);
-    for (k, v) in &answer.headers {
-        if !k.eq_ignore_ascii_case("x-amzn-requestid") {
-            builder = builder.header(k, v);
-        }
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
     }
-    Ok(builder
-        .body(Full::new(Bytes::from(answer.body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+    if answer.reset {
+        // An error from the service makes hyper drop the connection without a response.
+        return Err(ScriptedReset);
+    }
+    // A scripted answer keeps its own request id (the vectors carry Bedrock's real ones).
+    let has_id = answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-requestid"));
+    let mut builder = Response::builder().status(answer.status);
+    if !has_id {
+        builder = builder.header("x-amzn-RequestId", &request_id);
+    }
+    for (k, v) in &answer.headers {
+        builder = builder.header(k, v);
+    }
+    Ok(builder.body(Full::new(Bytes::from(answer.body))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }
 
 /// `/model/{id}/{operation}` → (decoded id, operation).
@@ -299,24 +281,19 @@ fn parse_path(path: &str) -> (Option<String>, Option<String>) {
     if op != "invoke" && op != "invoke-with-response-stream" {
         return (None, None);
     }
-    let id = percent_encoding::percent_decode_str(id)
-        .decode_utf8_lossy()
-        .into_owned();
+    let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned();
     (Some(id), Some(op.to_string()))
 }
 
 fn error_answer(status: u16, code: &str, message: String) -> Scripted {
-    Scripted {
+    Scripted::new(
         status,
-        headers: vec![
+        vec![
             ("Content-Type".into(), "application/json".into()),
-            (
-                "x-amzn-ErrorType".into(),
-                format!("{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
-            ),
+            ("x-amzn-ErrorType".into(), format!("{code}:http://internal.amazon.com/coral/com.amazon.bedrock/")),
         ],
-        body: json!({ "message": message }).to_string().into_bytes(),
-    }
+        json!({ "message": message }).to_string().into_bytes(),
+    )
 }
 
 fn failure_code(failure: &str) -> &'static str {
@@ -340,69 +317,34 @@ fn failure_message(failure: &str) -> String {
 
 /// Checks the Authorization header: recomputes SigV4 over the signed headers with the known
 /// secret, or compares the bearer API key.
-fn verify(
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Result<(), String> {
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+fn verify(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Result<(), String> {
+    let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let auth = get("authorization").ok_or("missing Authorization header")?;
     if let Some(token) = auth.strip_prefix("Bearer ") {
-        return if token == API_KEY {
-            Ok(())
-        } else {
-            Err("unknown API key".into())
-        };
+        return if token == API_KEY { Ok(()) } else { Err("unknown API key".into()) };
     }
-    let rest = auth
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or("unsupported authorization scheme")?;
-    let field = |name: &str| {
-        rest.split(", ")
-            .find_map(|p| p.strip_prefix(name))
-            .map(str::to_string)
-    };
+    let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ").ok_or("unsupported authorization scheme")?;
+    let field = |name: &str| rest.split(", ").find_map(|p| p.strip_prefix(name)).map(str::to_string);
     let credential = field("Credential=").ok_or("malformed Authorization: no Credential")?;
-    let signed_headers =
-        field("SignedHeaders=").ok_or("malformed Authorization: no SignedHeaders")?;
+    let signed_headers = field("SignedHeaders=").ok_or("malformed Authorization: no SignedHeaders")?;
     let mut scope = credential.split('/');
-    let (key_id, _date, region, service) = (
-        scope.next().unwrap_or(""),
-        scope.next().unwrap_or(""),
-        scope.next().unwrap_or(""),
-        scope.next().unwrap_or(""),
-    );
+    let (key_id, _date, region, service) =
+        (scope.next().unwrap_or(""), scope.next().unwrap_or(""), scope.next().unwrap_or(""), scope.next().unwrap_or(""));
     if key_id != ACCESS_KEY_ID {
         return Err(format!("unknown access key {key_id}"));
     }
     if service != "bedrock" {
-        return Err(format!(
-            "credential scope names service {service:?}, not \"bedrock\""
-        ));
+        return Err(format!("credential scope names service {service:?}, not \"bedrock\""));
     }
     let amz_date = get("x-amz-date").ok_or("missing X-Amz-Date")?;
     let time = parse_amz_date(amz_date).ok_or("malformed X-Amz-Date")?;
-    let skew = SystemTime::now()
-        .duration_since(time)
-        .unwrap_or_else(|e| e.duration());
+    let skew = SystemTime::now().duration_since(time).unwrap_or_else(|e| e.duration());
     if skew > Duration::from_secs(15 * 60) {
-        return Err(format!(
-            "signature expired: {amz_date} is more than 15 minutes from the server time"
-        ));
+        return Err(format!("signature expired: {amz_date} is more than 15 minutes from the server time"));
     }
     let host = get("host").ok_or("missing Host header")?;
     let url = format!("http://{host}{path}");
-    let to_sign: Vec<(&str, &str)> = signed_headers
-        .split(';')
-        .filter(|h| *h != "host")
-        .map(|h| (h, get(h).unwrap_or("")))
-        .collect();
+    let to_sign: Vec<(&str, &str)> = signed_headers.split(';').filter(|h| *h != "host").map(|h| (h, get(h).unwrap_or(""))).collect();
     let identity = aws_credential_types::Credentials::new(
         ACCESS_KEY_ID,
         SECRET_ACCESS_KEY,
@@ -420,21 +362,12 @@ fn verify(
         .build()
         .map_err(|e| e.to_string())?
         .into();
-    let signable = aws_sigv4::http_request::SignableRequest::new(
-        method,
-        url,
-        to_sign.into_iter(),
-        aws_sigv4::http_request::SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    let expected = instructions
-        .headers()
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default();
+    let signable =
+        aws_sigv4::http_request::SignableRequest::new(method, url, to_sign.into_iter(), aws_sigv4::http_request::SignableBody::Bytes(body))
+            .map_err(|e| e.to_string())?;
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+    let expected =
+        instructions.headers().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.to_string()).unwrap_or_default();
     if expected == auth {
         Ok(())
     } else {
@@ -447,31 +380,23 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     if s.len() != 16 || !s.ends_with('Z') || s.as_bytes()[8] != b'T' {
         return None;
     }
-    let rfc3339 = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &s[0..4],
-        &s[4..6],
-        &s[6..8],
-        &s[9..11],
-        &s[11..13],
-        &s[13..15]
-    );
-    let dt = aws_smithy_types::DateTime::from_str(
-        &rfc3339,
-        aws_smithy_types::date_time::Format::DateTime,
-    )
-    .ok()?;
+    let rfc3339 = format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15]);
+    let dt = aws_smithy_types::DateTime::from_str(&rfc3339, aws_smithy_types::date_time::Format::DateTime).ok()?;
     SystemTime::try_from(dt).ok()
 }
 
 /// Bedrock's own checks on an Anthropic body, with its messages.
 fn check_body(body: &Value) -> Result<(), String> {
     let Some(obj) = body.as_object() else {
-        return Err("Malformed input request: expected type: JSONObject, found: JSONArray, please reformat your input and try again.".into());
+        return Err(
+            "Malformed input request: expected type: JSONObject, found: JSONArray, please reformat your input and try again.".into()
+        );
     };
     for key in ["model", "stream"] {
         if obj.contains_key(key) {
-            return Err(format!("Malformed input request: #: extraneous key [{key}] is not permitted, please reformat your input and try again."));
+            return Err(format!(
+                "Malformed input request: #: extraneous key [{key}] is not permitted, please reformat your input and try again."
+            ));
         }
     }
     for key in ["anthropic_version", "max_tokens", "messages"] {
@@ -489,11 +414,7 @@ fn default_message(body: &Value, model_id: &str, n: u64) -> Value {
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
         .map(|m| match &m["content"] {
             Value::String(s) => s.clone(),
-            Value::Array(blocks) => blocks
-                .iter()
-                .filter_map(|b| b["text"].as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join(" "),
             _ => String::new(),
         })
         .unwrap_or_default();
@@ -514,15 +435,8 @@ fn default_message(body: &Value, model_id: &str, n: u64) -> Value {
 /// `claude-sonnet-4-5-20250929` from `us.anthropic.claude-sonnet-4-5-20250929-v1:0`.
 fn bare_model(model_id: &str) -> String {
     let tail = model_id.rsplit('/').next().unwrap_or(model_id);
-    let after_vendor = tail
-        .split_once("anthropic.")
-        .map(|(_, r)| r)
-        .unwrap_or(tail);
-    after_vendor
-        .split("-v")
-        .next()
-        .unwrap_or(after_vendor)
-        .to_string()
+    let after_vendor = tail.split_once("anthropic.").map(|(_, r)| r).unwrap_or(tail);
+    after_vendor.split("-v").next().unwrap_or(after_vendor).to_string()
 }
 
 /// Anthropic streaming events for a complete message, as Bedrock sends them.
@@ -533,27 +447,16 @@ pub fn stream_events(message: &Value) -> Vec<Value> {
     let input_tokens = message["usage"]["input_tokens"].as_u64().unwrap_or(0);
     start["usage"] = json!({"input_tokens": input_tokens, "output_tokens": 1});
     let mut events = vec![json!({"type": "message_start", "message": start})];
-    for (index, block) in message["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (index, block) in message["content"].as_array().into_iter().flatten().enumerate() {
         let (empty, delta) = match block["type"].as_str() {
-            Some("text") => (
-                json!({"type": "text", "text": ""}),
-                Some(json!({"type": "text_delta", "text": block["text"]})),
-            ),
+            Some("text") => (json!({"type": "text", "text": ""}), Some(json!({"type": "text_delta", "text": block["text"]}))),
             Some("tool_use") => (
                 json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
-                Some(
-                    json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
-                ),
+                Some(json!({"type": "input_json_delta", "partial_json": block["input"].to_string()})),
             ),
-            Some("thinking") => (
-                json!({"type": "thinking", "thinking": ""}),
-                Some(json!({"type": "thinking_delta", "thinking": block["thinking"]})),
-            ),
+            Some("thinking") => {
+                (json!({"type": "thinking", "thinking": ""}), Some(json!({"type": "thinking_delta", "thinking": block["thinking"]})))
+            }
             _ => (block.clone(), None),
         };
         events.push(json!({"type": "content_block_start", "index": index, "content_block": empty}));
@@ -578,35 +481,19 @@ fn stream_answer(message: &Value) -> Scripted {
     for event in stream_events(message) {
         let payload = json!({"bytes": base64::engine::general_purpose::STANDARD.encode(event.to_string()), "p": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"});
         let frame = Message::new(payload.to_string().into_bytes())
-            .add_header(Header::new(
-                ":event-type",
-                HeaderValue::String("chunk".into()),
-            ))
-            .add_header(Header::new(
-                ":content-type",
-                HeaderValue::String("application/json".into()),
-            ))
-            .add_header(Header::new(
-                ":message-type",
-                HeaderValue::String("event".into()),
-            ));
-        aws_smithy_eventstream::frame::write_message_to(&frame, &mut body)
-            .expect("writing to a Vec cannot fail");
+            .add_header(Header::new(":event-type", HeaderValue::String("chunk".into())))
+            .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())))
+            .add_header(Header::new(":message-type", HeaderValue::String("event".into())));
+        aws_smithy_eventstream::frame::write_message_to(&frame, &mut body).expect("writing to a Vec cannot fail");
     }
-    Scripted {
-        status: 200,
-        headers: vec![
-            (
-                "Content-Type".into(),
-                "application/vnd.amazon.eventstream".into(),
-            ),
-            (
-                "X-Amzn-Bedrock-Content-Type".into(),
-                "application/json".into(),
-            ),
+    Scripted::new(
+        200,
+        vec![
+            ("Content-Type".into(), "application/vnd.amazon.eventstream".into()),
+            ("X-Amzn-Bedrock-Content-Type".into(), "application/json".into()),
         ],
         body,
-    }
+    )
 }
 
 #[cfg(test)]
@@ -617,21 +504,31 @@ mod tests {
     fn paths_and_dates_parse() {
         assert_eq!(
             parse_path("/model/us.anthropic.claude-x-v1%3A0/invoke"),
-            (
-                Some("us.anthropic.claude-x-v1:0".into()),
-                Some("invoke".into())
-            )
+            (Some("us.anthropic.claude-x-v1:0".into()), Some("invoke".into()))
         );
         assert_eq!(parse_path("/foo"), (None, None));
         let t = parse_amz_date("20250929T120000Z").unwrap();
+        assert_eq!(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(), 1_759_147_200);
+        assert_eq!(bare_model("us.anthropic.claude-sonnet-4-5-20250929-v1:0"), "claude-sonnet-4-5-20250929");
+    }
+
+    #[test]
+    fn bodies_are_checked_with_bedrocks_messages() {
+        let ok = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": []});
+        assert_eq!(check_body(&ok), Ok(()));
+        let mut with_stream = ok.clone();
+        with_stream["stream"] = json!(true);
         assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
-            1_759_147_200
+            check_body(&with_stream).unwrap_err(),
+            "Malformed input request: #: extraneous key [stream] is not permitted, please reformat your input and try again."
         );
-        assert_eq!(
-            bare_model("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
-            "claude-sonnet-4-5-20250929"
-        );
+        let mut with_model = ok.clone();
+        with_model["model"] = json!("claude");
+        assert!(check_body(&with_model).unwrap_err().contains("extraneous key [model]"));
+        let no_version = json!({"max_tokens": 10, "messages": []});
+        assert!(check_body(&no_version).unwrap_err().contains("required key [anthropic_version] not found"));
+        let no_max = json!({"anthropic_version": "bedrock-2023-05-31", "messages": []});
+        assert!(check_body(&no_max).unwrap_err().contains("required key [max_tokens] not found"));
     }
 
     #[test]
@@ -643,24 +540,14 @@ mod tests {
         while !buf.is_empty() {
             let m = aws_smithy_eventstream::frame::read_message_from(&mut buf).unwrap();
             let payload: Value = serde_json::from_slice(m.payload()).unwrap();
-            let event: Value = serde_json::from_slice(
-                &base64::engine::general_purpose::STANDARD
-                    .decode(payload["bytes"].as_str().unwrap())
-                    .unwrap(),
-            )
-            .unwrap();
+            let event: Value =
+                serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(payload["bytes"].as_str().unwrap()).unwrap())
+                    .unwrap();
             types.push(event["type"].as_str().unwrap().to_string());
         }
         assert_eq!(
             types,
-            [
-                "message_start",
-                "content_block_start",
-                "content_block_delta",
-                "content_block_stop",
-                "message_delta",
-                "message_stop"
-            ]
+            ["message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
         );
     }
 }

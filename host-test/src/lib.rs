@@ -5,11 +5,13 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod emulator;
+pub mod events;
 pub mod outbound;
 pub mod provider;
 pub mod runtime;
 
-pub use provider::{CallError, Credentials, Limits, Provider, ProviderBuilder};
+pub use events::{EventCallback, HostEvent};
+pub use provider::{CallError, CallRecord, Credentials, Limits, Provider, ProviderBuilder};
 
 /// Call bindings for the component's exports.
 #[allow(missing_docs, unreachable_pub, missing_debug_implementations)]

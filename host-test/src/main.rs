@@ -10,11 +10,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "bedrock-host",
-    version,
-    about = "Anthropic Claude on AWS Bedrock through a sandboxed WebAssembly component"
-)]
+#[command(name = "bedrock-host", version, about = "Anthropic Claude on AWS Bedrock through a sandboxed WebAssembly component")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,16 +109,7 @@ fn load(builder: bedrock_host::ProviderBuilder) -> Result<Provider, Failure> {
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Complete {
-            prompt,
-            system,
-            model,
-            region,
-            config,
-            stream,
-            json,
-            emulator,
-        } => {
+        Command::Complete { prompt, system, model, region, config, stream, json, emulator } => {
             let prompt = prompt.ok_or_else(|| Failure::Usage("give a PROMPT".into()))?;
             let mut builder = Provider::builder();
             let mut _running = None;
@@ -130,10 +117,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 let emu = Emulator::start().await?;
                 builder = builder
                     .config("endpoint_url", emu.endpoint_url())
-                    .config(
-                        "aws_region",
-                        region.clone().unwrap_or_else(|| "us-east-1".into()),
-                    )
+                    .config("aws_region", region.clone().unwrap_or_else(|| "us-east-1".into()))
                     .credentials(Credentials::Aws {
                         access_key_id: emulator::ACCESS_KEY_ID.into(),
                         secret_access_key: emulator::SECRET_ACCESS_KEY.into(),
@@ -144,9 +128,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 builder = configure_from_environment(builder, region.as_deref());
             }
             for pair in &config {
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| Failure::Usage(format!("-c {pair}: write KEY=VALUE")))?;
+                let (k, v) = pair.split_once('=').ok_or_else(|| Failure::Usage(format!("-c {pair}: write KEY=VALUE")))?;
                 builder = builder.config(k.trim(), v.trim());
             }
             let provider = load(builder)?;
@@ -178,12 +160,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 if json {
                     println!("{}", serde_json::to_string_pretty(&response).expect("JSON"));
                 } else {
-                    let text: String = response["content"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|b| b["text"].as_str())
-                        .collect();
+                    let text: String = response["content"].as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect();
                     println!("{text}");
                 }
             }
@@ -211,20 +188,12 @@ async fn run(command: Command) -> Result<(), Failure> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&info).expect("JSON"));
             } else {
-                println!(
-                    "{} ({})",
-                    info["display_name"].as_str().unwrap_or(""),
-                    info["id"].as_str().unwrap_or("")
-                );
+                println!("{} ({})", info["display_name"].as_str().unwrap_or(""), info["id"].as_str().unwrap_or(""));
                 println!("capabilities: {}", info["capabilities"]);
                 println!("defaults: {}", info["defaults"]);
                 println!("config keys:");
                 for f in info["config_fields"].as_array().into_iter().flatten() {
-                    println!(
-                        "  {:<28} {}",
-                        f["id"].as_str().unwrap_or(""),
-                        f["prompt"].as_str().unwrap_or("")
-                    );
+                    println!("  {:<28} {}", f["id"].as_str().unwrap_or(""), f["prompt"].as_str().unwrap_or(""));
                 }
             }
             Ok(())
@@ -232,11 +201,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Emulator { port } => {
             let emu = Emulator::start_on(port).await?;
             println!("Bedrock emulator listening on {}", emu.endpoint_url());
-            println!(
-                "credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}",
-                emulator::ACCESS_KEY_ID,
-                emulator::SECRET_ACCESS_KEY
-            );
+            println!("credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
             let _ = tokio::signal::ctrl_c().await;
             Ok(())
         }
@@ -244,16 +209,9 @@ async fn run(command: Command) -> Result<(), Failure> {
 }
 
 /// Region, endpoint and static credentials from the standard AWS environment variables.
-fn configure_from_environment(
-    mut builder: bedrock_host::ProviderBuilder,
-    region: Option<&str>,
-) -> bedrock_host::ProviderBuilder {
+fn configure_from_environment(mut builder: bedrock_host::ProviderBuilder, region: Option<&str>) -> bedrock_host::ProviderBuilder {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    if let Some(r) = region
-        .map(str::to_string)
-        .or_else(|| var("AWS_REGION"))
-        .or_else(|| var("AWS_DEFAULT_REGION"))
-    {
+    if let Some(r) = region.map(str::to_string).or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION")) {
         builder = builder.config("aws_region", r);
     }
     if let Some(e) = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").or_else(|| var("AWS_ENDPOINT_URL")) {
@@ -261,14 +219,9 @@ fn configure_from_environment(
     }
     if let Some(key) = var("AWS_BEARER_TOKEN_BEDROCK") {
         builder = builder.credentials(Credentials::BedrockApiKey(key));
-    } else if let (Some(id), Some(secret)) =
-        (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
-    {
-        builder = builder.credentials(Credentials::Aws {
-            access_key_id: id,
-            secret_access_key: secret,
-            session_token: var("AWS_SESSION_TOKEN"),
-        });
+    } else if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        builder =
+            builder.credentials(Credentials::Aws { access_key_id: id, secret_access_key: secret, session_token: var("AWS_SESSION_TOKEN") });
     }
     builder
 }

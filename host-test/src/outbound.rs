@@ -42,10 +42,7 @@ impl OutboundPolicy {
         else {
             return false;
         };
-        let well_formed = !region.is_empty()
-            && region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let well_formed = !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         well_formed && (self.regions.is_empty() || self.regions.iter().any(|r| r == region))
     }
 }
@@ -61,10 +58,7 @@ impl WasiHttpHooks for OutboundPolicy {
                 Output = Result<
                     (
                         http::Response<HyperOutgoingBody>,
-                        Box<
-                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                                + Send,
-                        >,
+                        Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
                     ),
                     wasmtime_wasi_http::Error,
                 >,
@@ -73,19 +67,13 @@ impl WasiHttpHooks for OutboundPolicy {
         drop(fut);
         if !self.check(request.uri()) {
             let url = request.uri().to_string();
-            self.refused
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(url);
+            self.refused.lock().unwrap_or_else(|p| p.into_inner()).push(url);
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
-            ))
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
         })
     }
 }
@@ -123,10 +111,6 @@ mod tests {
         ] {
             assert!(!p.check(&bad.parse().unwrap()), "{bad}");
         }
-        assert!(policy(&[], None).check(
-            &"https://bedrock-runtime.ap-northeast-1.amazonaws.com/x"
-                .parse()
-                .unwrap()
-        ));
+        assert!(policy(&[], None).check(&"https://bedrock-runtime.ap-northeast-1.amazonaws.com/x".parse().unwrap()));
     }
 }

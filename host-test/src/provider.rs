@@ -14,12 +14,12 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::BedrockProviderExportsPre;
+use crate::events::{EventCallback, HostEvent, StderrSink};
 use crate::outbound::OutboundPolicy;
 use crate::runtime::{self, CacheOutcome, EPOCH_TICK};
 
@@ -45,11 +45,7 @@ impl fmt::Debug for Credentials {
             Credentials::Aws { session_token, .. } => write!(
                 f,
                 "Credentials::Aws {{ <redacted>, session_token: {} }}",
-                if session_token.is_some() {
-                    "<redacted>"
-                } else {
-                    "None"
-                }
+                if session_token.is_some() { "<redacted>" } else { "None" }
             ),
             Credentials::BedrockApiKey(_) => f.write_str("Credentials::BedrockApiKey(<redacted>)"),
         }
@@ -59,15 +55,8 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     fn config_vars(&self) -> Vec<(&'static str, String)> {
         match self {
-            Credentials::Aws {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            } => {
-                let mut v = vec![
-                    ("aws_access_key_id", access_key_id.clone()),
-                    ("aws_secret_access_key", secret_access_key.clone()),
-                ];
+            Credentials::Aws { access_key_id, secret_access_key, session_token } => {
+                let mut v = vec![("aws_access_key_id", access_key_id.clone()), ("aws_secret_access_key", secret_access_key.clone())];
                 if let Some(t) = session_token {
                     v.push(("aws_session_token", t.clone()));
                 }
@@ -90,10 +79,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            memory_bytes: 64 << 20,
-            call_timeout: Duration::from_secs(330),
-        }
+        Limits { memory_bytes: 64 << 20, call_timeout: Duration::from_secs(330) }
     }
 }
 
@@ -136,25 +122,18 @@ struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.outbound,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 
 /// Builds a [`Provider`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProviderBuilder {
     wasm: PathBuf,
     cache_dir: Option<PathBuf>,
@@ -163,6 +142,16 @@ pub struct ProviderBuilder {
     limits: Limits,
     allowed_regions: Option<Vec<String>>,
     allowed_endpoint: Option<String>,
+    on_event: Option<EventCallback>,
+}
+
+impl fmt::Debug for ProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderBuilder")
+            .field("wasm", &self.wasm)
+            .field("config", &self.config.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ProviderBuilder {
@@ -175,6 +164,7 @@ impl Default for ProviderBuilder {
             limits: Limits::default(),
             allowed_regions: None,
             allowed_endpoint: None,
+            on_event: None,
         }
     }
 }
@@ -224,6 +214,13 @@ impl ProviderBuilder {
         self
     }
 
+    /// Calls `callback` with every hook event (`llm:request`, `llm:response`, debug and raw
+    /// events) as the component emits it.
+    pub fn on_event(mut self, callback: impl Fn(&HostEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(std::sync::Arc::new(callback));
+        self
+    }
+
     /// Compiles (or loads from cache) and links the component.
     pub fn build(self) -> Result<Provider> {
         self.build_with_progress(&|| {})
@@ -232,8 +229,7 @@ impl ProviderBuilder {
     /// Like [`build`](Self::build), calling `on_compile` before a slow compile.
     pub fn build_with_progress(self, on_compile: &dyn Fn()) -> Result<Provider> {
         let engine = runtime::new_engine()?;
-        let (component, cache) =
-            runtime::load_component(&engine, &self.wasm, self.cache_dir.as_deref(), on_compile)?;
+        let (component, cache) = runtime::load_component(&engine, &self.wasm, self.cache_dir.as_deref(), on_compile)?;
         Provider::from_parts(engine, component, cache, self)
     }
 }
@@ -250,19 +246,18 @@ pub struct Provider {
 
 impl fmt::Debug for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Provider")
-            .field("cache", &self.cache)
-            .finish_non_exhaustive()
+        f.debug_struct("Provider").field("cache", &self.cache).finish_non_exhaustive()
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Settings {
     config: BTreeMap<String, String>,
     credentials: Option<Credentials>,
     limits: Limits,
     allowed_regions: Option<Vec<String>>,
     allowed_endpoint: Option<String>,
+    on_event: Option<EventCallback>,
 }
 
 /// What a call left behind besides its result.
@@ -272,6 +267,8 @@ pub struct CallRecord {
     pub stderr: String,
     /// URLs the outbound policy refused.
     pub refused: Vec<String>,
+    /// The hook events the component emitted, in order.
+    pub events: Vec<HostEvent>,
 }
 
 impl Provider {
@@ -280,22 +277,12 @@ impl Provider {
         ProviderBuilder::default()
     }
 
-    fn from_parts(
-        engine: Engine,
-        component: Component,
-        cache: CacheOutcome,
-        b: ProviderBuilder,
-    ) -> Result<Provider> {
+    fn from_parts(engine: Engine, component: Component, cache: CacheOutcome, b: ProviderBuilder) -> Result<Provider> {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        wasmtime_wasi_config::add_to_linker(&mut linker, |h: &mut HostState| {
-            WasiConfig::from(&h.config)
-        })?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .context("linking the component")?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |h: &mut HostState| WasiConfig::from(&h.config))?;
+        let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the component")?;
         let pre = BedrockProviderExportsPre::new(pre)?;
         let settings = Settings {
             config: b.config,
@@ -303,32 +290,19 @@ impl Provider {
             limits: b.limits,
             allowed_regions: b.allowed_regions,
             allowed_endpoint: b.allowed_endpoint,
+            on_event: b.on_event,
         };
-        Ok(Provider {
-            engine,
-            component,
-            pre,
-            settings: Arc::new(Mutex::new(settings)),
-            cache,
-        })
+        Ok(Provider { engine, component, pre, settings: Arc::new(Mutex::new(settings)), cache })
     }
 
     /// The names of the interfaces the component imports, for auditing what it can reach.
     pub fn imports(&self) -> Vec<String> {
-        self.component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect()
+        self.component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect()
     }
 
     /// The names of the interfaces the component exports.
     pub fn exports(&self) -> Vec<String> {
-        self.component
-            .component_type()
-            .exports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect()
+        self.component.component_type().exports(&self.engine).map(|(name, _)| name.to_string()).collect()
     }
 
     /// Whether building this provider compiled the component or loaded it from cache.
@@ -364,6 +338,11 @@ impl Provider {
         self.lock().allowed_endpoint = origin;
     }
 
+    /// Replaces the event callback for later calls.
+    pub fn set_event_callback(&self, callback: Option<EventCallback>) {
+        self.lock().on_event = callback;
+    }
+
     /// Removes a config key for later calls.
     pub fn remove_config(&self, key: &str) {
         self.lock().config.remove(key);
@@ -383,63 +362,33 @@ impl Provider {
         self.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn new_store(
-        &self,
-    ) -> (
-        Store<HostState>,
-        MemoryOutputPipe,
-        Arc<Mutex<Vec<String>>>,
-        Duration,
-    ) {
+    fn new_store(&self) -> (Store<HostState>, StderrSink, Arc<Mutex<Vec<String>>>, Duration) {
         let settings = self.lock().clone();
-        let stderr = MemoryOutputPipe::new(1 << 20);
+        let stderr = StderrSink::new(settings.on_event.clone());
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
-        let mut vars: Vec<(String, String)> = settings
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if let Some(c) = &settings.credentials {
             vars.extend(c.config_vars().into_iter().map(|(k, v)| (k.to_string(), v)));
         }
         let endpoint = settings.allowed_endpoint.clone().or_else(|| {
             settings.config.get("endpoint_url").and_then(|u| {
                 let uri: http::Uri = u.parse().ok()?;
-                Some(format!(
-                    "{}://{}",
-                    uri.scheme_str()?.to_ascii_lowercase(),
-                    uri.authority()?.as_str().to_ascii_lowercase()
-                ))
+                Some(format!("{}://{}", uri.scheme_str()?.to_ascii_lowercase(), uri.authority()?.as_str().to_ascii_lowercase()))
             })
         });
-        let regions = settings.allowed_regions.clone().unwrap_or_else(|| {
-            settings
-                .config
-                .get("aws_region")
-                .cloned()
-                .into_iter()
-                .collect()
-        });
+        let regions = settings.allowed_regions.clone().unwrap_or_else(|| settings.config.get("aws_region").cloned().into_iter().collect());
         let refused = Arc::new(Mutex::new(Vec::new()));
         let state = HostState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             config: WasiConfigVariables::from_iter(vars),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(settings.limits.memory_bytes)
-                .instances(4)
-                .build(),
-            outbound: OutboundPolicy {
-                regions,
-                endpoint,
-                refused: refused.clone(),
-            },
+            limits: StoreLimitsBuilder::new().memory_size(settings.limits.memory_bytes).instances(4).build(),
+            outbound: OutboundPolicy { regions, endpoint, refused: refused.clone() },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks =
-            (settings.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks = (settings.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         (store, stderr, refused, settings.limits.call_timeout)
@@ -451,54 +400,33 @@ impl Provider {
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             crate::bindings::BedrockProviderExports,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
-        >,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T>, CallRecord) {
         let (mut store, stderr, refused, deadline) = self.new_store();
         let run = async {
-            let instance = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(anyhow::Error::from)
-                .context("instantiating the component")?;
+            let instance =
+                self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
             f(&mut store, instance).await.map_err(anyhow::Error::from)
         };
         let result = match tokio::time::timeout(deadline, run).await {
             Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!(
-                "the call did not finish within {:?} (Limits::call_timeout)",
-                deadline
-            )),
+            Err(_) => Err(anyhow::anyhow!("the call did not finish within {:?} (Limits::call_timeout)", deadline)),
         };
         drop(store);
-        let record = CallRecord {
-            stderr: String::from_utf8_lossy(&stderr.contents()).into_owned(),
-            refused: refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        };
+        let (events, stderr) = stderr.take();
+        let record = CallRecord { stderr, refused: refused.lock().unwrap_or_else(|p| p.into_inner()).clone(), events };
         (result, record)
     }
 
     /// `get-info`: ProviderInfo.
     pub async fn get_info(&self) -> Result<Value, CallError> {
-        let (r, _) = self
-            .call(|store, i| {
-                Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await })
-            })
-            .await;
+        let (r, _) = self.call(|store, i| Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await })).await;
         Ok(serde_json::from_slice(&r?).context("get-info returned invalid JSON")?)
     }
 
     /// `list-models`: ModelInfo list.
     pub async fn list_models(&self) -> Result<Value, CallError> {
-        let (r, _) = self
-            .call(|store, i| {
-                Box::pin(
-                    async move { i.amplifier_modules_provider().call_list_models(store).await },
-                )
-            })
-            .await;
+        let (r, _) = self.call(|store, i| Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await })).await;
         let bytes = r?.map_err(CallError::Provider)?;
         Ok(serde_json::from_slice(&bytes).context("list-models returned invalid JSON")?)
     }
@@ -509,26 +437,16 @@ impl Provider {
     }
 
     /// Like [`complete`](Self::complete), also returning what the call left behind.
-    pub async fn complete_recorded(
-        &self,
-        request: &Value,
-    ) -> (Result<Value, CallError>, CallRecord) {
+    pub async fn complete_recorded(&self, request: &Value) -> (Result<Value, CallError>, CallRecord) {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
-        let (r, record) = self
-            .call(move |store, i| {
-                Box::pin(async move {
-                    i.amplifier_modules_provider()
-                        .call_complete(store, &bytes)
-                        .await
-                })
-            })
-            .await;
+        let (r, record) =
+            self.call(move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await })).await;
         let result = match r {
             Err(e) => Err(CallError::Host(e)),
             Ok(Err(e)) => Err(CallError::Provider(e)),
-            Ok(Ok(bytes)) => serde_json::from_slice(&bytes).map_err(|e| {
-                CallError::Host(anyhow::anyhow!("complete returned invalid JSON: {e}"))
-            }),
+            Ok(Ok(bytes)) => {
+                serde_json::from_slice(&bytes).map_err(|e| CallError::Host(anyhow::anyhow!("complete returned invalid JSON: {e}")))
+            }
         };
         (result, record)
     }
@@ -537,13 +455,7 @@ impl Provider {
     pub async fn parse_tool_calls(&self, response: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
         let (r, _) = self
-            .call(move |store, i| {
-                Box::pin(async move {
-                    i.amplifier_modules_provider()
-                        .call_parse_tool_calls(store, &bytes)
-                        .await
-                })
-            })
+            .call(move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_parse_tool_calls(store, &bytes).await }))
             .await;
         let out = r?.map_err(CallError::Provider)?;
         Ok(serde_json::from_slice(&out).context("parse-tool-calls returned invalid JSON")?)
@@ -551,60 +463,35 @@ impl Provider {
 
     /// `stream`: calls `on_event` with each event as the component yields it; returns after
     /// the `done` event.
-    pub async fn stream(
-        &self,
-        request: &Value,
-        mut on_event: impl FnMut(Value) + Send,
-    ) -> Result<(), CallError> {
+    pub async fn stream(&self, request: &Value, mut on_event: impl FnMut(Value) + Send) -> Result<(), CallError> {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
         let (mut store, _stderr, _refused, deadline) = self.new_store();
         let run = async {
-            let instance = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(anyhow::Error::from)
-                .context("instantiating the component")?;
+            let instance =
+                self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
             let streaming = instance.amplifier_bedrock_provider_streaming();
-            let handle = match streaming
-                .call_stream(&mut store, &bytes)
-                .await
-                .map_err(anyhow::Error::from)?
-            {
+            let handle = match streaming.call_stream(&mut store, &bytes).await.map_err(anyhow::Error::from)? {
                 Ok(h) => h,
                 Err(e) => return Ok(Err(e)),
             };
             let resource = streaming.completion_stream();
             let outcome = loop {
-                match resource
-                    .call_next(&mut store, handle)
-                    .await
-                    .map_err(anyhow::Error::from)?
-                {
+                match resource.call_next(&mut store, handle).await.map_err(anyhow::Error::from)? {
                     Ok(Some(event)) => match serde_json::from_slice(&event) {
                         Ok(v) => on_event(v),
-                        Err(e) => {
-                            break Err(format!(
-                                "bedrock: the component yielded an invalid event: {e}"
-                            ))
-                        }
+                        Err(e) => break Err(format!("bedrock: the component yielded an invalid event: {e}")),
                     },
                     Ok(None) => break Ok(()),
                     Err(e) => break Err(e),
                 }
             };
-            handle
-                .resource_drop_async(&mut store)
-                .await
-                .map_err(anyhow::Error::from)?;
+            handle.resource_drop_async(&mut store).await.map_err(anyhow::Error::from)?;
             anyhow::Ok(outcome)
         };
         match tokio::time::timeout(deadline, run).await {
             Ok(Ok(outcome)) => outcome.map_err(CallError::Provider),
             Ok(Err(e)) => Err(CallError::Host(e)),
-            Err(_) => Err(CallError::Host(anyhow::anyhow!(
-                "the call did not finish within {deadline:?} (Limits::call_timeout)"
-            ))),
+            Err(_) => Err(CallError::Host(anyhow::anyhow!("the call did not finish within {deadline:?} (Limits::call_timeout)"))),
         }
     }
 

@@ -63,11 +63,7 @@ pub fn cache_path(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> PathBuf {
     let digest = Sha256::digest(wasm);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    cache_dir.join(format!(
-        "{}-{:016x}.cwasm",
-        hex::encode(&digest[..16]),
-        hasher.finish()
-    ))
+    cache_dir.join(format!("{}-{:016x}.cwasm", hex::encode(&digest[..16]), hasher.finish()))
 }
 
 /// Loads the component at `wasm_path`, from the cache when possible. `on_compile` runs just
@@ -78,8 +74,7 @@ pub fn load_component(
     cache_dir: Option<&Path>,
     on_compile: &dyn Fn(),
 ) -> Result<(Component, CacheOutcome)> {
-    let wasm = std::fs::read(wasm_path)
-        .with_context(|| format!("reading the component {}", wasm_path.display()))?;
+    let wasm = std::fs::read(wasm_path).with_context(|| format!("reading the component {}", wasm_path.display()))?;
     let Some(dir) = cache_dir else {
         on_compile();
         return Ok((Component::new(engine, &wasm)?, CacheOutcome::Compiled));
@@ -97,12 +92,8 @@ pub fn load_component(
         }
     }
     on_compile();
-    let compiled = engine
-        .precompile_component(&wasm)
-        .map_err(anyhow::Error::from)
-        .context("compiling the component")?;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the cache dir {}", dir.display()))?;
+    let compiled = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the component")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the cache dir {}", dir.display()))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("storing {}", path.display()))?;

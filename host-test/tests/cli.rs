@@ -6,10 +6,7 @@ fn bedrock_host(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
         .args(args)
         // Share the test processes' compiled-component cache.
-        .env(
-            "BEDROCK_HOST_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-        )
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
         .output()
         .expect("bedrock-host runs")
 }
@@ -17,15 +14,8 @@ fn bedrock_host(args: &[&str]) -> std::process::Output {
 #[test]
 fn the_readme_run_command_prints_the_emulators_answer() {
     let out = bedrock_host(&["complete", "--emulator", "Hello"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "Hello from the local Bedrock emulator! You said: Hello"
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
 }
 
 #[test]
@@ -47,9 +37,7 @@ fn provider_errors_exit_1_and_usage_errors_exit_2() {
 fn models_and_info_print() {
     let out = bedrock_host(&["models"]);
     assert!(out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("anthropic.claude-sonnet-4-5-20250929-v1:0")
-    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("anthropic.claude-sonnet-4-5-20250929-v1:0"));
     let out = bedrock_host(&["info", "--json"]);
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["id"], "bedrock");

@@ -5,8 +5,7 @@ use bedrock_host::runtime::{cache_path, load_component, new_engine, CacheOutcome
 
 #[test]
 fn compiles_once_then_loads_from_cache_and_heals_a_damaged_entry() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cache-test-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cache-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let engine = new_engine().unwrap();
     let wasm_path = bedrock_host::default_component_path();
@@ -15,10 +14,7 @@ fn compiles_once_then_loads_from_cache_and_heals_a_damaged_entry() {
 
     let (_, first) = load_component(&engine, &wasm_path, Some(&dir), &count).unwrap();
     let (_, second) = load_component(&engine, &wasm_path, Some(&dir), &count).unwrap();
-    assert_eq!(
-        (first, second, compiles.get()),
-        (CacheOutcome::Compiled, CacheOutcome::Cached, 1)
-    );
+    assert_eq!((first, second, compiles.get()), (CacheOutcome::Compiled, CacheOutcome::Cached, 1));
 
     let entry = cache_path(&engine, &std::fs::read(&wasm_path).unwrap(), &dir);
     let len = std::fs::metadata(&entry).unwrap().len();

@@ -19,13 +19,7 @@ async fn the_component_cannot_reach_undeclared_hosts() {
         Err(CallError::Provider(e)) => e,
         other => panic!("expected a refusal, got {other:?}"),
     };
-    assert!(
-        e.starts_with(&format!(
-            "network: the host refused the outbound request to {}/model/",
-            other.endpoint_url()
-        )),
-        "{e}"
-    );
+    assert!(e.starts_with(&format!("network: the host refused the outbound request to {}/model/", other.endpoint_url())), "{e}");
     assert!(e.contains("endpoint_url"), "{e}");
     assert_eq!(record.refused.len(), 1, "{:?}", record.refused);
     assert!(other.requests().is_empty() && allowed.requests().is_empty());
@@ -37,7 +31,10 @@ async fn the_component_cannot_reach_undeclared_hosts() {
     p.set_allowed_regions(Some(vec!["eu-west-1".into()]));
     let (result, record) = p.complete_recorded(&hello("x")).await;
     let e = result.unwrap_err().to_string();
-    assert!(e.starts_with("network: the host refused the outbound request to https://bedrock-runtime.us-east-1.amazonaws.com/model/"), "{e}");
+    assert!(
+        e.starts_with("network: the host refused the outbound request to https://bedrock-runtime.us-east-1.amazonaws.com/model/"),
+        "{e}"
+    );
     assert_eq!(record.refused.len(), 1);
 }
 
@@ -76,10 +73,7 @@ async fn the_host_deadline_stops_a_call_the_component_would_let_run() {
     p.set_config("aws_region", "us-east-1");
     p.set_config("endpoint_url", url.as_str());
     p.set_credentials(Some(common::emulator_credentials()));
-    p.set_limits(Limits {
-        call_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    });
+    p.set_limits(Limits { call_timeout: Duration::from_millis(500), ..Limits::default() });
     match p.complete(&hello("x")).await {
         Err(CallError::Host(e)) => assert!(e.to_string().contains("did not finish within"), "{e}"),
         other => panic!("expected the host deadline, got {other:?}"),
@@ -90,63 +84,28 @@ async fn the_host_deadline_stops_a_call_the_component_would_let_run() {
 async fn the_memory_cap_fails_the_call_cleanly_and_the_host_carries_on() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
-    p.set_limits(Limits {
-        memory_bytes: 4 << 20,
-        ..Limits::default()
-    });
+    p.set_limits(Limits { memory_bytes: 4 << 20, ..Limits::default() });
     let huge = "x".repeat(8 << 20);
     match p.complete(&hello(&huge)).await {
         Err(CallError::Host(e)) => assert!(!e.to_string().is_empty()),
-        other => panic!(
-            "expected the memory cap to stop the call, got {:?}",
-            other.map(|_| "a response")
-        ),
+        other => panic!("expected the memory cap to stop the call, got {:?}", other.map(|_| "a response")),
     }
     p.set_limits(Limits::default());
-    p.complete(&hello("still here"))
-        .await
-        .expect("a fresh store per call: the next call is unaffected");
+    p.complete(&hello("still here")).await.expect("a fresh store per call: the next call is unaffected");
 }
 
 #[test]
 fn the_component_imports_only_standard_wasi() {
     let imports = base().imports();
     let exports = base().exports();
-    let allowed = [
-        "wasi:config/store@0.2.0-rc.1",
-        "wasi:http/",
-        "wasi:cli/",
-        "wasi:clocks/",
-        "wasi:random/",
-        "wasi:io/",
-    ];
+    let allowed = ["wasi:config/store@0.2.0-rc.1", "wasi:http/", "wasi:cli/", "wasi:clocks/", "wasi:random/", "wasi:io/"];
     for import in &imports {
-        assert!(
-            allowed.iter().any(|a| import.starts_with(a)),
-            "unexpected import {import}; all: {imports:?}"
-        );
-        assert!(
-            !import.starts_with("wasi:filesystem") && !import.starts_with("wasi:sockets"),
-            "{import}"
-        );
+        assert!(allowed.iter().any(|a| import.starts_with(a)), "unexpected import {import}; all: {imports:?}");
+        assert!(!import.starts_with("wasi:filesystem") && !import.starts_with("wasi:sockets"), "{import}");
     }
-    assert!(
-        imports
-            .iter()
-            .any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")),
-        "{imports:?}"
-    );
-    for export in [
-        "amplifier:modules/provider@1.0.0",
-        "amplifier-bedrock:provider/streaming@0.1.0",
-    ] {
-        assert!(
-            exports.iter().any(|e| e == export),
-            "missing export {export}: {exports:?}"
-        );
+    assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")), "{imports:?}");
+    for export in ["amplifier:modules/provider@1.0.0", "amplifier-bedrock:provider/streaming@0.1.0"] {
+        assert!(exports.iter().any(|e| e == export), "missing export {export}: {exports:?}");
     }
-    assert!(
-        exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2.")),
-        "{exports:?}"
-    );
+    assert!(exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2.")), "{exports:?}");
 }

@@ -14,10 +14,7 @@ use bedrock_host::emulator::{self, Emulator};
 /// The wasmtime CLI: `$WASMTIME`, else `wasmtime` on PATH, if it runs.
 fn wasmtime() -> Option<String> {
     let candidate = std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into());
-    let works = Command::new(&candidate)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let works = Command::new(&candidate).arg("--version").output().is_ok_and(|o| o.status.success());
     if works {
         return Some(candidate);
     }
@@ -53,17 +50,10 @@ fn args(list: &[&str]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn help_prints_usage() {
     let Some(wasmtime) = wasmtime() else { return };
-    let out = run(
-        &wasmtime,
-        args(&["run", "-S", "http", "-S", "config", &component(), "--help"]),
-    )
-    .await;
+    let out = run(&wasmtime, args(&["run", "-S", "http", "-S", "config", &component(), "--help"])).await;
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("Usage:") && stdout.contains("--stream") && stdout.contains("aws_region"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("Usage:") && stdout.contains("--stream") && stdout.contains("aws_region"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -93,15 +83,8 @@ async fn a_prompt_gets_an_answer_from_the_emulator() {
         ]),
     )
     .await;
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "Hello from the local Bedrock emulator! You said: Hello"
-    );
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
     assert_eq!(emu.requests().len(), 1);
     assert_eq!(emu.requests()[0].auth_failure, None);
 
@@ -129,18 +112,10 @@ async fn a_prompt_gets_an_answer_from_the_emulator() {
         ]),
     )
     .await;
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let response: common::upstream::ChatResponse =
-        serde_json::from_slice(&out.stdout).expect("--json prints a ChatResponse");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let response: common::upstream::ChatResponse = serde_json::from_slice(&out.stdout).expect("--json prints a ChatResponse");
     assert_eq!(response.finish_reason.as_deref(), Some("stop"));
-    assert_eq!(
-        emu.requests()[1].model_id.as_deref(),
-        Some("us.anthropic.claude-haiku-4-5-20251001-v1:0")
-    );
+    assert_eq!(emu.requests()[1].model_id.as_deref(), Some("us.anthropic.claude-haiku-4-5-20251001-v1:0"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -148,19 +123,7 @@ async fn errors_exit_non_zero_with_their_prefix() {
     let Some(wasmtime) = wasmtime() else { return };
     let out = run(
         &wasmtime,
-        args(&[
-            "run",
-            "-S",
-            "http",
-            "-S",
-            "config",
-            "--env",
-            "AWS_ACCESS_KEY_ID",
-            "--env",
-            "AWS_SECRET_ACCESS_KEY",
-            &component(),
-            "Hello",
-        ]),
+        args(&["run", "-S", "http", "-S", "config", "--env", "AWS_ACCESS_KEY_ID", "--env", "AWS_SECRET_ACCESS_KEY", &component(), "Hello"]),
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -171,11 +134,7 @@ async fn errors_exit_non_zero_with_their_prefix() {
     );
 
     // WASI 0.2's exit has no status codes beyond success and failure: wasmtime reports 1.
-    let out = run(
-        &wasmtime,
-        args(&["run", "-S", "http", "-S", "config", &component(), "--bogus"]),
-    )
-    .await;
+    let out = run(&wasmtime, args(&["run", "-S", "http", "-S", "config", &component(), "--bogus"])).await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("usage error: unknown option --bogus"));
 }

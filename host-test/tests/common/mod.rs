@@ -14,9 +14,7 @@ pub fn base() -> &'static Provider {
     static BASE: OnceLock<Provider> = OnceLock::new();
     BASE.get_or_init(|| {
         Provider::builder()
-            .cache_dir(Some(
-                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-            ))
+            .cache_dir(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")))
             .build()
             .expect("the component loads")
     })
@@ -42,10 +40,7 @@ pub fn against(emu: &Emulator) -> Provider {
 
 /// `testdata/<rel>` at the workspace root.
 pub fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("testdata")
-        .join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("testdata").join(rel)
 }
 
 /// A one-message request.
@@ -67,18 +62,11 @@ pub mod upstream {
         #[serde(rename = "text")]
         Text { text: String },
         #[serde(rename = "thinking")]
-        Thinking {
-            thinking: String,
-            signature: Option<String>,
-        },
+        Thinking { thinking: String, signature: Option<String> },
         #[serde(rename = "redacted_thinking")]
         RedactedThinking { data: String },
         #[serde(rename = "tool_call")]
-        ToolCall {
-            id: String,
-            name: String,
-            input: HashMap<String, Value>,
-        },
+        ToolCall { id: String, name: String, input: HashMap<String, Value> },
     }
 
     #[derive(Debug, Deserialize)]

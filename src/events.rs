@@ -1,0 +1,117 @@
+//! Amplifier hook events, delivered through standard WASI only: one JSON line per event on
+//! stderr, `{"amplifier_event": NAME, "data": {...}}`, which hosts turn into typed events.
+//!
+//! Every event is scrubbed of the call's secrets before it leaves the component, whatever
+//! its payload: a last line of defence behind the header redaction.
+
+use serde_json::{json, Map, Value};
+
+/// `llm:request`: a request is about to be sent.
+pub const LLM_REQUEST: &str = "llm:request";
+/// `llm:response`: the request finished (status `ok` or `error`).
+pub const LLM_RESPONSE: &str = "llm:response";
+/// `llm:request:debug`: the request body, long strings truncated (config `debug`).
+pub const LLM_REQUEST_DEBUG: &str = "llm:request:debug";
+/// `llm:response:debug`: the response, long strings truncated (config `debug`).
+pub const LLM_RESPONSE_DEBUG: &str = "llm:response:debug";
+/// `llm:request:raw`: the complete HTTP request, credentials redacted (config `raw_debug`).
+pub const LLM_REQUEST_RAW: &str = "llm:request:raw";
+/// `llm:response:raw`: the complete HTTP response (config `raw_debug`).
+pub const LLM_RESPONSE_RAW: &str = "llm:response:raw";
+/// The key that marks a stderr line as an event.
+pub const LINE_KEY: &str = "amplifier_event";
+/// What replaces a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// Strings in debug events are cut to this many characters.
+const DEBUG_STRING_LIMIT: usize = 500;
+
+/// Headers whose values are credentials.
+const SECRET_HEADERS: &[&str] = &["authorization", "x-amz-security-token"];
+
+/// The stderr line for `event` with `data`, with every secret in `secrets` replaced.
+pub fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
+    let mut text = json!({ LINE_KEY: event, "data": data }).to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        // Secrets may appear JSON-escaped (a `/` never is, a `"` or `\` would be).
+        let escaped = Value::String(secret.to_string()).to_string();
+        let escaped = &escaped[1..escaped.len() - 1];
+        text = text.replace(secret, REDACTED).replace(escaped, REDACTED);
+    }
+    text
+}
+
+/// Headers as a JSON object, credential values redacted.
+pub fn redacted_headers(headers: &[(String, String)]) -> Value {
+    let mut out = Map::new();
+    for (k, v) in headers {
+        let value = if SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+            // Keep the scheme and key id so a reader sees what kind of auth was used.
+            match v.split_once("Signature=") {
+                Some((head, _)) if v.starts_with("AWS4-HMAC-SHA256") => format!("{head}Signature={REDACTED}"),
+                _ => REDACTED.to_string(),
+            }
+        } else {
+            v.clone()
+        };
+        out.insert(k.clone(), Value::String(value));
+    }
+    Value::Object(out)
+}
+
+/// `value` with every string longer than the debug limit cut, saying how much was cut.
+pub fn truncated(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.chars().count() > DEBUG_STRING_LIMIT => {
+            let kept: String = s.chars().take(DEBUG_STRING_LIMIT).collect();
+            Value::String(format!("{kept}… ({} more characters)", s.chars().count() - DEBUG_STRING_LIMIT))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(truncated).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), truncated(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The normative `usage` payload of `llm:response`: gross input, output, and cache counts
+/// only when non-zero.
+pub fn usage_payload(usage: &crate::messages::Usage) -> Value {
+    let mut u = json!({"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens});
+    if let Some(n) = usage.cache_read_tokens {
+        u["cache_read_tokens"] = json!(n);
+    }
+    if let Some(n) = usage.cache_write_tokens {
+        u["cache_write_tokens"] = json!(n);
+    }
+    u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_scrubbed_of_secrets_even_when_escaped() {
+        let data = json!({"note": "key wJal/rXUtn\"FE and token TOKEN1234"});
+        let l = line(LLM_REQUEST_RAW, &data, &["wJal/rXUtn\"FE", "TOKEN1234"]);
+        assert!(!l.contains("wJal") && !l.contains("TOKEN1234"), "{l}");
+        assert!(l.starts_with("{\"amplifier_event\":\"llm:request:raw\""), "{l}");
+    }
+
+    #[test]
+    fn credential_headers_are_redacted() {
+        let h = redacted_headers(&[
+            ("authorization".into(), "AWS4-HMAC-SHA256 Credential=AKID/x, SignedHeaders=a, Signature=abc".into()),
+            ("X-Amz-Security-Token".into(), "tok".into()),
+            ("content-type".into(), "application/json".into()),
+        ]);
+        assert_eq!(h["authorization"], "AWS4-HMAC-SHA256 Credential=AKID/x, SignedHeaders=a, Signature=<redacted>");
+        assert_eq!(h["X-Amz-Security-Token"], REDACTED);
+        assert_eq!(h["content-type"], "application/json");
+    }
+
+    #[test]
+    fn debug_payloads_truncate_long_strings() {
+        let v = truncated(&json!({"a": ["x".repeat(600)]}));
+        assert!(v["a"][0].as_str().unwrap().ends_with("… (100 more characters)"));
+    }
+}
