@@ -12,6 +12,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod events;
+pub mod eventstream;
 pub mod info;
 pub mod messages;
 pub mod models;
@@ -49,15 +50,14 @@ mod bindings {
 #[allow(unreachable_pub)]
 mod exports {
     use std::cell::RefCell;
-    use std::collections::VecDeque;
 
     use crate::bindings::exports::amplifier::modules::provider::Guest as ProviderGuest;
     use crate::bindings::exports::amplifier_bedrock::provider::streaming::{
         CompletionStream, Guest as StreamingGuest, GuestCompletionStream,
     };
     use crate::bindings::exports::wasi::cli::run::Guest as RunGuest;
-    use crate::platform::WasiPlatform;
-    use crate::{info, models, provider, stream};
+    use crate::platform::{WasiPlatform, HOST_PLATFORM};
+    use crate::{info, models, provider};
 
     struct Component;
 
@@ -83,24 +83,27 @@ mod exports {
         }
     }
 
-    /// Events of one completion, handed out one per `next()`.
-    struct EventQueue {
-        events: RefCell<VecDeque<Vec<u8>>>,
+    /// One streaming completion; the connection closes when the host drops the resource.
+    struct Stream {
+        inner: RefCell<provider::CompletionStream<'static>>,
     }
 
-    impl GuestCompletionStream for EventQueue {
+    impl GuestCompletionStream for Stream {
         fn next(&self) -> Result<Option<Vec<u8>>, String> {
-            Ok(self.events.borrow_mut().pop_front())
+            let mut inner = self.inner.borrow_mut();
+            match inner.next_event() {
+                Ok(event) => Ok(event.map(|e| to_json(&e))),
+                Err(e) => Err(format!("{e} ({})", inner.progress())),
+            }
         }
     }
 
     impl StreamingGuest for Component {
-        type CompletionStream = EventQueue;
+        type CompletionStream = Stream;
 
         fn stream(request: Vec<u8>) -> Result<CompletionStream, String> {
-            let response = provider::complete(&request, &WasiPlatform::new()).map_err(|e| e.to_string())?;
-            let events = stream::events_for(&response).iter().map(to_json).collect();
-            Ok(CompletionStream::new(EventQueue { events: RefCell::new(events) }))
+            let inner = provider::CompletionStream::open(&request, &HOST_PLATFORM, false).map_err(|e| e.to_string())?;
+            Ok(CompletionStream::new(Stream { inner: RefCell::new(inner) }))
         }
     }
 

@@ -10,7 +10,7 @@ use crate::bindings::wasi::config::store;
 use crate::cli::{self, Command};
 use crate::config::ConfigSource;
 use crate::provider::{self, Platform};
-use crate::transport::{wasi_http, HttpRequest, HttpResponse, Timeouts, TransportError};
+use crate::transport::{wasi_http, HttpRequest, StreamingResponse, Timeouts, TransportError};
 
 /// The component's real surroundings. Reads everything afresh per request, so a host can
 /// rotate credentials between calls.
@@ -19,6 +19,9 @@ pub(crate) struct WasiPlatform {
     /// Whether hook events go to stderr (always for hosts; `--events` on the command line).
     events: bool,
 }
+
+/// The platform of streams handed to the host (they outlive any one call).
+pub(crate) static HOST_PLATFORM: WasiPlatform = WasiPlatform { events: true };
 
 impl WasiPlatform {
     /// The platform as the provider exports use it: events on.
@@ -66,8 +69,8 @@ impl Platform for WasiPlatform {
         }
     }
 
-    fn send(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
-        wasi_http::send(request, timeouts)
+    fn open(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<StreamingResponse, TransportError> {
+        wasi_http::open(request, timeouts)
     }
 }
 
@@ -99,17 +102,47 @@ pub(crate) fn run_cli() -> Result<(), ()> {
         }
     };
     let request = serde_json::to_vec(&cli::request_for(&options, &prompt)).expect("plain JSON");
-    let response = match provider::complete(&request, &WasiPlatform { events: options.events }) {
+    let platform = WasiPlatform { events: options.events };
+    let mut out = std::io::stdout().lock();
+    if options.stream {
+        let mut stream = match provider::CompletionStream::open(&request, &platform, false) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return Err(());
+            }
+        };
+        loop {
+            match stream.next_event() {
+                Ok(Some(event)) => {
+                    let written = if options.json {
+                        writeln!(out, "{event}")
+                    } else if let Some(text) = event.get("text").and_then(serde_json::Value::as_str) {
+                        write!(out, "{text}").and_then(|()| out.flush())
+                    } else if event["type"] == "done" {
+                        writeln!(out)
+                    } else {
+                        Ok(())
+                    };
+                    written.map_err(|_| ())?;
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let _ = writeln!(out);
+                    eprintln!("{e} ({})", stream.progress());
+                    return Err(());
+                }
+            }
+        }
+    }
+    let response = match provider::complete(&request, &platform) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");
             return Err(());
         }
     };
-    let mut out = std::io::stdout().lock();
-    let written = if options.stream && options.json {
-        crate::stream::events_for(&response).iter().try_for_each(|e| writeln!(out, "{e}"))
-    } else if options.json {
+    let written = if options.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&response).expect("plain JSON"))
     } else {
         writeln!(out, "{}", cli::answer_text(&response))

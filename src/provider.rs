@@ -11,11 +11,13 @@ use crate::config::{ConfigSource, ProviderConfig};
 use crate::convert;
 use crate::error::{ErrorKind, ProviderError};
 use crate::events::{self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW};
+use crate::eventstream::{self, BedrockFrame, FrameReader};
 use crate::messages::{from_json, ChatRequest, ChatResponse};
 use crate::models;
 use crate::retry::RetryPolicy;
 use crate::sign::{self, Unsigned};
-use crate::transport::{HttpRequest, HttpResponse, Timeouts, TransportError};
+use crate::stream::Assembler;
+use crate::transport::{HttpRequest, HttpResponse, StreamingResponse, Timeouts, TransportError};
 use crate::validate;
 
 /// What the pipeline needs from its surroundings.
@@ -32,8 +34,8 @@ pub trait Platform {
     fn sleep(&self, duration: Duration);
     /// Delivers one encoded event line (see [`crate::events`]).
     fn emit(&self, line: &str);
-    /// Sends a request and returns the whole response.
-    fn send(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError>;
+    /// Sends a request and returns once the status and headers are in.
+    fn open(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<StreamingResponse, TransportError>;
 }
 
 /// Everything in a model-id path segment is encoded except RFC 3986 unreserved characters,
@@ -139,6 +141,23 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     })
 }
 
+/// What `llm:response` reports about a call that succeeded.
+struct Finished {
+    usage: Option<crate::messages::Usage>,
+    finish_reason: Option<String>,
+    request_id: Option<Value>,
+}
+
+impl Finished {
+    fn of(r: &ChatResponse) -> Self {
+        Finished {
+            usage: r.usage.clone(),
+            finish_reason: r.finish_reason.clone(),
+            request_id: r.metadata.as_ref().and_then(|m| m.get("request_id")).cloned(),
+        }
+    }
+}
+
 /// Emits the call's events, scrubbed of its secrets.
 struct Emitter<'a> {
     platform: &'a dyn Platform,
@@ -186,40 +205,44 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn response(&self, outcome: &Result<ChatResponse, ProviderError>, duration: Duration) {
-        let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        match outcome {
-            Ok(r) => self.emit(
-                LLM_RESPONSE,
-                json!({
-                    "status": "ok",
-                    "duration_ms": duration_ms,
-                    "usage": r.usage.as_ref().map(events::usage_payload),
-                    "finish_reason": r.finish_reason,
-                    "request_id": r.metadata.as_ref().and_then(|m| m.get("request_id")),
-                }),
-            ),
-            Err(e) => self.emit(
-                LLM_RESPONSE,
-                json!({
-                    "status": "error",
-                    "duration_ms": duration_ms,
-                    "error": e.to_string(),
-                    "error_kind": e.kind.prefix(),
-                }),
-            ),
+    fn response(&self, outcome: Result<Finished, &ProviderError>, duration: Duration, first_token: Option<Duration>) {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let duration_ms = ms(duration);
+        let ttft = first_token.map(ms);
+        let mut data = match outcome {
+            Ok(f) => json!({
+                "status": "ok",
+                "duration_ms": duration_ms,
+                "usage": f.usage.as_ref().map(events::usage_payload),
+                "finish_reason": f.finish_reason,
+                "request_id": f.request_id,
+            }),
+            Err(e) => json!({
+                "status": "error",
+                "duration_ms": duration_ms,
+                "error": e.to_string(),
+                "error_kind": e.kind.prefix(),
+            }),
+        };
+        if let Some(t) = ttft {
+            data["stream"] = json!(true);
+            data["time_to_first_token_ms"] = json!(t);
         }
+        self.emit(LLM_RESPONSE, data);
     }
 }
 
 /// `complete`: ChatRequest JSON → ChatResponse JSON, with retries and hook events.
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
+    if wants_stream(request_json) {
+        return CompletionStream::open(request_json, platform, true)?.into_response();
+    }
     let call = prepare(request_json, platform, Operation::Invoke)?;
     let emitter = Emitter::new(platform, &call);
     emitter.request(false);
     let started = platform.monotonic();
     let outcome = invoke_with_retries(platform, &call, &emitter);
-    emitter.response(&outcome, platform.monotonic().saturating_sub(started));
+    emitter.response(outcome.as_ref().map(Finished::of), platform.monotonic().saturating_sub(started), None);
     outcome
 }
 
@@ -251,7 +274,7 @@ fn invoke_once(
     emitter: &Emitter<'_>,
     attempt: u32,
 ) -> Result<ChatResponse, (ProviderError, bool)> {
-    let response = match platform.send(&call.http, &call.timeouts) {
+    let response = match platform.open(&call.http, &call.timeouts).and_then(StreamingResponse::read_all) {
         Ok(r) => r,
         Err(e) => {
             let retryable = e.is_retryable();
@@ -281,6 +304,248 @@ fn invoke_once(
         .map_err(|e| (ProviderError::new(ErrorKind::Bedrock, format!("unexpected response shape: {e}")).with_request_id(request_id), false))
 }
 
+/// Whether a ChatRequest asks for streaming; malformed JSON is left to `prepare` to report.
+fn wants_stream(request_json: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(request_json).ok().and_then(|v| v.get("stream").and_then(Value::as_bool)).unwrap_or(false)
+}
+
+/// An exception frame's type in the `x-amzn-ErrorType` spelling (`throttlingException` →
+/// `ThrottlingException`), so stream errors get the same classification as HTTP ones.
+fn exception_code(kind: &str) -> String {
+    let mut c = kind.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+}
+
+/// A streaming completion: InvokeModelWithResponseStream decoded frame by frame, one event
+/// out per call to [`next_event`](Self::next_event).
+pub struct CompletionStream<'p> {
+    platform: &'p dyn Platform,
+    call: PreparedCall,
+    body: Option<StreamingResponse>,
+    request_id: Option<String>,
+    frames: FrameReader,
+    assembler: Assembler,
+    keep_content: bool,
+    queue: std::collections::VecDeque<Value>,
+    attempt: u32,
+    waited: Duration,
+    started: Duration,
+    first_event: Option<Duration>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for CompletionStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletionStream").field("model", &self.call.model_id).field("attempt", &self.attempt).finish_non_exhaustive()
+    }
+}
+
+impl<'p> CompletionStream<'p> {
+    /// Validates, signs and sends the request, and waits for Bedrock's status. HTTP-level
+    /// failures are retried like `complete`'s.
+    pub fn open(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool) -> Result<Self, ProviderError> {
+        let call = prepare(request_json, platform, Operation::InvokeStream)?;
+        Emitter::new(platform, &call).request(true);
+        let mut stream = CompletionStream {
+            platform,
+            call,
+            body: None,
+            request_id: None,
+            frames: FrameReader::new(),
+            assembler: Assembler::new(keep_content),
+            keep_content,
+            queue: Default::default(),
+            attempt: 0,
+            waited: Duration::ZERO,
+            started: platform.monotonic(),
+            first_event: None,
+            ended: false,
+        };
+        if let Err(e) = stream.connect() {
+            stream.end_with(&e);
+            return Err(e);
+        }
+        Ok(stream)
+    }
+
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy { max_retries: self.call.config.max_retries, budget: self.call.config.retry_budget }
+    }
+
+    /// Waits before another attempt, if the policy allows one.
+    fn may_retry(&mut self) -> bool {
+        let wait = RetryPolicy::backoff(self.attempt - 1, self.platform.random_u64());
+        if !self.policy().allows(self.attempt - 1, self.waited, wait) {
+            return false;
+        }
+        self.platform.sleep(wait);
+        self.waited += wait;
+        true
+    }
+
+    fn connect(&mut self) -> Result<(), ProviderError> {
+        loop {
+            self.attempt += 1;
+            self.frames = FrameReader::new();
+            self.assembler = Assembler::new(self.keep_content);
+            let (error, retryable) = match self.platform.open(&self.call.http, &self.call.timeouts) {
+                Err(e) => (ProviderError::new(ErrorKind::Network, e.to_string()), e.is_retryable()),
+                Ok(response) if (200..300).contains(&response.status) => {
+                    self.request_id = response.header("x-amzn-requestid").map(str::to_string);
+                    self.body = Some(response);
+                    return Ok(());
+                }
+                Ok(response) => match response.read_all() {
+                    Err(e) => (ProviderError::new(ErrorKind::Network, e.to_string()), e.is_retryable()),
+                    Ok(r) => {
+                        Emitter::new(self.platform, &self.call).raw_response(self.attempt, &r);
+                        let (header, id) = (r.header("x-amzn-errortype"), r.header("x-amzn-requestid"));
+                        let code = bedrock::error_code(r.status, header, &serde_json::from_slice(&r.body).unwrap_or(Value::Null));
+                        (bedrock::classify(r.status, header, &r.body, id, &self.call.context()), bedrock::is_retryable(&code))
+                    }
+                },
+            };
+            if !(retryable && self.may_retry()) {
+                return Err(error.after_attempts(self.attempt));
+            }
+        }
+    }
+
+    /// The next event, `Ok(None)` once `done` has been delivered or after an error.
+    pub fn next_event(&mut self) -> Result<Option<Value>, ProviderError> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                if self.first_event.is_none() {
+                    self.first_event = Some(self.platform.monotonic().saturating_sub(self.started));
+                }
+                return Ok(Some(event));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            if let Err(e) = self.pump() {
+                self.end_with(&e);
+                return Err(e);
+            }
+        }
+    }
+
+    /// Moves the stream forward by one frame or one network read.
+    fn pump(&mut self) -> Result<(), ProviderError> {
+        let corrupt = |e: eventstream::FrameError| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
+        match self.frames.next_frame().map_err(corrupt)? {
+            Some(frame) => self.on_frame(&frame),
+            None => {
+                let body = self.body.as_mut().ok_or_else(|| ProviderError::new(ErrorKind::Bedrock, "the stream is not open"))?;
+                match body.body.next_chunk() {
+                    Ok(Some(bytes)) => {
+                        self.frames.push(&bytes);
+                        Ok(())
+                    }
+                    Ok(None) => {
+                        self.frames.finish().map_err(corrupt)?;
+                        Err(ProviderError::new(
+                            ErrorKind::Bedrock,
+                            "the response stream ended before `message_stop`: the answer is incomplete",
+                        ))
+                    }
+                    Err(e) => Err(ProviderError::new(ErrorKind::Network, e.to_string())),
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: &aws_smithy_types::event_stream::Message) -> Result<(), ProviderError> {
+        match eventstream::interpret(frame).map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream has {e}")))? {
+            BedrockFrame::Unknown => Ok(()),
+            BedrockFrame::Event(event) => {
+                let mut out = Vec::new();
+                self.assembler
+                    .apply(&event, &mut out)
+                    .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream went wrong: {e}")))?;
+                self.queue.extend(out);
+                if self.assembler.is_finished() {
+                    self.finish_ok();
+                }
+                Ok(())
+            }
+            BedrockFrame::Exception { kind, message } => {
+                let code = exception_code(&kind);
+                let body = json!({ "message": message }).to_string();
+                let error = bedrock::classify(200, Some(&code), body.as_bytes(), self.request_id.as_deref(), &self.call.context());
+                // Nothing reached the caller yet: trying again repeats nothing.
+                if bedrock::is_retryable(&code) && !self.assembler.content_delivered() && self.may_retry() {
+                    self.body = None;
+                    return self.connect();
+                }
+                Err(error.after_attempts(self.attempt))
+            }
+        }
+    }
+
+    fn metadata(&self) -> Value {
+        let mut m = json!({"model": self.call.model_id, "stop_reason": self.assembler.stop_reason()});
+        if let Some(id) = &self.request_id {
+            m["request_id"] = json!(id);
+        }
+        if let Some(metrics) = self.assembler.metrics() {
+            m["bedrock_invocation_metrics"] = metrics.clone();
+        }
+        m
+    }
+
+    fn finish_ok(&mut self) {
+        let usage = self.assembler.usage();
+        let finish_reason = self.assembler.finish_reason();
+        self.queue.push_back(json!({
+            "type": "done",
+            "finish_reason": finish_reason,
+            "tool_calls": self.assembler.tool_calls(),
+            "usage": usage,
+            "metadata": self.metadata(),
+        }));
+        self.ended = true;
+        self.body = None;
+        let elapsed = self.platform.monotonic().saturating_sub(self.started);
+        let first = Some(self.first_event.unwrap_or(elapsed));
+        let finished = Finished { usage: Some(usage), finish_reason, request_id: self.request_id.clone().map(Value::String) };
+        Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, first);
+    }
+
+    /// Ends the stream with `error`, which gains what had been received.
+    fn end_with(&mut self, error: &ProviderError) {
+        self.ended = true;
+        self.body = None;
+        let elapsed = self.platform.monotonic().saturating_sub(self.started);
+        Emitter::new(self.platform, &self.call).response(Err(error), elapsed, self.first_event.or(Some(elapsed)));
+    }
+
+    /// Reads the whole stream into the ChatResponse a non-streaming call returns for the
+    /// same content.
+    pub fn into_response(mut self) -> Result<ChatResponse, ProviderError> {
+        loop {
+            match self.next_event() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(mut e) => {
+                    if self.assembler.content_delivered() {
+                        e.message = format!("{} ({})", e.message, self.assembler.progress());
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        convert::from_anthropic(&self.assembler.message(), &self.call.model_id, self.request_id.as_deref()).map_err(|e| {
+            ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")).with_request_id(self.request_id.clone())
+        })
+    }
+
+    /// For an error from [`next_event`](Self::next_event): what had been received.
+    pub fn progress(&self) -> String {
+        self.assembler.progress()
+    }
+}
+
 /// `parse-tool-calls`: ChatResponse JSON → the tool calls in its content.
 pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::messages::ToolCall>, ProviderError> {
     let response: ChatResponse = from_json("response", response_json).map_err(ProviderError::validation)?;
@@ -303,6 +568,8 @@ mod tests {
         sent: RefCell<Vec<HttpRequest>>,
         slept: RefCell<Duration>,
         events: RefCell<Vec<String>>,
+        /// When set, every 200 answer's body comes as these pieces.
+        pieces: RefCell<Option<Vec<Vec<u8>>>>,
     }
 
     impl ConfigSource for Fake {
@@ -333,10 +600,15 @@ mod tests {
         fn emit(&self, line: &str) {
             self.events.borrow_mut().push(line.to_string());
         }
-        fn send(&self, request: &HttpRequest, _: &Timeouts) -> Result<HttpResponse, TransportError> {
+        fn open(&self, request: &HttpRequest, _: &Timeouts) -> Result<StreamingResponse, TransportError> {
             self.sent.borrow_mut().push(request.clone());
             let mut answers = self.answers.borrow_mut();
-            Ok(if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() })
+            let a = if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() };
+            let pieces = match &*self.pieces.borrow() {
+                Some(p) if a.status == 200 => p.clone(),
+                _ => vec![a.body],
+            };
+            Ok(StreamingResponse { status: a.status, headers: a.headers, body: Box::new(Chunks(pieces)) })
         }
     }
 
@@ -347,6 +619,16 @@ mod tests {
             sent: RefCell::new(vec![]),
             slept: RefCell::new(Duration::ZERO),
             events: RefCell::new(vec![]),
+            pieces: RefCell::new(None),
+        }
+    }
+
+    /// A body delivered in the given pieces.
+    struct Chunks(Vec<Vec<u8>>);
+
+    impl crate::transport::BodyStream for Chunks {
+        fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+            Ok(if self.0.is_empty() { None } else { Some(self.0.remove(0)) })
         }
     }
 
@@ -451,5 +733,106 @@ mod tests {
         let f = fake(&CREDS, 200, ok);
         complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap();
         assert_eq!(f.events.borrow().len(), 2, "without debug flags only llm:request and llm:response");
+    }
+
+    fn vector(path: &str) -> Value {
+        serde_json::from_slice(&std::fs::read(format!("{}/testdata/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap()
+    }
+
+    /// A platform answering one streamed body, delivered in the vector's own read sizes.
+    fn streaming_fake(body: Vec<u8>, sizes: &[usize]) -> Fake {
+        let f = fake(&CREDS, 200, "");
+        let mut pieces = Vec::new();
+        let mut rest = &body[..];
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = (*size).clamp(1, rest.len());
+            pieces.push(rest[..n].to_vec());
+            rest = &rest[n..];
+        }
+        *f.pieces.borrow_mut() = Some(pieces);
+        f
+    }
+
+    #[test]
+    fn every_stream_vector_gives_the_non_streaming_response() {
+        let index = vector("streams/index.json");
+        for case in index.as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let meta = vector(&format!("streams/{name}.json"));
+            let body = std::fs::read(format!("{}/testdata/streams/{name}.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let sizes: Vec<usize> =
+                meta["delivery_chunks"]["sizes"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap() as usize).collect();
+            let f = streaming_fake(body, &sizes);
+            let streamed = complete(br#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#, &f);
+            assert!(f.sent.borrow()[0].path.ends_with("/invoke-with-response-stream"), "{name}");
+            let expected = &meta["expected"];
+            if expected["outcome"] == "complete" {
+                let streamed = streamed.unwrap_or_else(|e| panic!("{name}: {e}"));
+                let plain =
+                    crate::convert::from_anthropic(&expected["message"], "us.anthropic.claude-sonnet-4-5-20250929-v1:0", None).unwrap();
+                let mut s = serde_json::to_value(&streamed).unwrap();
+                let mut p = serde_json::to_value(&plain).unwrap();
+                s["metadata"].as_object_mut().unwrap().remove("request_id");
+                p["metadata"].as_object_mut().unwrap().remove("request_id");
+                assert_eq!(s, p, "{name}");
+            } else {
+                let e = streamed.unwrap_err().to_string();
+                let error = &expected["error"];
+                assert!(e.contains(error["message"].as_str().unwrap()), "{name}: {e}");
+                if error["content_delivered_before_error"] == true {
+                    assert!(e.contains("received before the failure") && e.contains("partial text"), "{name}: {e}");
+                }
+                if error["retryable"] == true {
+                    assert_eq!(f.sent.borrow().len(), 4, "{name}: retried while nothing had been delivered");
+                } else {
+                    assert_eq!(f.sent.borrow().len(), 1, "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_events_follow_the_schema_and_keep_no_text() {
+        let meta = vector("streams/text_then_tool_use_haiku45.json");
+        let body = std::fs::read(format!("{}/testdata/streams/text_then_tool_use_haiku45.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let f = streaming_fake(body, &[1]);
+        let mut stream = CompletionStream::open(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f, false).unwrap();
+        let mut events = Vec::new();
+        while let Some(e) = stream.next_event().unwrap() {
+            events.push(e);
+        }
+        let text: String = events.iter().filter_map(|e| e.get("text").and_then(Value::as_str)).collect();
+        assert_eq!(text, meta["expected"]["text"].as_str().unwrap());
+        let done = events.last().unwrap();
+        assert_eq!(done["type"], "done");
+        assert_eq!(done["finish_reason"], "tool_calls");
+        assert_eq!(done["tool_calls"][0]["arguments"], meta["expected"]["tool_calls"][0]["input"]);
+        let names: Vec<String> = f
+            .events
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["amplifier_event"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["llm:request", "llm:response"]);
+        let response: Value = serde_json::from_str(f.events.borrow().last().unwrap()).unwrap();
+        assert_eq!(response["data"]["stream"], true);
+        assert!(response["data"]["time_to_first_token_ms"].is_u64());
+    }
+
+    #[test]
+    fn a_corrupt_stream_is_an_error_not_a_wait() {
+        let mut body = std::fs::read(format!("{}/testdata/streams/recorded_text_sonnet45_emoji.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mid = body.len() / 2;
+        body[mid] ^= 0x40;
+        let f = streaming_fake(body, &[64]);
+        let e = complete(br#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#, &f).unwrap_err().to_string();
+        assert!(e.starts_with("bedrock: the response stream is corrupt"), "{e}");
+        let whole = std::fs::read(format!("{}/testdata/streams/recorded_text_sonnet45_emoji.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let f = streaming_fake(whole[..whole.len() - 10].to_vec(), &[100]);
+        let e = complete(br#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#, &f).unwrap_err().to_string();
+        assert!(e.contains("the stream ended inside a frame"), "{e}");
     }
 }

@@ -46,6 +46,44 @@ impl HttpResponse {
     }
 }
 
+/// A response body that arrives piece by piece.
+pub trait BodyStream {
+    /// The next piece, `None` at the end. Never blocks past the request's deadlines.
+    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError>;
+}
+
+/// A response whose status and headers are in and whose body is still arriving.
+pub struct StreamingResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names as received.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Box<dyn BodyStream>,
+}
+
+impl fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamingResponse").field("status", &self.status).finish_non_exhaustive()
+    }
+}
+
+impl StreamingResponse {
+    /// The first header called `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Reads the rest of the body.
+    pub fn read_all(mut self) -> Result<HttpResponse, TransportError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = self.body.next_chunk()? {
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse { status: self.status, headers: self.headers, body })
+    }
+}
+
 /// Time limits for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -123,7 +161,7 @@ impl std::error::Error for TransportError {}
 /// The `wasi:http` implementation (component builds only).
 #[cfg(target_arch = "wasm32")]
 pub mod wasi_http {
-    use super::{HttpRequest, HttpResponse, Timeouts, TransportError};
+    use super::{BodyStream, HttpRequest, StreamingResponse, Timeouts, TransportError};
     use std::time::Duration;
     use wasi::clocks::monotonic_clock;
     use wasi::http::types::{
@@ -154,42 +192,42 @@ pub mod wasi_http {
         }
     }
 
-    /// An open response whose body has not been read yet.
+    /// The body of an open response. Dropping it closes the connection.
     ///
     /// Field order is drop order: WASI requires a body stream to go before its body, and the
     /// body before its response.
-    pub struct OpenResponse {
+    struct OpenBody {
         stream: InputStream,
         _body: IncomingBody,
         _response: IncomingResponse,
-        /// Status code.
-        pub status: u16,
-        /// Response headers.
-        pub headers: Vec<(String, String)>,
+        url: String,
         deadline: Deadline,
         between_bytes: Duration,
     }
 
-    impl std::fmt::Debug for OpenResponse {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("OpenResponse").field("status", &self.status).finish_non_exhaustive()
-        }
-    }
-
-    impl OpenResponse {
-        /// The next chunk of the body, `None` at its end. Waits at most until the overall
-        /// deadline or `between_bytes`, whichever comes first.
-        pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+    impl BodyStream for OpenBody {
+        /// Waits at most until the overall deadline or `between_bytes`, whichever is first.
+        fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
             loop {
                 match self.stream.read(READ_CHUNK) {
                     Ok(bytes) if !bytes.is_empty() => return Ok(Some(bytes)),
                     Ok(_) => {}
                     Err(StreamError::Closed) => return Ok(None),
                     Err(StreamError::LastOperationFailed(e)) => {
-                        return Err(TransportError::Failed {
-                            url: String::new(),
-                            detail: format!("reading the response body: {}", e.to_debug_string()),
-                        })
+                        // The host enforces the between-bytes option itself; say which limit it was.
+                        let code = wasi::http::types::http_error_code(&e);
+                        let detail = e.to_debug_string();
+                        let read_timeout = matches!(code, Some(ErrorCode::ConnectionReadTimeout)) || detail.contains("read timeout");
+                        return Err(match read_timeout {
+                            true => TransportError::Timeout {
+                                phase: "waiting between response bytes",
+                                key: "between_bytes_timeout",
+                                limit: self.between_bytes,
+                            },
+                            false => {
+                                TransportError::Failed { url: self.url.clone(), detail: format!("reading the response body: {detail}") }
+                            }
+                        });
                     }
                 }
                 let total_left = self.deadline.remaining();
@@ -206,19 +244,10 @@ pub mod wasi_http {
                 }
             }
         }
-
-        /// Reads the whole body.
-        pub fn read_all(mut self) -> Result<Vec<u8>, TransportError> {
-            let mut out = Vec::new();
-            while let Some(chunk) = self.next_chunk()? {
-                out.extend_from_slice(&chunk);
-            }
-            Ok(out)
-        }
     }
 
     /// Sends `request` and waits for the status and headers.
-    pub fn open(request: &HttpRequest, timeouts: &Timeouts) -> Result<OpenResponse, TransportError> {
+    pub fn open(request: &HttpRequest, timeouts: &Timeouts) -> Result<StreamingResponse, TransportError> {
         let url = request.url();
         let failed = |detail: String| TransportError::Failed { url: url.clone(), detail };
         let deadline = Deadline::after(timeouts.total);
@@ -277,18 +306,8 @@ pub mod wasi_http {
         let headers = response.headers().entries().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
         let incoming = response.consume().map_err(|()| failed("response body already consumed".into()))?;
         let stream = incoming.stream().map_err(|()| failed("response body stream unavailable".into()))?;
-        Ok(OpenResponse { stream, _body: incoming, _response: response, status, headers, deadline, between_bytes: timeouts.between_bytes })
-    }
-
-    /// Sends `request` and reads the whole response.
-    pub fn send(request: &HttpRequest, timeouts: &Timeouts) -> Result<HttpResponse, TransportError> {
-        let open = open(request, timeouts)?;
-        let (status, headers) = (open.status, open.headers.clone());
-        let body = open.read_all().map_err(|e| match e {
-            TransportError::Failed { detail, .. } => TransportError::Failed { url: request.url(), detail },
-            other => other,
-        })?;
-        Ok(HttpResponse { status, headers, body })
+        let body = OpenBody { stream, _body: incoming, _response: response, url, deadline, between_bytes: timeouts.between_bytes };
+        Ok(StreamingResponse { status, headers, body: Box::new(body) })
     }
 
     fn map_error(url: &str, code: ErrorCode, timeouts: &Timeouts) -> TransportError {

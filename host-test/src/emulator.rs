@@ -4,6 +4,7 @@
 //! can be pointed at it too.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +29,7 @@ pub const SECRET_ACCESS_KEY: &str = "emulator/K7MDENG+bPxRfiCYEXAMPLEKEY0000001"
 pub const API_KEY: &str = "ABSKZW11bGF0b3ItYXBpLWtleQ==";
 
 /// One canned answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Scripted {
     /// HTTP status.
     pub status: u16,
@@ -40,6 +41,20 @@ pub struct Scripted {
     pub delay: Duration,
     /// Close the connection without answering (a connection reset, as the client sees it).
     pub reset: bool,
+    /// Send the body in pieces instead of at once.
+    pub delivery: Option<Delivery>,
+}
+
+/// How a body goes out: piece sizes (repeated), a pause between pieces, and optionally a
+/// point where sending stops until a gate opens (never opened: a stall).
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// Piece sizes in bytes, used in turn and then again from the start.
+    pub sizes: Vec<usize>,
+    /// Pause after each piece.
+    pub pace: Duration,
+    /// After this many bytes, wait for the gate.
+    pub hold: Option<(usize, Arc<tokio::sync::Notify>)>,
 }
 
 impl Scripted {
@@ -50,12 +65,57 @@ impl Scripted {
 
     /// An answer with this status, headers and body.
     pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Scripted {
-        Scripted { status, headers, body, delay: Duration::ZERO, reset: false }
+        Scripted { status, headers, body, delay: Duration::ZERO, reset: false, delivery: None }
     }
 
     /// No answer at all: the connection is dropped.
     pub fn reset() -> Scripted {
         Scripted { reset: true, ..Scripted::new(0, vec![], vec![]) }
+    }
+
+    /// An InvokeModelWithResponseStream answer carrying these Anthropic events.
+    pub fn event_stream(events: &[Value]) -> Scripted {
+        let mut body = Vec::new();
+        for e in events {
+            body.extend(chunk_frame(e));
+        }
+        Scripted::new(200, stream_headers(), body)
+    }
+
+    /// A stream vector from `testdata/streams` (its `.json`), body from the `.bin` beside it,
+    /// delivered in the vector's own read sizes.
+    pub fn stream_vector(json_path: &Path) -> Result<Scripted> {
+        let v: Value = serde_json::from_slice(&std::fs::read(json_path).with_context(|| format!("reading {}", json_path.display()))?)?;
+        let body = std::fs::read(json_path.with_extension("bin"))?;
+        let mut headers: Vec<(String, String)> = v["response"]["headers"]
+            .as_array()
+            .context("vector has no response.headers")?
+            .iter()
+            .map(|h| (h[0].as_str().unwrap_or_default().to_string(), h[1].as_str().unwrap_or_default().to_string()))
+            .collect();
+        if headers.is_empty() {
+            headers = stream_headers();
+        }
+        let sizes = v["delivery_chunks"]["sizes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).map(|n| n as usize).collect())
+            .unwrap_or_default();
+        Ok(Scripted { delivery: Some(Delivery { sizes, ..Delivery::default() }), ..Scripted::new(200, headers, body) })
+    }
+
+    /// The same answer sent in pieces of `sizes` bytes with `pace` between them.
+    pub fn delivered(mut self, sizes: Vec<usize>, pace: Duration) -> Scripted {
+        let hold = self.delivery.take().and_then(|d| d.hold);
+        self.delivery = Some(Delivery { sizes, pace, hold });
+        self
+    }
+
+    /// The same answer, pausing after `bytes` until `gate` is notified.
+    pub fn hold_after(mut self, bytes: usize, gate: Arc<tokio::sync::Notify>) -> Scripted {
+        let mut d = self.delivery.take().unwrap_or_default();
+        d.hold = Some((bytes, gate));
+        self.delivery = Some(d);
+        self
     }
 
     /// The same answer after `delay`.
@@ -118,6 +178,7 @@ impl RecordedRequest {
 struct State {
     requests: Vec<RecordedRequest>,
     script: VecDeque<Scripted>,
+    body_bytes_sent: Arc<AtomicU64>,
 }
 
 /// A running emulator; stops when dropped.
@@ -180,6 +241,11 @@ impl Emulator {
         self.lock().script.push_back(answer);
     }
 
+    /// Response body bytes handed to the network so far, over all requests.
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.lock().body_bytes_sent.load(Ordering::SeqCst)
+    }
+
     /// Every request received so far.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
@@ -190,7 +256,7 @@ impl Emulator {
     }
 }
 
-type Body = Full<Bytes>;
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// Why the emulator hung up instead of answering.
 #[derive(Debug)]
@@ -223,14 +289,11 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         body,
         auth_failure: auth_failure.clone(),
     };
-    let scripted = {
+    let (scripted, sent_counter) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests.push(recorded.clone());
-        if auth_failure.is_none() && operation.is_some() {
-            s.script.pop_front()
-        } else {
-            None
-        }
+        let next = if auth_failure.is_none() && operation.is_some() { s.script.pop_front() } else { None };
+        (next, s.body_bytes_sent.clone())
     };
 
     let answer = match (&auth_failure, &operation, scripted) {
@@ -267,7 +330,43 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
     for (k, v) in &answer.headers {
         builder = builder.header(k, v);
     }
-    Ok(builder.body(Full::new(Bytes::from(answer.body))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+    let body = match answer.delivery {
+        None => {
+            sent_counter.fetch_add(answer.body.len() as u64, Ordering::SeqCst);
+            Full::new(Bytes::from(answer.body)).boxed()
+        }
+        Some(delivery) => {
+            let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(2);
+            tokio::spawn(async move {
+                let sizes = if delivery.sizes.is_empty() { vec![answer.body.len().max(1)] } else { delivery.sizes.clone() };
+                let (mut offset, mut turn) = (0usize, 0usize);
+                while offset < answer.body.len() {
+                    if let Some((at, gate)) = &delivery.hold {
+                        if offset >= *at {
+                            gate.notified().await;
+                        }
+                    }
+                    let mut end = (offset + sizes[turn % sizes.len()].max(1)).min(answer.body.len());
+                    if let Some((at, _)) = &delivery.hold {
+                        if offset < *at {
+                            end = end.min(*at);
+                        }
+                    }
+                    if tx.send_data(Bytes::copy_from_slice(&answer.body[offset..end])).await.is_err() {
+                        return; // the client went away
+                    }
+                    sent_counter.fetch_add((end - offset) as u64, Ordering::SeqCst);
+                    offset = end;
+                    turn += 1;
+                    if !delivery.pace.is_zero() {
+                        tokio::time::sleep(delivery.pace).await;
+                    }
+                }
+            });
+            body.boxed()
+        }
+    };
+    Ok(builder.body(body).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
 }
 
 /// `/model/{id}/{operation}` → (decoded id, operation).
@@ -475,25 +574,41 @@ pub fn stream_events(message: &Value) -> Vec<Value> {
     events
 }
 
+/// Headers of an InvokeModelWithResponseStream answer.
+fn stream_headers() -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".into(), "application/vnd.amazon.eventstream".into()),
+        ("X-Amzn-Bedrock-Content-Type".into(), "application/json".into()),
+    ]
+}
+
+fn frame(headers: &[(&str, &str)], payload: Vec<u8>) -> Vec<u8> {
+    let mut message = Message::new(payload);
+    for (k, v) in headers {
+        message = message.add_header(Header::new(k.to_string(), HeaderValue::String(v.to_string().into())));
+    }
+    let mut out = Vec::new();
+    aws_smithy_eventstream::frame::write_message_to(&message, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+/// One `chunk` frame carrying an Anthropic event, as Bedrock frames it.
+pub fn chunk_frame(event: &Value) -> Vec<u8> {
+    let payload = json!({"bytes": base64::engine::general_purpose::STANDARD.encode(event.to_string()), "p": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"});
+    frame(&[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")], payload.to_string().into_bytes())
+}
+
+/// One exception frame (`throttlingException`, `modelStreamErrorException`, …).
+pub fn exception_frame(kind: &str, message: &str) -> Vec<u8> {
+    frame(
+        &[(":exception-type", kind), (":content-type", "application/json"), (":message-type", "exception")],
+        json!({ "message": message }).to_string().into_bytes(),
+    )
+}
+
 /// An event-stream body of `chunk` frames, one per Anthropic event.
 fn stream_answer(message: &Value) -> Scripted {
-    let mut body = Vec::new();
-    for event in stream_events(message) {
-        let payload = json!({"bytes": base64::engine::general_purpose::STANDARD.encode(event.to_string()), "p": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"});
-        let frame = Message::new(payload.to_string().into_bytes())
-            .add_header(Header::new(":event-type", HeaderValue::String("chunk".into())))
-            .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())))
-            .add_header(Header::new(":message-type", HeaderValue::String("event".into())));
-        aws_smithy_eventstream::frame::write_message_to(&frame, &mut body).expect("writing to a Vec cannot fail");
-    }
-    Scripted::new(
-        200,
-        vec![
-            ("Content-Type".into(), "application/vnd.amazon.eventstream".into()),
-            ("X-Amzn-Bedrock-Content-Type".into(), "application/json".into()),
-        ],
-        body,
-    )
+    Scripted::event_stream(&stream_events(message))
 }
 
 #[cfg(test)]
