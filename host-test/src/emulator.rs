@@ -179,6 +179,7 @@ struct State {
     requests: Vec<RecordedRequest>,
     script: VecDeque<Scripted>,
     body_bytes_sent: Arc<AtomicU64>,
+    bodies_abandoned: Arc<AtomicU64>,
 }
 
 /// A running emulator; stops when dropped.
@@ -246,6 +247,11 @@ impl Emulator {
         self.lock().body_bytes_sent.load(Ordering::SeqCst)
     }
 
+    /// Piecewise bodies whose client closed the connection before the end.
+    pub fn bodies_abandoned(&self) -> u64 {
+        self.lock().bodies_abandoned.load(Ordering::SeqCst)
+    }
+
     /// Every request received so far.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
@@ -293,8 +299,9 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests.push(recorded.clone());
         let next = if auth_failure.is_none() && operation.is_some() { s.script.pop_front() } else { None };
-        (next, s.body_bytes_sent.clone())
+        (next, (s.body_bytes_sent.clone(), s.bodies_abandoned.clone()))
     };
+    let (sent_counter, abandoned) = sent_counter;
 
     let answer = match (&auth_failure, &operation, scripted) {
         (Some(failure), _, _) => error_answer(403, failure_code(failure), failure_message(failure)),
@@ -353,6 +360,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
                         }
                     }
                     if tx.send_data(Bytes::copy_from_slice(&answer.body[offset..end])).await.is_err() {
+                        abandoned.fetch_add(1, Ordering::SeqCst);
                         return; // the client went away
                     }
                     sent_counter.fetch_add((end - offset) as u64, Ordering::SeqCst);

@@ -464,6 +464,16 @@ impl Provider {
     /// `stream`: calls `on_event` with each event as the component yields it; returns after
     /// the `done` event.
     pub async fn stream(&self, request: &Value, mut on_event: impl FnMut(Value) + Send) -> Result<(), CallError> {
+        self.stream_while(request, |e| {
+            on_event(e);
+            true
+        })
+        .await
+    }
+
+    /// Like [`stream`](Self::stream), but stops as soon as `on_event` returns `false`: the
+    /// stream resource is dropped, which closes the connection to Bedrock.
+    pub async fn stream_while(&self, request: &Value, mut on_event: impl FnMut(Value) -> bool + Send) -> Result<(), CallError> {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
         let (mut store, _stderr, _refused, deadline) = self.new_store();
         let run = async {
@@ -478,7 +488,11 @@ impl Provider {
             let outcome = loop {
                 match resource.call_next(&mut store, handle).await.map_err(anyhow::Error::from)? {
                     Ok(Some(event)) => match serde_json::from_slice(&event) {
-                        Ok(v) => on_event(v),
+                        Ok(v) => {
+                            if !on_event(v) {
+                                break Ok(());
+                            }
+                        }
                         Err(e) => break Err(format!("bedrock: the component yielded an invalid event: {e}")),
                     },
                     Ok(None) => break Ok(()),

@@ -42,3 +42,14 @@ fn models_and_info_print() {
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["id"], "bedrock");
 }
+
+#[test]
+fn stream_prints_the_answer_and_json_lines() {
+    let out = bedrock_host(&["complete", "--emulator", "--stream", "Hello"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
+    let out = bedrock_host(&["complete", "--emulator", "--stream", "--json", "Hello"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.first().unwrap()["type"], "block_start");
+    assert_eq!(lines.last().unwrap()["type"], "done");
+}

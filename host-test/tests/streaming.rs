@@ -227,3 +227,46 @@ async fn exceptions_mid_stream_are_prefixed_and_first_frame_throttling_is_retrie
     assert!(e.contains("partial text: \"half an ans\""), "{e}");
     assert_eq!(emu.requests().len(), 3, "content had been delivered: not retried");
 }
+
+#[tokio::test]
+async fn dropping_the_stream_closes_the_connection_and_timings_are_reported() {
+    let mut events = vec![
+        json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ];
+    for i in 0..200 {
+        events.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": format!("word{i} ")}}));
+    }
+    let emu = Emulator::start().await.unwrap();
+    emu.push(Scripted::event_stream(&events).delivered(vec![200], Duration::from_millis(20)));
+    let p = against(&emu);
+    let mut seen = 0;
+    p.stream_while(&hello("x"), |_| {
+        seen += 1;
+        seen < 3
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen, 3);
+    let mut waited = 0;
+    while emu.bodies_abandoned() == 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(emu.bodies_abandoned(), 1, "the emulator saw the client hang up");
+    let total = Scripted::event_stream(&events).body.len() as u64;
+    assert!(emu.body_bytes_sent() < total);
+
+    // A complete stream reports its time to first token in llm:response.
+    let seen_events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = seen_events.clone();
+    let message = json!({"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}});
+    emu.push(Scripted::event_stream(&bedrock_host::emulator::stream_events(&message)));
+    p.set_event_callback(Some(Arc::new(move |e: &bedrock_host::HostEvent| store.lock().unwrap().push(e.clone()))));
+    p.stream(&hello("x"), |_| {}).await.unwrap();
+    let events = seen_events.lock().unwrap();
+    let response = events.iter().find(|e| e.name == "llm:response").unwrap();
+    assert_eq!(response.data["stream"], true);
+    assert!(response.data["time_to_first_token_ms"].as_u64().unwrap() <= response.data["duration_ms"].as_u64().unwrap());
+    assert_eq!(events.iter().find(|e| e.name == "llm:request").unwrap().data["stream"], true);
+}

@@ -138,3 +138,41 @@ async fn errors_exit_non_zero_with_their_prefix() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("usage error: unknown option --bogus"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_prints_the_answer_as_it_arrives() {
+    let Some(wasmtime) = wasmtime() else { return };
+    let emu = Emulator::start().await.unwrap();
+    let endpoint = format!("config-var=endpoint_url={}", emu.endpoint_url());
+    let base = [
+        "run",
+        "-S",
+        "http",
+        "-S",
+        "config",
+        "-S",
+        "config-var=aws_region=us-east-1",
+        "-S",
+        &endpoint,
+        "--env",
+        "AWS_ACCESS_KEY_ID",
+        "--env",
+        "AWS_SECRET_ACCESS_KEY",
+    ];
+    let mut a = args(&base);
+    a.extend(args(&[&component(), "--stream", "Hello"]));
+    let out = run(&wasmtime, a).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
+    assert_eq!(emu.requests()[0].operation.as_deref(), Some("invoke-with-response-stream"));
+
+    let mut a = args(&base);
+    a.extend(args(&[&component(), "--stream", "--json", "--events", "Hi"]));
+    let out = run(&wasmtime, a).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let last: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "done");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().any(|l| l.starts_with("{\"amplifier_event\":\"llm:response\"")), "{stderr}");
+    assert!(!stderr.contains(emulator::SECRET_ACCESS_KEY));
+}
