@@ -25,6 +25,9 @@ use tokio::net::TcpListener;
 pub const ACCESS_KEY_ID: &str = "AKIDEMULATOREXAMPLE01";
 /// The secret that goes with [`ACCESS_KEY_ID`].
 pub const SECRET_ACCESS_KEY: &str = "emulator/K7MDENG+bPxRfiCYEXAMPLEKEY0000001";
+/// Session token handed out by the emulator's STS `AssumeRole`.
+pub const STS_SESSION_TOKEN: &str = "FQoGZXIvYXdzEmulatorAssumedRoleSessionToken";
+
 /// Bedrock API key the emulator accepts.
 pub const API_KEY: &str = "ABSKZW11bGF0b3ItYXBpLWtleQ==";
 
@@ -285,7 +288,8 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         parts.headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let (model_id, operation) = parse_path(parts.uri.path());
-    let auth_failure = verify(parts.method.as_str(), &path, &headers, &body).err();
+    let is_sts = parts.uri.path() == "/" && String::from_utf8_lossy(&body).contains("Action=AssumeRole");
+    let auth_failure = verify(parts.method.as_str(), &path, &headers, &body, if is_sts { "sts" } else { "bedrock" }).err();
     let recorded = RecordedRequest {
         method: parts.method.to_string(),
         path,
@@ -304,6 +308,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
     let (sent_counter, abandoned) = sent_counter;
 
     let answer = match (&auth_failure, &operation, scripted) {
+        (None, None, _) if is_sts => assume_role_answer(&recorded, n),
         (Some(failure), _, _) => error_answer(403, failure_code(failure), failure_message(failure)),
         (None, None, _) => {
             error_answer(404, "UnknownOperationException", "The requested operation is not recognized by the service.".into())
@@ -377,6 +382,24 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
     Ok(builder.body(body).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
 }
 
+/// STS `AssumeRole`: the emulator's own key with a session token, valid for an hour.
+fn assume_role_answer(request: &RecordedRequest, n: u64) -> Scripted {
+    let form = String::from_utf8_lossy(&request.body).into_owned();
+    let field = |k: &str| form.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()).unwrap_or_default();
+    let expiry = aws_smithy_types::DateTime::from(SystemTime::now() + Duration::from_secs(3600));
+    let expiry = expiry.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
+    let body = format!(
+        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+         <AssumedRoleUser><AssumedRoleId>AROAEMULATOR:{session}</AssumedRoleId><Arn>{role}/{session}</Arn></AssumedRoleUser>\
+         <Credentials><AccessKeyId>{ACCESS_KEY_ID}</AccessKeyId><SecretAccessKey>{SECRET_ACCESS_KEY}</SecretAccessKey>\
+         <SessionToken>{STS_SESSION_TOKEN}</SessionToken><Expiration>{expiry}</Expiration></Credentials>\
+         </AssumeRoleResult><ResponseMetadata><RequestId>sts-{n}</RequestId></ResponseMetadata></AssumeRoleResponse>",
+        session = field("RoleSessionName"),
+        role = field("RoleArn").replace(":role/", ":assumed-role/").replace("arn:aws:iam:", "arn:aws:sts:"),
+    );
+    Scripted::new(200, vec![("Content-Type".into(), "text/xml".into())], body.into_bytes())
+}
+
 /// `/model/{id}/{operation}` → (decoded id, operation).
 fn parse_path(path: &str) -> (Option<String>, Option<String>) {
     let Some(rest) = path.strip_prefix("/model/") else {
@@ -424,7 +447,7 @@ fn failure_message(failure: &str) -> String {
 
 /// Checks the Authorization header: recomputes SigV4 over the signed headers with the known
 /// secret, or compares the bearer API key.
-fn verify(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Result<(), String> {
+fn verify(method: &str, path: &str, headers: &[(String, String)], body: &[u8], expected_service: &str) -> Result<(), String> {
     let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let auth = get("authorization").ok_or("missing Authorization header")?;
     if let Some(token) = auth.strip_prefix("Bearer ") {
@@ -440,8 +463,8 @@ fn verify(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -
     if key_id != ACCESS_KEY_ID {
         return Err(format!("unknown access key {key_id}"));
     }
-    if service != "bedrock" {
-        return Err(format!("credential scope names service {service:?}, not \"bedrock\""));
+    if service != expected_service {
+        return Err(format!("credential scope names service {service:?}, not {expected_service:?}"));
     }
     let amz_date = get("x-amz-date").ok_or("missing X-Amz-Date")?;
     let time = parse_amz_date(amz_date).ok_or("malformed X-Amz-Date")?;
@@ -463,7 +486,7 @@ fn verify(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name("bedrock")
+        .name(expected_service)
         .time(time)
         .settings(aws_sigv4::http_request::SigningSettings::default())
         .build()

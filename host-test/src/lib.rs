@@ -4,12 +4,14 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod credentials;
 pub mod emulator;
 pub mod events;
 pub mod outbound;
 pub mod provider;
 pub mod runtime;
 
+pub use credentials::AwsCredentialChain;
 pub use events::{EventCallback, HostEvent};
 pub use provider::{CallError, CallRecord, Credentials, Limits, Provider, ProviderBuilder};
 

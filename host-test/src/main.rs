@@ -1,12 +1,12 @@
 //! `bedrock-host`: talk to Claude on Bedrock through the sandboxed component, or run the
 //! local emulator.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use bedrock_host::emulator::{self, Emulator};
-use bedrock_host::{CallError, Credentials, Provider};
-use clap::{Parser, Subcommand};
+use bedrock_host::{AwsCredentialChain, CallError, Credentials, HostEvent, Provider, ProviderBuilder};
+use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug)]
@@ -16,33 +16,60 @@ struct Cli {
     command: Command,
 }
 
+/// Options shared by `complete` and `chat`.
+#[derive(Args, Debug, Clone)]
+struct Connection {
+    /// Bedrock model id, inference profile or ARN.
+    #[arg(long)]
+    model: Option<String>,
+    /// AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region).
+    #[arg(long)]
+    region: Option<String>,
+    /// Named AWS profile (default: AWS_PROFILE).
+    #[arg(long)]
+    profile: Option<String>,
+    /// System prompt.
+    #[arg(long)]
+    system: Option<String>,
+    /// Extended thinking budget in tokens (at least 1024).
+    #[arg(long, value_name = "BUDGET")]
+    thinking: Option<u32>,
+    /// Any config key, as KEY=VALUE (repeatable; wins over --config-file).
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// A TOML file of config keys (`aws_region = "us-east-1"`, `max_tokens = 4096`, …).
+    #[arg(long, value_name = "FILE")]
+    config_file: Option<std::path::PathBuf>,
+    /// Start the local emulator and use it (no AWS account needed).
+    #[arg(long)]
+    emulator: bool,
+    /// Print hook events (llm:request, llm:response, …) to stderr as JSON lines.
+    #[arg(long)]
+    events: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Send one prompt and print the answer.
+    /// Send one prompt (or a whole ChatRequest) and print the answer.
     Complete {
         /// The prompt.
         prompt: Option<String>,
-        /// System prompt.
-        #[arg(long)]
-        system: Option<String>,
-        /// Bedrock model id or inference profile.
-        #[arg(long)]
-        model: Option<String>,
-        /// AWS region (default: AWS_REGION, AWS_DEFAULT_REGION).
-        #[arg(long)]
-        region: Option<String>,
-        /// Any config key, as key=value (repeatable).
-        #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
-        config: Vec<String>,
-        /// Print events as they arrive.
+        /// An Amplifier ChatRequest JSON file instead of PROMPT (`-` reads standard input).
+        #[arg(long, value_name = "FILE|-", conflicts_with = "prompt")]
+        request: Option<String>,
+        /// Print the answer as it arrives.
         #[arg(long)]
         stream: bool,
         /// Print JSON (the ChatResponse; with --stream one event per line).
         #[arg(long)]
         json: bool,
-        /// Start the local emulator and use it (no AWS account needed).
-        #[arg(long)]
-        emulator: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// An interactive conversation with streamed answers; history is kept. `/exit` or EOF ends it.
+    Chat {
+        #[command(flatten)]
+        connection: Connection,
     },
     /// List the models the provider knows.
     Models {
@@ -97,7 +124,7 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn load(builder: bedrock_host::ProviderBuilder) -> Result<Provider, Failure> {
+fn load(builder: ProviderBuilder) -> Result<Provider, Failure> {
     let interactive = std::io::stderr().is_terminal();
     let provider = builder.build_with_progress(&|| {
         if interactive {
@@ -107,40 +134,105 @@ fn load(builder: bedrock_host::ProviderBuilder) -> Result<Provider, Failure> {
     Ok(provider)
 }
 
+/// A provider configured from the command line, the config file and the AWS environment.
+/// The returned emulator (with `--emulator`) must live as long as the provider is used.
+async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure> {
+    let mut config: Vec<(String, String)> = Vec::new();
+    if let Some(path) = &c.config_file {
+        let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("--config-file {}: {e}", path.display())))?;
+        let table: toml::Table = text.parse().map_err(|e| Failure::Usage(format!("--config-file {}: {e}", path.display())))?;
+        for (k, v) in table {
+            let value = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => return Err(Failure::Usage(format!("--config-file {}: `{k}` must be a string, number or boolean, not {}", path.display(), other.type_str()))),
+            };
+            config.push((k, value));
+        }
+    }
+    for pair in &c.config {
+        let (k, v) = pair.split_once('=').ok_or_else(|| Failure::Usage(format!("-c {pair}: write KEY=VALUE")))?;
+        config.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    if let Some(t) = c.thinking {
+        config.push(("thinking_budget_tokens".into(), t.to_string()));
+    }
+    let mut builder = Provider::builder();
+    let emulator = if c.emulator {
+        let emu = Emulator::start().await?;
+        builder = builder
+            .config("endpoint_url", emu.endpoint_url())
+            .config("aws_region", c.region.clone().unwrap_or_else(|| "us-east-1".into()))
+            .credentials(Credentials::Aws { access_key_id: emulator::ACCESS_KEY_ID.into(), secret_access_key: emulator::SECRET_ACCESS_KEY.into(), session_token: None });
+        Some(emu)
+    } else {
+        builder = from_aws_environment(builder, c, &config).await?;
+        None
+    };
+    for (k, v) in config {
+        builder = builder.config(k, v);
+    }
+    if c.events {
+        builder = builder.on_event(|e: &HostEvent| eprintln!("{}", json!({"event": e.name, "data": e.data})));
+    }
+    Ok((load(builder)?, emulator))
+}
+
+/// Region, endpoint and credentials the way the AWS CLI finds them.
+async fn from_aws_environment(mut builder: ProviderBuilder, c: &Connection, config: &[(String, String)]) -> Result<ProviderBuilder, Failure> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    if let Some(endpoint) = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").or_else(|| var("AWS_ENDPOINT_URL")) {
+        let uri: http::Uri = endpoint.parse().map_err(|e| Failure::Usage(format!("AWS_ENDPOINT_URL: {endpoint:?} is not a URL ({e})")))?;
+        let host = uri.host().unwrap_or_default();
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || host == "[::1]";
+        if uri.scheme_str() == Some("http") && !loopback {
+            return Err(Failure::Usage(format!("AWS_ENDPOINT_URL {endpoint}: plain http is allowed only to loopback (127.0.0.1, localhost); use https")));
+        }
+        builder = builder.config("endpoint_url", endpoint);
+    }
+    let chain = AwsCredentialChain::load(c.profile.as_deref()).await;
+    let configured_region = config.iter().any(|(k, _)| k == "aws_region");
+    if let Some(region) = c.region.clone().or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION")).or_else(|| chain.region().map(str::to_string)) {
+        if !configured_region {
+            builder = builder.config("aws_region", region);
+        }
+    }
+    if let Some(p) = chain.profile() {
+        builder = builder.config("aws_profile", p);
+    }
+    builder = match var("AWS_BEARER_TOKEN_BEDROCK") {
+        Some(key) => builder.credentials(Credentials::BedrockApiKey(key)),
+        None => builder.credential_chain(chain),
+    };
+    Ok(builder)
+}
+
+fn messages_with_system(system: &Option<String>, mut rest: Vec<Value>) -> Vec<Value> {
+    if let Some(s) = system {
+        rest.insert(0, json!({"role": "system", "content": s}));
+    }
+    rest
+}
+
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Complete { prompt, system, model, region, config, stream, json, emulator } => {
-            let prompt = prompt.ok_or_else(|| Failure::Usage("give a PROMPT".into()))?;
-            let mut builder = Provider::builder();
-            let mut _running = None;
-            if emulator {
-                let emu = Emulator::start().await?;
-                builder = builder
-                    .config("endpoint_url", emu.endpoint_url())
-                    .config("aws_region", region.clone().unwrap_or_else(|| "us-east-1".into()))
-                    .credentials(Credentials::Aws {
-                        access_key_id: emulator::ACCESS_KEY_ID.into(),
-                        secret_access_key: emulator::SECRET_ACCESS_KEY.into(),
-                        session_token: None,
-                    });
-                _running = Some(emu);
-            } else {
-                builder = configure_from_environment(builder, region.as_deref());
-            }
-            for pair in &config {
-                let (k, v) = pair.split_once('=').ok_or_else(|| Failure::Usage(format!("-c {pair}: write KEY=VALUE")))?;
-                builder = builder.config(k.trim(), v.trim());
-            }
-            let provider = load(builder)?;
-            let mut messages = Vec::new();
-            if let Some(s) = system {
-                messages.push(json!({"role": "system", "content": s}));
-            }
-            messages.push(json!({"role": "user", "content": prompt}));
-            let mut request = json!({"messages": messages});
-            if let Some(m) = model {
+        Command::Complete { prompt, request, stream, json, connection } => {
+            let mut request = match (prompt, request) {
+                (Some(p), None) => json!({"messages": messages_with_system(&connection.system, vec![json!({"role": "user", "content": p})])}),
+                (None, Some(file)) => {
+                    let mut text = String::new();
+                    let read = if file == "-" { std::io::stdin().read_to_string(&mut text).map(|_| ()) } else { std::fs::read_to_string(&file).map(|t| text = t) };
+                    read.map_err(|e| Failure::Usage(format!("--request {file}: {e}")))?;
+                    serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("--request {file}: not JSON ({e})")))?
+                }
+                _ => return Err(Failure::Usage("give a PROMPT or --request FILE".into())),
+            };
+            if let Some(m) = &connection.model {
                 request["model"] = json!(m);
             }
+            let (provider, _emulator) = connect(&connection).await?;
             if stream {
                 let mut out = std::io::stdout();
                 provider
@@ -160,12 +252,12 @@ async fn run(command: Command) -> Result<(), Failure> {
                 if json {
                     println!("{}", serde_json::to_string_pretty(&response).expect("JSON"));
                 } else {
-                    let text: String = response["content"].as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect();
-                    println!("{text}");
+                    println!("{}", text_of(&response["content"]));
                 }
             }
             Ok(())
         }
+        Command::Chat { connection } => chat(connection).await,
         Command::Models { json } => {
             let models = load(Provider::builder())?.list_models().await?;
             if json {
@@ -202,26 +294,92 @@ async fn run(command: Command) -> Result<(), Failure> {
             let emu = Emulator::start_on(port).await?;
             println!("Bedrock emulator listening on {}", emu.endpoint_url());
             println!("credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
+            let _ = std::io::stdout().flush();
             let _ = tokio::signal::ctrl_c().await;
             Ok(())
         }
     }
 }
 
-/// Region, endpoint and static credentials from the standard AWS environment variables.
-fn configure_from_environment(mut builder: bedrock_host::ProviderBuilder, region: Option<&str>) -> bedrock_host::ProviderBuilder {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    if let Some(r) = region.map(str::to_string).or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION")) {
-        builder = builder.config("aws_region", r);
+fn text_of(content: &Value) -> String {
+    content.as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect()
+}
+
+/// The interactive loop: each line is a user turn; answers stream; the whole history is sent
+/// each time, thinking blocks (with their signatures) included.
+async fn chat(connection: Connection) -> Result<(), Failure> {
+    let (provider, _emulator) = connect(&connection).await?;
+    let interactive = std::io::stdin().is_terminal();
+    let mut history: Vec<Value> = messages_with_system(&connection.system, vec![]);
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        if interactive {
+            print!("you> ");
+            let _ = std::io::stdout().flush();
+        }
+        let Some(Ok(line)) = lines.next() else { break };
+        let line = line.trim().to_string();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "/exit" || line == "/quit" {
+            break;
+        }
+        history.push(json!({"role": "user", "content": line}));
+        let mut request = json!({"messages": history, "stream": true});
+        if let Some(m) = &connection.model {
+            request["model"] = json!(m);
+        }
+        let mut blocks: std::collections::BTreeMap<u64, Value> = Default::default();
+        let mut out = std::io::stdout();
+        if interactive {
+            let _ = write!(out, "claude> ");
+        }
+        let result = provider
+            .stream(&request, |event| {
+                let index = event["index"].as_u64().unwrap_or(0);
+                match event["type"].as_str() {
+                    Some("block_start") => {
+                        let mut block = event["block"].clone();
+                        match block["type"].as_str() {
+                            Some("text") => block["text"] = json!(""),
+                            Some("thinking") => block["thinking"] = json!(""),
+                            _ => {}
+                        }
+                        blocks.insert(index, block);
+                    }
+                    Some("delta") => {
+                        let block = blocks.entry(index).or_insert_with(|| json!({"type": "text", "text": ""}));
+                        for key in ["text", "thinking", "signature"] {
+                            if let Some(piece) = event[key].as_str() {
+                                let so_far = block[key].as_str().unwrap_or_default().to_string();
+                                block[key] = json!(so_far + piece);
+                                if key == "text" {
+                                    let _ = write!(out, "{piece}");
+                                    let _ = out.flush();
+                                }
+                            }
+                        }
+                    }
+                    Some("block_stop") => {
+                        if let (Some(block), Some(input)) = (blocks.get_mut(&index), event.get("input")) {
+                            block["input"] = input.clone();
+                        }
+                    }
+                    _ => {}
+                }
+            })
+            .await;
+        let _ = writeln!(out);
+        match result {
+            Ok(()) => history.push(json!({"role": "assistant", "content": blocks.into_values().collect::<Vec<_>>()})),
+            Err(e) => {
+                // The failed turn is dropped so the conversation stays valid; say why.
+                history.pop();
+                eprintln!("{e}");
+            }
+        }
     }
-    if let Some(e) = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").or_else(|| var("AWS_ENDPOINT_URL")) {
-        builder = builder.config("endpoint_url", e);
-    }
-    if let Some(key) = var("AWS_BEARER_TOKEN_BEDROCK") {
-        builder = builder.credentials(Credentials::BedrockApiKey(key));
-    } else if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        builder =
-            builder.credentials(Credentials::Aws { access_key_id: id, secret_access_key: secret, session_token: var("AWS_SESSION_TOKEN") });
-    }
-    builder
+    Ok(())
 }

@@ -19,6 +19,7 @@ use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::BedrockProviderExportsPre;
+use crate::credentials::AwsCredentialChain;
 use crate::events::{EventCallback, HostEvent, StderrSink};
 use crate::outbound::OutboundPolicy;
 use crate::runtime::{self, CacheOutcome, EPOCH_TICK};
@@ -143,6 +144,7 @@ pub struct ProviderBuilder {
     allowed_regions: Option<Vec<String>>,
     allowed_endpoint: Option<String>,
     on_event: Option<EventCallback>,
+    credential_chain: Option<AwsCredentialChain>,
 }
 
 impl fmt::Debug for ProviderBuilder {
@@ -165,6 +167,7 @@ impl Default for ProviderBuilder {
             allowed_regions: None,
             allowed_endpoint: None,
             on_event: None,
+            credential_chain: None,
         }
     }
 }
@@ -214,6 +217,13 @@ impl ProviderBuilder {
         self
     }
 
+    /// Resolves credentials through the standard AWS chain when none are set explicitly
+    /// (see [`AwsCredentialChain`]); they are cached and refreshed before expiry.
+    pub fn credential_chain(mut self, chain: AwsCredentialChain) -> Self {
+        self.credential_chain = Some(chain);
+        self
+    }
+
     /// Calls `callback` with every hook event (`llm:request`, `llm:response`, debug and raw
     /// events) as the component emits it.
     pub fn on_event(mut self, callback: impl Fn(&HostEvent) + Send + Sync + 'static) -> Self {
@@ -258,6 +268,7 @@ struct Settings {
     allowed_regions: Option<Vec<String>>,
     allowed_endpoint: Option<String>,
     on_event: Option<EventCallback>,
+    credential_chain: Option<AwsCredentialChain>,
 }
 
 /// What a call left behind besides its result.
@@ -291,6 +302,7 @@ impl Provider {
             allowed_regions: b.allowed_regions,
             allowed_endpoint: b.allowed_endpoint,
             on_event: b.on_event,
+            credential_chain: b.credential_chain,
         };
         Ok(Provider { engine, component, pre, settings: Arc::new(Mutex::new(settings)), cache })
     }
@@ -362,8 +374,18 @@ impl Provider {
         self.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn new_store(&self) -> (Store<HostState>, StderrSink, Arc<Mutex<Vec<String>>>, Duration) {
-        let settings = self.lock().clone();
+    /// The settings for one call, with credentials resolved (explicit ones, else the chain).
+    async fn call_settings(&self) -> Result<Settings, CallError> {
+        let mut settings = self.lock().clone();
+        if settings.credentials.is_none() {
+            if let Some(chain) = &settings.credential_chain {
+                settings.credentials = Some(chain.credentials().await.map_err(CallError::Provider)?);
+            }
+        }
+        Ok(settings)
+    }
+
+    fn new_store(&self, settings: Settings) -> (Store<HostState>, StderrSink, Arc<Mutex<Vec<String>>>, Duration) {
         let stderr = StderrSink::new(settings.on_event.clone());
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -401,16 +423,20 @@ impl Provider {
             &'a mut Store<HostState>,
             crate::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
-    ) -> (Result<T>, CallRecord) {
-        let (mut store, stderr, refused, deadline) = self.new_store();
+    ) -> (Result<T, CallError>, CallRecord) {
+        let settings = match self.call_settings().await {
+            Ok(s) => s,
+            Err(e) => return (Err(e), CallRecord::default()),
+        };
+        let (mut store, stderr, refused, deadline) = self.new_store(settings);
         let run = async {
             let instance =
                 self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
             f(&mut store, instance).await.map_err(anyhow::Error::from)
         };
         let result = match tokio::time::timeout(deadline, run).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("the call did not finish within {:?} (Limits::call_timeout)", deadline)),
+            Ok(r) => r.map_err(CallError::Host),
+            Err(_) => Err(CallError::Host(anyhow::anyhow!("the call did not finish within {:?} (Limits::call_timeout)", deadline))),
         };
         drop(store);
         let (events, stderr) = stderr.take();
@@ -442,7 +468,7 @@ impl Provider {
         let (r, record) =
             self.call(move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await })).await;
         let result = match r {
-            Err(e) => Err(CallError::Host(e)),
+            Err(e) => Err(e),
             Ok(Err(e)) => Err(CallError::Provider(e)),
             Ok(Ok(bytes)) => {
                 serde_json::from_slice(&bytes).map_err(|e| CallError::Host(anyhow::anyhow!("complete returned invalid JSON: {e}")))
@@ -475,7 +501,8 @@ impl Provider {
     /// stream resource is dropped, which closes the connection to Bedrock.
     pub async fn stream_while(&self, request: &Value, mut on_event: impl FnMut(Value) -> bool + Send) -> Result<(), CallError> {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
-        let (mut store, _stderr, _refused, deadline) = self.new_store();
+        let settings = self.call_settings().await?;
+        let (mut store, _stderr, _refused, deadline) = self.new_store(settings);
         let run = async {
             let instance =
                 self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;

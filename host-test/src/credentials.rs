@@ -1,0 +1,110 @@
+//! AWS credentials on the host, from the standard chain `aws-config` implements: environment,
+//! shared config and credentials files, named profiles, SSO, assume-role, web identity,
+//! container and instance metadata.
+//!
+//! Resolved lazily on the first call, cached, and refreshed five minutes before they expire,
+//! so a long-running host keeps working across rotations without reloading the component.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use tokio::sync::Mutex;
+
+use crate::provider::Credentials;
+
+/// Refresh this long before expiry.
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// The standard AWS credential chain for one profile.
+#[derive(Clone)]
+pub struct AwsCredentialChain {
+    profile: Option<String>,
+    region: Option<String>,
+    provider: Option<SharedCredentialsProvider>,
+    cached: Arc<Mutex<Option<(Credentials, Option<SystemTime>)>>>,
+}
+
+impl std::fmt::Debug for AwsCredentialChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentialChain").field("profile", &self.profile).field("region", &self.region).finish_non_exhaustive()
+    }
+}
+
+/// The files the shared-config loader reads, as the AWS CLI names them.
+pub fn shared_files() -> (PathBuf, PathBuf) {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let config = std::env::var_os("AWS_CONFIG_FILE").map(PathBuf::from).unwrap_or_else(|| home.join(".aws/config"));
+    let credentials = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from).unwrap_or_else(|| home.join(".aws/credentials"));
+    (config, credentials)
+}
+
+impl AwsCredentialChain {
+    /// Loads the chain for `profile` (default: `AWS_PROFILE`, else `default`). Nothing is
+    /// fetched yet; the region is read from the environment and the profile.
+    pub async fn load(profile: Option<&str>) -> AwsCredentialChain {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
+        }
+        let config = loader.load().await;
+        AwsCredentialChain {
+            profile: profile.map(str::to_string).or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())),
+            region: config.region().map(|r| r.to_string()),
+            provider: config.credentials_provider(),
+            cached: Arc::default(),
+        }
+    }
+
+    /// The region the chain found (environment or profile), if any.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The profile in use, if one was named.
+    pub fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
+    }
+
+    /// Credentials for the next call: cached until five minutes before they expire.
+    pub async fn credentials(&self) -> Result<Credentials, String> {
+        let mut cached = self.cached.lock().await;
+        if let Some((creds, expiry)) = cached.as_ref() {
+            let fresh = expiry.is_none_or(|e| SystemTime::now() + REFRESH_MARGIN < e);
+            if fresh {
+                return Ok(creds.clone());
+            }
+        }
+        let provider = self.provider.as_ref().ok_or_else(|| self.explain("no credential provider is configured"))?;
+        let c = provider.provide_credentials().await.map_err(|e| self.explain(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))))?;
+        let creds = Credentials::Aws {
+            access_key_id: c.access_key_id().to_string(),
+            secret_access_key: c.secret_access_key().to_string(),
+            session_token: c.session_token().map(str::to_string),
+        };
+        *cached = Some((creds.clone(), c.expiry()));
+        Ok(creds)
+    }
+
+    /// An `auth:` error that says where the host looked and what to do.
+    fn explain(&self, detail: &str) -> String {
+        let (config, credentials) = shared_files();
+        let files = format!("{} and {}", config.display(), credentials.display());
+        let lower = detail.to_ascii_lowercase();
+        if let Some(p) = self.profile.as_deref().filter(|_| lower.contains("profile") && (lower.contains("not defined") || lower.contains("could not find") || lower.contains("not found"))) {
+            return format!("auth: AWS profile `{p}` was not found in {files}: check the name (`aws configure list-profiles`), or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE ({detail})");
+        }
+        if lower.contains("sso") {
+            let p = self.profile.as_deref().unwrap_or("default");
+            return format!("auth: the SSO session for profile `{p}` is missing or expired: run `aws sso login --profile {p}` ({detail})");
+        }
+        let profile = self.profile.as_deref().map(|p| format!(" for profile `{p}`")).unwrap_or_default();
+        format!(
+            "auth: no AWS credentials found{profile}: the host looked in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
+             {files}, SSO, web identity, the container and instance metadata; run `aws configure` or `aws sso login`, \
+             export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or set AWS_BEARER_TOKEN_BEDROCK ({detail})"
+        )
+    }
+}
