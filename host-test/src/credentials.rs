@@ -24,7 +24,14 @@ pub struct AwsCredentialChain {
     profile: Option<String>,
     region: Option<String>,
     provider: Option<SharedCredentialsProvider>,
-    cached: Arc<Mutex<Option<(Credentials, Option<SystemTime>)>>>,
+    cached: Arc<Mutex<Option<Cached>>>,
+}
+
+/// Credentials with the time they stop being valid (`None`: long-lived keys).
+#[derive(Clone)]
+struct Cached {
+    credentials: Credentials,
+    expiry: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for AwsCredentialChain {
@@ -71,20 +78,22 @@ impl AwsCredentialChain {
     /// Credentials for the next call: cached until five minutes before they expire.
     pub async fn credentials(&self) -> Result<Credentials, String> {
         let mut cached = self.cached.lock().await;
-        if let Some((creds, expiry)) = cached.as_ref() {
-            let fresh = expiry.is_none_or(|e| SystemTime::now() + REFRESH_MARGIN < e);
-            if fresh {
-                return Ok(creds.clone());
+        if let Some(c) = cached.as_ref() {
+            if c.expiry.is_none_or(|e| SystemTime::now() + REFRESH_MARGIN < e) {
+                return Ok(c.credentials.clone());
             }
         }
         let provider = self.provider.as_ref().ok_or_else(|| self.explain("no credential provider is configured"))?;
-        let c = provider.provide_credentials().await.map_err(|e| self.explain(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))))?;
+        let c = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| self.explain(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))))?;
         let creds = Credentials::Aws {
             access_key_id: c.access_key_id().to_string(),
             secret_access_key: c.secret_access_key().to_string(),
             session_token: c.session_token().map(str::to_string),
         };
-        *cached = Some((creds.clone(), c.expiry()));
+        *cached = Some(Cached { credentials: creds.clone(), expiry: c.expiry() });
         Ok(creds)
     }
 
@@ -93,7 +102,9 @@ impl AwsCredentialChain {
         let (config, credentials) = shared_files();
         let files = format!("{} and {}", config.display(), credentials.display());
         let lower = detail.to_ascii_lowercase();
-        if let Some(p) = self.profile.as_deref().filter(|_| lower.contains("profile") && (lower.contains("not defined") || lower.contains("could not find") || lower.contains("not found"))) {
+        if let Some(p) = self.profile.as_deref().filter(|_| {
+            lower.contains("profile") && (lower.contains("not defined") || lower.contains("could not find") || lower.contains("not found"))
+        }) {
             return format!("auth: AWS profile `{p}` was not found in {files}: check the name (`aws configure list-profiles`), or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE ({detail})");
         }
         if lower.contains("sso") {

@@ -183,6 +183,8 @@ struct State {
     script: VecDeque<Scripted>,
     body_bytes_sent: Arc<AtomicU64>,
     bodies_abandoned: Arc<AtomicU64>,
+    /// Lifetime of credentials handed out by STS; `None` means one hour.
+    sts_lifetime: Option<Duration>,
 }
 
 /// A running emulator; stops when dropped.
@@ -250,6 +252,11 @@ impl Emulator {
         self.lock().body_bytes_sent.load(Ordering::SeqCst)
     }
 
+    /// Sets how long the credentials STS hands out stay valid (default one hour).
+    pub fn set_sts_lifetime(&self, lifetime: Duration) {
+        self.lock().sts_lifetime = Some(lifetime);
+    }
+
     /// Piecewise bodies whose client closed the connection before the end.
     pub fn bodies_abandoned(&self) -> u64 {
         self.lock().bodies_abandoned.load(Ordering::SeqCst)
@@ -303,12 +310,12 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests.push(recorded.clone());
         let next = if auth_failure.is_none() && operation.is_some() { s.script.pop_front() } else { None };
-        (next, (s.body_bytes_sent.clone(), s.bodies_abandoned.clone()))
+        (next, (s.body_bytes_sent.clone(), s.bodies_abandoned.clone(), s.sts_lifetime.unwrap_or(Duration::from_secs(3600))))
     };
-    let (sent_counter, abandoned) = sent_counter;
+    let (sent_counter, abandoned, sts_lifetime) = sent_counter;
 
     let answer = match (&auth_failure, &operation, scripted) {
-        (None, None, _) if is_sts => assume_role_answer(&recorded, n),
+        (None, None, _) if is_sts => assume_role_answer(&recorded, n, sts_lifetime),
         (Some(failure), _, _) => error_answer(403, failure_code(failure), failure_message(failure)),
         (None, None, _) => {
             error_answer(404, "UnknownOperationException", "The requested operation is not recognized by the service.".into())
@@ -382,11 +389,16 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
     Ok(builder.body(body).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
 }
 
-/// STS `AssumeRole`: the emulator's own key with a session token, valid for an hour.
-fn assume_role_answer(request: &RecordedRequest, n: u64) -> Scripted {
+/// STS `AssumeRole`: the emulator's own key with a session token, valid for `lifetime`.
+fn assume_role_answer(request: &RecordedRequest, n: u64, lifetime: Duration) -> Scripted {
     let form = String::from_utf8_lossy(&request.body).into_owned();
-    let field = |k: &str| form.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()).unwrap_or_default();
-    let expiry = aws_smithy_types::DateTime::from(SystemTime::now() + Duration::from_secs(3600));
+    let field = |k: &str| {
+        form.split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let expiry = aws_smithy_types::DateTime::from(SystemTime::now() + lifetime);
     let expiry = expiry.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
     let body = format!(
         "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\

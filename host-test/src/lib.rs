@@ -4,6 +4,7 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod bench;
 pub mod credentials;
 pub mod emulator;
 pub mod events;

@@ -83,6 +83,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure what the sandbox costs against native baselines (prints ratios).
+    Bench {
+        /// Round trips per latency measurement.
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+    },
     /// Run the local Bedrock emulator until interrupted.
     Emulator {
         /// Port on 127.0.0.1 (default: a free one).
@@ -147,7 +153,13 @@ async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
-                other => return Err(Failure::Usage(format!("--config-file {}: `{k}` must be a string, number or boolean, not {}", path.display(), other.type_str()))),
+                other => {
+                    return Err(Failure::Usage(format!(
+                        "--config-file {}: `{k}` must be a string, number or boolean, not {}",
+                        path.display(),
+                        other.type_str()
+                    )))
+                }
             };
             config.push((k, value));
         }
@@ -165,7 +177,11 @@ async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure
         builder = builder
             .config("endpoint_url", emu.endpoint_url())
             .config("aws_region", c.region.clone().unwrap_or_else(|| "us-east-1".into()))
-            .credentials(Credentials::Aws { access_key_id: emulator::ACCESS_KEY_ID.into(), secret_access_key: emulator::SECRET_ACCESS_KEY.into(), session_token: None });
+            .credentials(Credentials::Aws {
+                access_key_id: emulator::ACCESS_KEY_ID.into(),
+                secret_access_key: emulator::SECRET_ACCESS_KEY.into(),
+                session_token: None,
+            });
         Some(emu)
     } else {
         builder = from_aws_environment(builder, c, &config).await?;
@@ -181,20 +197,28 @@ async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure
 }
 
 /// Region, endpoint and credentials the way the AWS CLI finds them.
-async fn from_aws_environment(mut builder: ProviderBuilder, c: &Connection, config: &[(String, String)]) -> Result<ProviderBuilder, Failure> {
+async fn from_aws_environment(
+    mut builder: ProviderBuilder,
+    c: &Connection,
+    config: &[(String, String)],
+) -> Result<ProviderBuilder, Failure> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     if let Some(endpoint) = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").or_else(|| var("AWS_ENDPOINT_URL")) {
         let uri: http::Uri = endpoint.parse().map_err(|e| Failure::Usage(format!("AWS_ENDPOINT_URL: {endpoint:?} is not a URL ({e})")))?;
         let host = uri.host().unwrap_or_default();
         let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || host == "[::1]";
         if uri.scheme_str() == Some("http") && !loopback {
-            return Err(Failure::Usage(format!("AWS_ENDPOINT_URL {endpoint}: plain http is allowed only to loopback (127.0.0.1, localhost); use https")));
+            return Err(Failure::Usage(format!(
+                "AWS_ENDPOINT_URL {endpoint}: plain http is allowed only to loopback (127.0.0.1, localhost); use https"
+            )));
         }
         builder = builder.config("endpoint_url", endpoint);
     }
     let chain = AwsCredentialChain::load(c.profile.as_deref()).await;
     let configured_region = config.iter().any(|(k, _)| k == "aws_region");
-    if let Some(region) = c.region.clone().or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION")).or_else(|| chain.region().map(str::to_string)) {
+    if let Some(region) =
+        c.region.clone().or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION")).or_else(|| chain.region().map(str::to_string))
+    {
         if !configured_region {
             builder = builder.config("aws_region", region);
         }
@@ -220,10 +244,16 @@ async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Complete { prompt, request, stream, json, connection } => {
             let mut request = match (prompt, request) {
-                (Some(p), None) => json!({"messages": messages_with_system(&connection.system, vec![json!({"role": "user", "content": p})])}),
+                (Some(p), None) => {
+                    json!({"messages": messages_with_system(&connection.system, vec![json!({"role": "user", "content": p})])})
+                }
                 (None, Some(file)) => {
                     let mut text = String::new();
-                    let read = if file == "-" { std::io::stdin().read_to_string(&mut text).map(|_| ()) } else { std::fs::read_to_string(&file).map(|t| text = t) };
+                    let read = if file == "-" {
+                        std::io::stdin().read_to_string(&mut text).map(|_| ())
+                    } else {
+                        std::fs::read_to_string(&file).map(|t| text = t)
+                    };
                     read.map_err(|e| Failure::Usage(format!("--request {file}: {e}")))?;
                     serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("--request {file}: not JSON ({e})")))?
                 }
@@ -288,6 +318,11 @@ async fn run(command: Command) -> Result<(), Failure> {
                     println!("  {:<28} {}", f["id"].as_str().unwrap_or(""), f["prompt"].as_str().unwrap_or(""));
                 }
             }
+            Ok(())
+        }
+        Command::Bench { iterations } => {
+            let rows = bedrock_host::bench::run(iterations.max(1)).await?;
+            print!("{}", bedrock_host::bench::table(&rows));
             Ok(())
         }
         Command::Emulator { port } => {

@@ -350,6 +350,11 @@ impl Provider {
         self.lock().allowed_endpoint = origin;
     }
 
+    /// Replaces the credential chain consulted when no explicit credentials are set.
+    pub fn set_credential_chain(&self, chain: Option<AwsCredentialChain>) {
+        self.lock().credential_chain = chain;
+    }
+
     /// Replaces the event callback for later calls.
     pub fn set_event_callback(&self, callback: Option<EventCallback>) {
         self.lock().on_event = callback;

@@ -53,3 +53,50 @@ fn stream_prints_the_answer_and_json_lines() {
     assert_eq!(lines.first().unwrap()["type"], "block_start");
     assert_eq!(lines.last().unwrap()["type"], "done");
 }
+
+#[test]
+fn the_standalone_emulator_serves_other_clients() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["emulator", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("bedrock-host emulator starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.rsplit(' ').next().unwrap().to_string();
+    assert!(first.starts_with("Bedrock emulator listening on http://127.0.0.1:"), "{first}");
+    let creds = lines.next().unwrap().unwrap();
+    assert!(creds.contains(bedrock_host::emulator::ACCESS_KEY_ID));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["complete", "Hi there"])
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", bedrock_host::emulator::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", bedrock_host::emulator::SECRET_ACCESS_KEY)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hi there");
+}
+
+#[test]
+fn bench_prints_its_ratios() {
+    let out = bedrock_host(&["bench", "--iterations", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for row in rows {
+        let ratio: f64 = row.split_whitespace().rev().find_map(|w| w.parse().ok()).unwrap_or(f64::NAN);
+        assert!(ratio.is_finite() && ratio > 0.0, "{row}");
+    }
+}

@@ -69,7 +69,12 @@ async fn environment_credentials_and_region() {
     let emu = Emulator::start().await.unwrap();
     let home = Home::new("", "");
     let url = emu.endpoint_url();
-    let env = [("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID), ("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY), ("AWS_REGION", "us-west-2"), ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url.as_str())];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY),
+        ("AWS_REGION", "us-west-2"),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url.as_str()),
+    ];
     let out = run(&home, &env, &["complete", "Hello"], None).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "Hello from the local Bedrock emulator! You said: Hello");
@@ -81,7 +86,10 @@ async fn environment_credentials_and_region() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_named_static_profile_supplies_keys_and_region() {
     let emu = Emulator::start().await.unwrap();
-    let home = Home::new("[profile work]\nregion = eu-west-1\n", &format!("[work]\naws_access_key_id = {}\naws_secret_access_key = {}\n", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY));
+    let home = Home::new(
+        "[profile work]\nregion = eu-west-1\n",
+        &format!("[work]\naws_access_key_id = {}\naws_secret_access_key = {}\n", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY),
+    );
     let url = emu.endpoint_url();
     let out = run(&home, &[("AWS_ENDPOINT_URL", url.as_str())], &["complete", "--profile", "work", "Hi"], None).await;
     assert!(out.status.success(), "{}", stderr(&out));
@@ -97,7 +105,8 @@ async fn a_named_static_profile_supplies_keys_and_region() {
 async fn an_assume_role_chain_through_a_local_sts() {
     let emu = Emulator::start().await.unwrap();
     let config = "[profile base]\nregion = us-east-1\n\n[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/dev\nsource_profile = base\nregion = us-east-1\n";
-    let credentials = format!("[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
+    let credentials =
+        format!("[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
     let home = Home::new(config, &credentials);
     let url = emu.endpoint_url();
     let env = [("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url.as_str()), ("AWS_ENDPOINT_URL_STS", url.as_str())];
@@ -108,7 +117,11 @@ async fn an_assume_role_chain_through_a_local_sts() {
     assert_eq!(sts.auth_failure, None, "signed with the source profile's keys");
     assert!(String::from_utf8_lossy(&sts.body).contains("RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fdev"));
     let bedrock = requests.iter().find(|r| r.operation.is_some()).unwrap();
-    assert_eq!(bedrock.header("x-amz-security-token"), Some(emulator::STS_SESSION_TOKEN), "the assumed role's session credentials signed the call");
+    assert_eq!(
+        bedrock.header("x-amz-security-token"),
+        Some(emulator::STS_SESSION_TOKEN),
+        "the assumed role's session credentials signed the call"
+    );
     assert_eq!(bedrock.auth_failure, None);
 }
 
@@ -117,7 +130,9 @@ async fn troubleshooting_errors_say_what_to_do() {
     let emu = Emulator::start().await.unwrap();
     let url = emu.endpoint_url();
     let home = Home::new("[profile work]\nregion = eu-west-1\n", "");
-    let out = run(&home, &[("AWS_ENDPOINT_URL", url.as_str()), ("AWS_REGION", "us-east-1")], &["complete", "--profile", "nope", "Hi"], None).await;
+    let out =
+        run(&home, &[("AWS_ENDPOINT_URL", url.as_str()), ("AWS_REGION", "us-east-1")], &["complete", "--profile", "nope", "Hi"], None)
+            .await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let e = stderr(&out);
     assert!(e.starts_with("auth: AWS profile `nope` was not found in "), "{e}");
@@ -128,7 +143,11 @@ async fn troubleshooting_errors_say_what_to_do() {
     assert!(stderr(&out).starts_with("auth: no AWS credentials found"), "{}", stderr(&out));
     assert!(stderr(&out).contains("aws configure"), "{}", stderr(&out));
 
-    let env = [("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID), ("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY), ("AWS_ENDPOINT_URL", url.as_str())];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY),
+        ("AWS_ENDPOINT_URL", url.as_str()),
+    ];
     let out = run(&home, &env, &["complete", "Hi"], None).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with("config: no AWS region is configured"), "{}", stderr(&out));
@@ -144,7 +163,8 @@ async fn a_bedrock_api_key_from_the_environment() {
     let emu = Emulator::start().await.unwrap();
     let home = Home::new("", "");
     let url = emu.endpoint_url();
-    let env = [("AWS_BEARER_TOKEN_BEDROCK", emulator::API_KEY), ("AWS_REGION", "us-east-1"), ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url.as_str())];
+    let env =
+        [("AWS_BEARER_TOKEN_BEDROCK", emulator::API_KEY), ("AWS_REGION", "us-east-1"), ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url.as_str())];
     let out = run(&home, &env, &["complete", "Hi"], None).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(emu.requests()[0].header("authorization"), Some(format!("Bearer {}", emulator::API_KEY).as_str()));
@@ -158,7 +178,13 @@ async fn request_files_config_files_thinking_events_and_chat() {
     let out = run(&home, &[], &["complete", "--emulator", "--request", request.to_str().unwrap()], None).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("You said: from a file"));
-    let out = run(&home, &[], &["complete", "--emulator", "--request", "-"], Some(r#"{"messages": [{"role": "user", "content": "from stdin"}]}"#)).await;
+    let out = run(
+        &home,
+        &[],
+        &["complete", "--emulator", "--request", "-"],
+        Some(r#"{"messages": [{"role": "user", "content": "from stdin"}]}"#),
+    )
+    .await;
     assert!(stdout(&out).contains("You said: from stdin"), "{}", stderr(&out));
 
     let toml = home.path().join("bedrock.toml");
@@ -167,7 +193,9 @@ async fn request_files_config_files_thinking_events_and_chat() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with("config: `temperature` is \"hot\""), "{}", stderr(&out));
     std::fs::write(&toml, "max_tokens = 2048\ndebug = true\n").unwrap();
-    let out = run(&home, &[], &["complete", "--emulator", "--config-file", toml.to_str().unwrap(), "--thinking", "1024", "--events", "x"], None).await;
+    let out =
+        run(&home, &[], &["complete", "--emulator", "--config-file", toml.to_str().unwrap(), "--thinking", "1024", "--events", "x"], None)
+            .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let events: Vec<serde_json::Value> = stderr(&out).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let debug = events.iter().find(|e| e["event"] == "llm:request:debug").expect("debug=true from the config file");
@@ -179,7 +207,14 @@ async fn request_files_config_files_thinking_events_and_chat() {
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stdout(&out);
     let answers: Vec<&str> = printed.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    assert_eq!(answers, ["Hello from the local Bedrock emulator! You said: Hello", "Hello from the local Bedrock emulator! You said: Again"]);
-    let requests: Vec<serde_json::Value> = stderr(&out).lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == "llm:request").collect();
+    assert_eq!(
+        answers,
+        ["Hello from the local Bedrock emulator! You said: Hello", "Hello from the local Bedrock emulator! You said: Again"]
+    );
+    let requests: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "llm:request")
+        .collect();
     assert_eq!(requests[1]["data"]["message_count"], 3, "the second turn carries the history");
 }

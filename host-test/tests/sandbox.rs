@@ -109,3 +109,18 @@ fn the_component_imports_only_standard_wasi() {
     }
     assert!(exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2.")), "{exports:?}");
 }
+
+#[test]
+fn the_amplifier_manifest_names_the_component_the_kernel_will_detect() {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../amplifier.toml")).unwrap();
+    let manifest: toml::Table = text.parse().unwrap();
+    let module = manifest["module"].as_table().unwrap();
+    assert_eq!(module["type"].as_str(), Some("provider"));
+    assert_eq!(module["transport"].as_str(), Some("wasm"));
+    let artifact = module["artifact"].as_str().unwrap();
+    assert!(!artifact.contains('/') && !artifact.starts_with('.'), "the kernel takes a bare file name");
+    assert_eq!(Some(std::ffi::OsStr::new(artifact)), bedrock_host::default_component_path().file_name());
+    // The kernel's auto-detection wants exactly one amplifier:modules interface.
+    let amplifier_exports: Vec<String> = base().exports().into_iter().filter(|e| e.starts_with("amplifier:modules/")).collect();
+    assert_eq!(amplifier_exports, ["amplifier:modules/provider@1.0.0"]);
+}

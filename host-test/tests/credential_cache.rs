@@ -1,0 +1,67 @@
+//! Credentials from the AWS chain are fetched once and reused until five minutes before they
+//! expire. One test in its own process, because it sets the AWS environment variables.
+
+mod common;
+
+use std::time::Duration;
+
+use bedrock_host::emulator::{self, Emulator};
+use bedrock_host::AwsCredentialChain;
+use common::{base, hello};
+
+#[tokio::test]
+async fn assumed_role_credentials_are_cached_then_refreshed_near_expiry() {
+    let emu = Emulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&config, "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/dev\nsource_profile = base\nregion = us-east-1\n")
+        .unwrap();
+    std::fs::write(
+        &credentials,
+        format!("[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY),
+    )
+    .unwrap();
+    // SAFETY (in spirit): this binary has one test, so nothing else reads the environment now.
+    for (k, v) in [
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+        ("AWS_ENDPOINT_URL_STS", emu.endpoint_url().as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"] {
+        std::env::remove_var(k);
+    }
+    let sts_calls = || emu.requests().iter().filter(|r| r.path == "/").count();
+
+    let chain = AwsCredentialChain::load(Some("dev")).await;
+    assert_eq!(chain.region(), Some("us-east-1"));
+    let p = base().fork();
+    p.set_config("endpoint_url", emu.endpoint_url());
+    p.set_config("aws_region", "us-east-1");
+    p.set_credentials(None);
+    let with_chain = |chain: AwsCredentialChain| {
+        let p = p.fork();
+        p.set_credential_chain(Some(chain));
+        p
+    };
+    let provider = with_chain(chain);
+    assert_eq!(sts_calls(), 0, "nothing is fetched before the first call");
+    provider.complete(&hello("one")).await.unwrap();
+    provider.complete(&hello("two")).await.unwrap();
+    assert_eq!(sts_calls(), 1, "an hour-long credential is reused");
+
+    // Credentials that expire within the refresh margin are fetched again for each call.
+    emu.set_sts_lifetime(Duration::from_secs(240));
+    let provider = with_chain(AwsCredentialChain::load(Some("dev")).await);
+    provider.complete(&hello("three")).await.unwrap();
+    provider.complete(&hello("four")).await.unwrap();
+    assert_eq!(sts_calls(), 3);
+    assert!(emu
+        .requests()
+        .iter()
+        .filter(|r| r.operation.is_some())
+        .all(|r| r.header("x-amz-security-token") == Some(emulator::STS_SESSION_TOKEN)));
+}
