@@ -47,6 +47,15 @@ fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// The README's command, word for word, plus the emulator's endpoint, then `tail`.
+fn readme_command(emu: &Emulator, tail: &[&str]) -> Vec<String> {
+    let endpoint = format!("config-var=endpoint_url={}", emu.endpoint_url());
+    let mut a = args(&["run", "-S", "http", "-S", "config", "-S", "config-var=aws_region=us-east-1", "-S", &endpoint]);
+    a.extend(args(&["--env", "AWS_ACCESS_KEY_ID", "--env", "AWS_SECRET_ACCESS_KEY", &component()]));
+    a.extend(args(tail));
+    a
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn help_prints_usage() {
     let Some(wasmtime) = wasmtime() else { return };
@@ -60,58 +69,13 @@ async fn help_prints_usage() {
 async fn a_prompt_gets_an_answer_from_the_emulator() {
     let Some(wasmtime) = wasmtime() else { return };
     let emu = Emulator::start().await.unwrap();
-    let endpoint = format!("endpoint_url={}", emu.endpoint_url());
-    // The README's command, word for word, plus the emulator's endpoint.
-    let out = run(
-        &wasmtime,
-        args(&[
-            "run",
-            "-S",
-            "http",
-            "-S",
-            "config",
-            "-S",
-            "config-var=aws_region=us-east-1",
-            "-S",
-            &format!("config-var={endpoint}"),
-            "--env",
-            "AWS_ACCESS_KEY_ID",
-            "--env",
-            "AWS_SECRET_ACCESS_KEY",
-            &component(),
-            "Hello",
-        ]),
-    )
-    .await;
+    let out = run(&wasmtime, readme_command(&emu, &["Hello"])).await;
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
     assert_eq!(emu.requests().len(), 1);
     assert_eq!(emu.requests()[0].auth_failure, None);
 
-    let out = run(
-        &wasmtime,
-        args(&[
-            "run",
-            "-S",
-            "http",
-            "-S",
-            "config",
-            "-S",
-            "config-var=aws_region=us-east-1",
-            "-S",
-            &format!("config-var={endpoint}"),
-            "--env",
-            "AWS_ACCESS_KEY_ID",
-            "--env",
-            "AWS_SECRET_ACCESS_KEY",
-            &component(),
-            "--json",
-            "--model",
-            "anthropic.claude-haiku-4-5-20251001-v1:0",
-            "Hi",
-        ]),
-    )
-    .await;
+    let out = run(&wasmtime, readme_command(&emu, &["--json", "--model", "anthropic.claude-haiku-4-5-20251001-v1:0", "Hi"])).await;
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let response: common::upstream::ChatResponse = serde_json::from_slice(&out.stdout).expect("--json prints a ChatResponse");
     assert_eq!(response.finish_reason.as_deref(), Some("stop"));
@@ -143,32 +107,12 @@ async fn errors_exit_non_zero_with_their_prefix() {
 async fn stream_prints_the_answer_as_it_arrives() {
     let Some(wasmtime) = wasmtime() else { return };
     let emu = Emulator::start().await.unwrap();
-    let endpoint = format!("config-var=endpoint_url={}", emu.endpoint_url());
-    let base = [
-        "run",
-        "-S",
-        "http",
-        "-S",
-        "config",
-        "-S",
-        "config-var=aws_region=us-east-1",
-        "-S",
-        &endpoint,
-        "--env",
-        "AWS_ACCESS_KEY_ID",
-        "--env",
-        "AWS_SECRET_ACCESS_KEY",
-    ];
-    let mut a = args(&base);
-    a.extend(args(&[&component(), "--stream", "Hello"]));
-    let out = run(&wasmtime, a).await;
+    let out = run(&wasmtime, readme_command(&emu, &["--stream", "Hello"])).await;
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
     assert_eq!(emu.requests()[0].operation.as_deref(), Some("invoke-with-response-stream"));
 
-    let mut a = args(&base);
-    a.extend(args(&[&component(), "--stream", "--json", "--events", "Hi"]));
-    let out = run(&wasmtime, a).await;
+    let out = run(&wasmtime, readme_command(&emu, &["--stream", "--json", "--events", "Hi"])).await;
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let last: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(last["type"], "done");
