@@ -93,7 +93,10 @@ mod exports {
             let mut inner = self.inner.borrow_mut();
             match inner.next_event() {
                 Ok(event) => Ok(event.map(|e| to_json(&e))),
-                Err(e) => Err(format!("{e} ({})", inner.progress())),
+                Err(e) => Err(match inner.progress() {
+                    Some(progress) => format!("{e} ({progress})"),
+                    None => e.to_string(),
+                }),
             }
         }
     }

@@ -129,7 +129,10 @@ pub(crate) fn run_cli() -> Result<(), ()> {
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     let _ = writeln!(out);
-                    eprintln!("{e} ({})", stream.progress());
+                    match stream.progress() {
+                        Some(progress) => eprintln!("{e} ({progress})"),
+                        None => eprintln!("{e}"),
+                    }
                     return Err(());
                 }
             }

@@ -540,9 +540,10 @@ impl<'p> CompletionStream<'p> {
         })
     }
 
-    /// For an error from [`next_event`](Self::next_event): what had been received.
-    pub fn progress(&self) -> String {
-        self.assembler.progress()
+    /// For an error from [`next_event`](Self::next_event): what had been received, when any
+    /// content had (`None` otherwise).
+    pub fn progress(&self) -> Option<String> {
+        self.assembler.content_delivered().then(|| self.assembler.progress())
     }
 }
 
