@@ -546,6 +546,16 @@ mod tests {
     }
 
     #[test]
+    fn every_key_is_documented_in_the_readme() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let table = &readme[readme.find("## Configuration").unwrap()..];
+        let table = &table[..table.find("\n## ").unwrap_or(table.len())];
+        for k in KEYS {
+            assert!(table.contains(&format!("`{}`", k.name)), "README's configuration table lacks `{}`", k.name);
+        }
+    }
+
+    #[test]
     fn every_key_is_declared_once() {
         for k in KEYS {
             assert_eq!(KEYS.iter().filter(|o| o.name == k.name).count(), 1, "{}", k.name);
