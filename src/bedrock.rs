@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, ProviderError};
 use crate::models::CATALOG;
+use crate::transport::HttpResponse;
 
 /// What was being called, for the hints.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,14 @@ pub fn is_retryable(code: &str) -> bool {
     matches!(code, "ThrottlingException" | "ServiceUnavailableException" | "InternalServerException" | "ModelNotReadyException")
 }
 
+/// A non-2xx Bedrock answer: the error, and whether trying again may help.
+pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, bool) {
+    let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let code = error_code(response.status, response.header("x-amzn-errortype"), &json);
+    let error = classify_parsed(response.status, &code, &json, &response.body, response.header("x-amzn-requestid"), ctx);
+    (error, is_retryable(&code))
+}
+
 /// Turns a non-2xx Bedrock answer into a [`ProviderError`].
 pub fn classify(
     status: u16,
@@ -55,6 +64,10 @@ pub fn classify(
 ) -> ProviderError {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let code = error_code(status, error_type_header, &json);
+    classify_parsed(status, &code, &json, body, request_id, ctx)
+}
+
+fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
     let message = json
         .get("message")
         .or_else(|| json.get("Message"))
@@ -63,7 +76,7 @@ pub fn classify(
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
     let CallContext { model_id, region, .. } = *ctx;
     let lower = message.to_ascii_lowercase();
-    let (kind, text) = match code.as_str() {
+    let (kind, text) = match code {
         "AccessDeniedException" => (ErrorKind::Auth, format!(
             "access denied calling model `{model_id}` in {region} ({message}): the credentials need the IAM actions \
              bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on this model (for an inference profile, on the \

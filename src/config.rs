@@ -127,6 +127,12 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl From<ConfigError> for crate::error::ProviderError {
+    fn from(e: ConfigError) -> Self {
+        crate::error::ProviderError::new(crate::error::ErrorKind::Config, e.to_string())
+    }
+}
+
 /// Credentials for one request. `Debug` never shows a secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {

@@ -84,17 +84,17 @@ impl PreparedCall {
 /// Parses, validates, translates and signs a ChatRequest; no network traffic yet.
 pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operation) -> Result<PreparedCall, ProviderError> {
     let request: ChatRequest = from_json("request", request_json).map_err(ProviderError::validation)?;
-    let config = ProviderConfig::resolve(platform.source()).map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?;
+    let config = ProviderConfig::resolve(platform.source())?;
     validate::validate(&request)?;
 
-    let region = config.require_region().map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?.to_string();
+    let region = config.require_region()?.to_string();
     let requested = request.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| config.default_model.clone());
     let model_id = models::resolve_model_id(requested.trim(), &region, config.use_cross_region_inference);
     let translated = convert::to_anthropic(&request, &config, models::lookup(&model_id))?;
     let body =
         serde_json::to_vec(&translated.body).map_err(|e| ProviderError::validation(format!("the request could not be encoded: {e}")))?;
 
-    let endpoint = config.endpoint().map_err(|e| ProviderError::new(ErrorKind::Config, e.to_string()))?;
+    let endpoint = config.endpoint()?;
     let action = match operation {
         Operation::Invoke => "invoke",
         Operation::InvokeStream => "invoke-with-response-stream",
@@ -284,14 +284,7 @@ fn invoke_once(
     emitter.raw_response(attempt, &response);
     let request_id = response.header("x-amzn-requestid").map(str::to_string);
     if !(200..300).contains(&response.status) {
-        let code = bedrock::error_code(
-            response.status,
-            response.header("x-amzn-errortype"),
-            &serde_json::from_slice(&response.body).unwrap_or(Value::Null),
-        );
-        let error =
-            bedrock::classify(response.status, response.header("x-amzn-errortype"), &response.body, request_id.as_deref(), &call.context());
-        return Err((error, bedrock::is_retryable(&code)));
+        return Err(bedrock::classify_response(&response, &call.context()));
     }
     let message: Value = serde_json::from_slice(&response.body).map_err(|e| {
         (
@@ -399,9 +392,7 @@ impl<'p> CompletionStream<'p> {
                     Err(e) => (ProviderError::new(ErrorKind::Network, e.to_string()), e.is_retryable()),
                     Ok(r) => {
                         Emitter::new(self.platform, &self.call).raw_response(self.attempt, &r);
-                        let (header, id) = (r.header("x-amzn-errortype"), r.header("x-amzn-requestid"));
-                        let code = bedrock::error_code(r.status, header, &serde_json::from_slice(&r.body).unwrap_or(Value::Null));
-                        (bedrock::classify(r.status, header, &r.body, id, &self.call.context()), bedrock::is_retryable(&code))
+                        bedrock::classify_response(&r, &self.call.context())
                     }
                 },
             };

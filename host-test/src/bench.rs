@@ -143,25 +143,15 @@ async fn native_call(
     path: &str,
     body: &[u8],
 ) -> Result<()> {
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     let url = format!("{}{path}", emu.endpoint_url());
-    let identity = aws_credential_types::Credentials::new(emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY, None, None, "bench").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("bedrock")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()?
-        .into();
     let headers = [("accept", "application/json"), ("content-type", "application/json")];
-    let signable = SignableRequest::new("POST", url.clone(), headers.iter().copied(), SignableBody::Bytes(body))?;
-    let (instructions, _) = sign(signable, &params)?.into_parts();
-    let mut req = http::Request::post(&url)
-        .header("accept", "application/json")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::copy_from_slice(body)))?;
-    instructions.apply_to_request_http1x(&mut req);
+    let signed = emulator::sign_with_emulator_key("POST", &url, &headers, body, "us-east-1", "bedrock", std::time::SystemTime::now(), None)
+        .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
+    let mut req = http::Request::post(&url);
+    for (k, v) in headers.iter().copied().chain(signed.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        req = req.header(k, v);
+    }
+    let req = req.body(Full::new(Bytes::copy_from_slice(body)))?;
     let response = client.request(req).await?;
     anyhow::ensure!(response.status().is_success(), "native call failed: {}", response.status());
     response.into_body().collect().await?;

@@ -487,34 +487,45 @@ fn verify(method: &str, path: &str, headers: &[(String, String)], body: &[u8], e
     let host = get("host").ok_or("missing Host header")?;
     let url = format!("http://{host}{path}");
     let to_sign: Vec<(&str, &str)> = signed_headers.split(';').filter(|h| *h != "host").map(|h| (h, get(h).unwrap_or(""))).collect();
-    let identity = aws_credential_types::Credentials::new(
-        ACCESS_KEY_ID,
-        SECRET_ACCESS_KEY,
-        get("x-amz-security-token").map(str::to_string),
-        None,
-        "emulator",
-    )
-    .into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(expected_service)
-        .time(time)
-        .settings(aws_sigv4::http_request::SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let signable =
-        aws_sigv4::http_request::SignableRequest::new(method, url, to_sign.into_iter(), aws_sigv4::http_request::SignableBody::Bytes(body))
-            .map_err(|e| e.to_string())?;
-    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
-    let expected =
-        instructions.headers().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.to_string()).unwrap_or_default();
+    let added = sign_with_emulator_key(method, &url, &to_sign, body, region, expected_service, time, get("x-amz-security-token"))?;
+    let expected = added.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone()).unwrap_or_default();
     if expected == auth {
         Ok(())
     } else {
         Err("signature mismatch".into())
     }
+}
+
+/// The SigV4 headers (`Authorization`, `X-Amz-Date`, …) for a request signed with the
+/// emulator's key: how the emulator checks a signature, and how native clients (the bench)
+/// make one.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_with_emulator_key(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    session_token: Option<&str>,
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity =
+        aws_credential_types::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, session_token.map(str::to_string), None, "emulator")
+            .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let signable = SignableRequest::new(method, url, headers.iter().copied(), SignableBody::Bytes(body)).map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+    Ok(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
 /// `20250929T120000Z` → SystemTime.
