@@ -1,5 +1,6 @@
 //! Builds the component (wasm32-wasip2, release) so `cargo run` and `cargo test` need no other
-//! step. The nested build uses its own target dir: sharing the outer one deadlocks on its lock.
+//! step, and generates the gRPC code for Amplifier's `amplifier_module.proto`. The nested build
+//! uses its own target dir: sharing the outer one deadlocks on its lock.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,7 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    generate_grpc(&manifest_dir);
     let root = manifest_dir.parent().expect("host-test lives inside the workspace").to_path_buf();
     for input in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
@@ -70,4 +72,16 @@ fn ensure_target_installed() {
         Ok(s) if s.success() => {}
         _ => panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed: install it by hand and build again"),
     }
+}
+
+/// Generates the `amplifier.module` messages and services (servers and clients) from the vendored
+/// proto. protox parses it in Rust, so no `protoc` has to be installed.
+fn generate_grpc(manifest_dir: &Path) {
+    let proto_dir = manifest_dir.join("proto");
+    let proto = proto_dir.join("amplifier_module.proto");
+    println!("cargo:rerun-if-changed={}", proto.display());
+    let descriptors = protox::compile([&proto], [&proto_dir]).unwrap_or_else(|e| panic!("parsing {}: {e}", proto.display()));
+    tonic_prost_build::configure()
+        .compile_fds(descriptors)
+        .unwrap_or_else(|e| panic!("generating gRPC code from {}: {e}", proto.display()));
 }

@@ -36,7 +36,7 @@ fn ms(d: Duration) -> String {
 /// Runs every benchmark; `iterations` round trips for the latency rows.
 pub async fn run(iterations: usize) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let wasm = crate::default_component_path();
+    let wasm = crate::component_wasm()?;
     let dir = tempfile_dir()?;
 
     // 1. Loading the component: a cold compile against the content-addressed cache.

@@ -2,6 +2,11 @@
 //! does (recomputing it with `aws-sigv4`), records every request, and answers with scripted
 //! responses or a default text answer. Offline runs and the tests use it; other AWS clients
 //! can be pointed at it too.
+//!
+//! Tests in other processes (the Amplifier Python module's) script it over HTTP, on paths
+//! Bedrock does not have: `POST /_emulator/push` queues an Anthropic Messages response for the
+//! next call (sent as JSON or as an event stream, whichever the call asks for), and
+//! `GET /_emulator/requests` lists what was received (method, path, model, operation, body).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -181,6 +186,8 @@ impl RecordedRequest {
 struct State {
     requests: Vec<RecordedRequest>,
     script: VecDeque<Scripted>,
+    /// Anthropic messages to answer with next, in the form the operation asks for.
+    messages: VecDeque<Value>,
     body_bytes_sent: Arc<AtomicU64>,
     bodies_abandoned: Arc<AtomicU64>,
     /// Lifetime of credentials handed out by STS; `None` means one hour.
@@ -247,6 +254,12 @@ impl Emulator {
         self.lock().script.push_back(answer);
     }
 
+    /// Queues an Anthropic Messages response for the next Bedrock call that has no scripted
+    /// answer: returned as JSON by `invoke`, as an event stream by `invoke-with-response-stream`.
+    pub fn push_message(&self, message: Value) {
+        self.lock().messages.push_back(message);
+    }
+
     /// Response body bytes handed to the network so far, over all requests.
     pub fn body_bytes_sent(&self) -> u64 {
         self.lock().body_bytes_sent.load(Ordering::SeqCst)
@@ -291,6 +304,9 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
     let request_id = format!("{n:08x}-e3a1-4c0d-9b7e-{:012x}", n.wrapping_mul(0x9e37_79b9));
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    if let Some(control) = parts.uri.path().strip_prefix("/_emulator/") {
+        return Ok(control_answer(control, parts.method.as_str(), &body, &state));
+    }
     let headers: Vec<(String, String)> =
         parts.headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
@@ -306,11 +322,12 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         body,
         auth_failure: auth_failure.clone(),
     };
-    let (scripted, sent_counter) = {
+    let (scripted, pushed, sent_counter) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests.push(recorded.clone());
         let next = if auth_failure.is_none() && operation.is_some() { s.script.pop_front() } else { None };
-        (next, (s.body_bytes_sent.clone(), s.bodies_abandoned.clone(), s.sts_lifetime.unwrap_or(Duration::from_secs(3600))))
+        let pushed = if auth_failure.is_none() && operation.is_some() && next.is_none() { s.messages.pop_front() } else { None };
+        (next, pushed, (s.body_bytes_sent.clone(), s.bodies_abandoned.clone(), s.sts_lifetime.unwrap_or(Duration::from_secs(3600))))
     };
     let (sent_counter, abandoned, sts_lifetime) = sent_counter;
 
@@ -324,7 +341,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         (None, Some(op), None) => match check_body(&recorded.json()) {
             Err(message) => error_answer(400, "ValidationException", message),
             Ok(()) => {
-                let message = default_message(&recorded.json(), model_id.as_deref().unwrap_or_default(), n);
+                let message = pushed.unwrap_or_else(|| default_message(&recorded.json(), model_id.as_deref().unwrap_or_default(), n));
                 if op == "invoke-with-response-stream" {
                     stream_answer(&message)
                 } else {
@@ -387,6 +404,36 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         }
     };
     Ok(builder.body(body).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
+}
+
+/// The test-control paths (`/_emulator/push`, `/_emulator/requests`); never Bedrock's.
+fn control_answer(path: &str, method: &str, body: &[u8], state: &Mutex<State>) -> Response<Body> {
+    let reply = |status: u16, value: Value| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(value.to_string())).boxed())
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+    };
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    match (method, path) {
+        ("POST", "push") => match serde_json::from_slice::<Value>(body) {
+            Ok(message) if message["type"] == "message" && message["content"].is_array() => {
+                s.messages.push_back(message);
+                reply(200, json!({"queued": s.messages.len()}))
+            }
+            _ => reply(400, json!({"message": "send one Anthropic Messages response: {\"type\": \"message\", \"content\": [...], ...}"})),
+        },
+        ("GET", "requests") => {
+            let list: Vec<Value> = s
+                .requests
+                .iter()
+                .map(|r| json!({"method": r.method, "path": r.path, "model_id": r.model_id, "operation": r.operation, "body": r.json()}))
+                .collect();
+            reply(200, Value::Array(list))
+        }
+        _ => reply(404, json!({"message": "the emulator's control paths are POST /_emulator/push and GET /_emulator/requests"})),
+    }
 }
 
 /// STS `AssumeRole`: the emulator's own key with a session token, valid for `lifetime`.

@@ -89,6 +89,21 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         iterations: usize,
     },
+    /// Serve the provider to Amplifier over gRPC (amplifier.module ProviderService and
+    /// ModuleLifecycle). Prints `READY:<port>` first, then logs one line per call to stderr.
+    Serve {
+        /// Port (0: any free port, printed in the READY line).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Address to listen on. Anything but loopback needs --token-file.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// A file holding a shared secret; every call must send `authorization: Bearer <secret>`.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Run the local Bedrock emulator until interrupted.
     Emulator {
         /// Port on 127.0.0.1 (default: a free one).
@@ -288,6 +303,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Chat { connection } => chat(connection).await,
+        Command::Serve { port, bind, token_file, connection } => serve(port, bind, token_file, connection).await,
         Command::Models { json } => {
             let models = load(Provider::builder())?.list_models().await?;
             if json {
@@ -334,6 +350,77 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `serve`: the gRPC service on a listener, until SIGINT or SIGTERM; calls in flight finish.
+async fn serve(port: u16, bind: std::net::IpAddr, token_file: Option<std::path::PathBuf>, connection: Connection) -> Result<(), Failure> {
+    let token = match &token_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("--token-file {}: {e}", path.display())))?;
+            let token = text.trim().to_string();
+            if token.is_empty() {
+                return Err(Failure::Usage(format!("--token-file {}: the file is empty; put a random secret in it", path.display())));
+            }
+            Some(token)
+        }
+    };
+    if token.is_none() && !bind.is_loopback() {
+        return Err(Failure::Usage(format!(
+            "--bind {bind}: the server signs with your AWS credentials, so a non-loopback address needs --token-file"
+        )));
+    }
+    if let Some(m) = &connection.model {
+        // `complete` puts --model in the request; a server has no request of its own.
+        return Err(Failure::Usage(format!("--model {m}: use `-c default_model={m}` with serve")));
+    }
+    let (provider, _emulator) = connect(&connection).await?;
+    let mode = if connection.emulator || std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_some_and(|v| !v.is_empty()) {
+        bedrock_host::grpc::CredentialMode::Fixed
+    } else {
+        bedrock_host::grpc::CredentialMode::Chain
+    };
+    let service = bedrock_host::grpc::BedrockService::new(provider, mode, true);
+    let listener = tokio::net::TcpListener::bind((bind, port))
+        .await
+        .map_err(|e| Failure::Call(format!("network: cannot listen on {bind}:{port}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| Failure::Call(format!("network: {e}")))?;
+    // The sidecar handshake upstream's loaders wait for: the first stdout line, nothing else there.
+    println!("READY:{}", local.port());
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "bedrock-host serve: listening on {local} (amplifier.module ProviderService, ModuleLifecycle){}",
+        if token.is_some() { ", token required" } else { "" }
+    );
+    let options = bedrock_host::grpc::ServeOptions { token };
+    bedrock_host::grpc::serve(service, listener, options, shutdown_signal()).await?;
+    eprintln!("bedrock-host serve: stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM (a supervisor's stop).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("bedrock-host serve: stopping; letting calls in flight finish");
 }
 
 fn text_of(content: &Value) -> String {

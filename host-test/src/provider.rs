@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,54 +19,10 @@ use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::BedrockProviderExportsPre;
-use crate::credentials::AwsCredentialChain;
+use crate::credentials::{AwsCredentialChain, Credentials};
 use crate::events::{EventCallback, HostEvent, StderrSink};
 use crate::outbound::OutboundPolicy;
 use crate::runtime::{self, CacheOutcome, EPOCH_TICK};
-
-/// AWS credentials handed to the component for one call. `Debug` shows no secret.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// IAM credentials; the component signs with SigV4.
-    Aws {
-        /// Access key id.
-        access_key_id: String,
-        /// Secret access key.
-        secret_access_key: String,
-        /// Session token of temporary credentials.
-        session_token: Option<String>,
-    },
-    /// A Bedrock API key, sent as a bearer token.
-    BedrockApiKey(String),
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::Aws { session_token, .. } => write!(
-                f,
-                "Credentials::Aws {{ <redacted>, session_token: {} }}",
-                if session_token.is_some() { "<redacted>" } else { "None" }
-            ),
-            Credentials::BedrockApiKey(_) => f.write_str("Credentials::BedrockApiKey(<redacted>)"),
-        }
-    }
-}
-
-impl Credentials {
-    fn config_vars(&self) -> Vec<(&'static str, String)> {
-        match self {
-            Credentials::Aws { access_key_id, secret_access_key, session_token } => {
-                let mut v = vec![("aws_access_key_id", access_key_id.clone()), ("aws_secret_access_key", secret_access_key.clone())];
-                if let Some(t) = session_token {
-                    v.push(("aws_session_token", t.clone()));
-                }
-                v
-            }
-            Credentials::BedrockApiKey(k) => vec![("aws_bearer_token_bedrock", k.clone())],
-        }
-    }
-}
 
 /// Per-call resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +92,7 @@ impl WasiHttpView for HostState {
 /// Builds a [`Provider`].
 #[derive(Clone)]
 pub struct ProviderBuilder {
-    wasm: PathBuf,
+    wasm: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     config: BTreeMap<String, String>,
     credentials: Option<Credentials>,
@@ -159,7 +115,7 @@ impl fmt::Debug for ProviderBuilder {
 impl Default for ProviderBuilder {
     fn default() -> Self {
         ProviderBuilder {
-            wasm: crate::default_component_path(),
+            wasm: None,
             cache_dir: Some(runtime::default_cache_dir()),
             config: BTreeMap::new(),
             credentials: None,
@@ -173,9 +129,9 @@ impl Default for ProviderBuilder {
 }
 
 impl ProviderBuilder {
-    /// Loads this component instead of the one built with the crate.
+    /// Loads the component from this file instead of the bundled one (or `PROVIDER_WASM`).
     pub fn wasm(mut self, path: impl Into<PathBuf>) -> Self {
-        self.wasm = path.into();
+        self.wasm = Some(path.into());
         self
     }
 
@@ -238,8 +194,14 @@ impl ProviderBuilder {
 
     /// Like [`build`](Self::build), calling `on_compile` before a slow compile.
     pub fn build_with_progress(self, on_compile: &dyn Fn()) -> Result<Provider> {
+        let wasm = match &self.wasm {
+            Some(path) => {
+                std::borrow::Cow::Owned(std::fs::read(path).with_context(|| format!("reading the component {}", path.display()))?)
+            }
+            None => crate::component_wasm()?,
+        };
         let engine = runtime::new_engine()?;
-        let (component, cache) = runtime::load_component(&engine, &self.wasm, self.cache_dir.as_deref(), on_compile)?;
+        let (component, cache) = runtime::load_component(&engine, &wasm, self.cache_dir.as_deref(), on_compile)?;
         Provider::from_parts(engine, component, cache, self)
     }
 }
@@ -375,6 +337,46 @@ impl Provider {
         self.lock().config.insert(key.into(), value.into());
     }
 
+    /// Replaces every config key at once for later calls (an Amplifier `Mount`).
+    pub fn replace_config(&self, config: BTreeMap<String, String>) {
+        self.lock().config = config;
+    }
+
+    /// The explicit credentials later calls will use, if any.
+    pub fn credentials(&self) -> Option<Credentials> {
+        self.lock().credentials.clone()
+    }
+
+    /// The credential chain consulted when no explicit credentials are set.
+    pub fn credential_chain(&self) -> Option<AwsCredentialChain> {
+        self.lock().credential_chain.clone()
+    }
+
+    /// The config keys later calls will see.
+    pub fn config(&self) -> BTreeMap<String, String> {
+        self.lock().config.clone()
+    }
+
+    /// Checks the configuration as the component reads it, without credentials and without
+    /// sending anything: the component resolves its config before it looks at the request, so
+    /// an empty conversation gets a `config:` error for a bad value, else its own `validation:`
+    /// error, which means the configuration is fine.
+    pub async fn check_config(&self) -> Result<(), CallError> {
+        let mut settings = self.lock().clone();
+        settings.credentials = None;
+        settings.credential_chain = None;
+        let request = br#"{"messages": []}"#.to_vec();
+        let (r, _) = self
+            .call_with(settings, move |store, i| {
+                Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &request).await })
+            })
+            .await;
+        match r? {
+            Err(e) if e.starts_with("config:") => Err(CallError::Provider(e)),
+            _ => Ok(()),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Settings> {
         self.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -429,10 +431,21 @@ impl Provider {
             crate::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
-        let settings = match self.call_settings().await {
-            Ok(s) => s,
-            Err(e) => return (Err(e), CallRecord::default()),
-        };
+        match self.call_settings().await {
+            Ok(settings) => self.call_with(settings, f).await,
+            Err(e) => (Err(e), CallRecord::default()),
+        }
+    }
+
+    /// Like [`call`](Self::call), with these settings.
+    async fn call_with<T>(
+        &self,
+        settings: Settings,
+        f: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            crate::bindings::BedrockProviderExports,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
+    ) -> (Result<T, CallError>, CallRecord) {
         let (mut store, stderr, refused, deadline) = self.new_store(settings);
         let run = async {
             let instance =
@@ -505,6 +518,26 @@ impl Provider {
     /// Like [`stream`](Self::stream), but stops as soon as `on_event` returns `false`: the
     /// stream resource is dropped, which closes the connection to Bedrock.
     pub async fn stream_while(&self, request: &Value, mut on_event: impl FnMut(Value) -> bool + Send) -> Result<(), CallError> {
+        self.stream_until(request, |event| std::future::ready(on_event(event))).await
+    }
+
+    /// Sends each event into `events` as the component yields it, waiting while the channel
+    /// is full (so a slow reader slows the stream instead of growing a buffer). Ends early,
+    /// closing the connection to Bedrock, when the receiver is dropped.
+    pub async fn stream_to(&self, request: &Value, events: tokio::sync::mpsc::Sender<Value>) -> Result<(), CallError> {
+        self.stream_until(request, |event| {
+            let events = events.clone();
+            async move { events.send(event).await.is_ok() }
+        })
+        .await
+    }
+
+    /// The streaming loop: `on_event` answers whether to go on.
+    async fn stream_until<F, Fut>(&self, request: &Value, mut on_event: F) -> Result<(), CallError>
+    where
+        F: FnMut(Value) -> Fut + Send,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
         let settings = self.call_settings().await?;
         let (mut store, _stderr, _refused, deadline) = self.new_store(settings);
@@ -521,7 +554,7 @@ impl Provider {
                 match resource.call_next(&mut store, handle).await.map_err(anyhow::Error::from)? {
                     Ok(Some(event)) => match serde_json::from_slice(&event) {
                         Ok(v) => {
-                            if !on_event(v) {
+                            if !on_event(v).await {
                                 break Ok(());
                             }
                         }
@@ -538,14 +571,6 @@ impl Provider {
             Ok(Ok(outcome)) => outcome.map_err(CallError::Provider),
             Ok(Err(e)) => Err(CallError::Host(e)),
             Err(_) => Err(CallError::Host(anyhow::anyhow!("the call did not finish within {deadline:?} (Limits::call_timeout)"))),
-        }
-    }
-
-    /// Where a component file is, for messages.
-    pub fn describe_wasm(path: &Path) -> String {
-        match std::fs::metadata(path) {
-            Ok(m) => format!("{} ({} bytes)", path.display(), m.len()),
-            Err(_) => format!("{} (missing)", path.display()),
         }
     }
 }

@@ -66,20 +66,14 @@ pub fn cache_path(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> PathBuf {
     cache_dir.join(format!("{}-{:016x}.cwasm", hex::encode(&digest[..16]), hasher.finish()))
 }
 
-/// Loads the component at `wasm_path`, from the cache when possible. `on_compile` runs just
-/// before a (slow) compile, so a CLI can say so.
-pub fn load_component(
-    engine: &Engine,
-    wasm_path: &Path,
-    cache_dir: Option<&Path>,
-    on_compile: &dyn Fn(),
-) -> Result<(Component, CacheOutcome)> {
-    let wasm = std::fs::read(wasm_path).with_context(|| format!("reading the component {}", wasm_path.display()))?;
+/// Loads the component `wasm`, from the cache when possible. `on_compile` runs just before a
+/// (slow) compile, so a CLI can say so.
+pub fn load_component(engine: &Engine, wasm: &[u8], cache_dir: Option<&Path>, on_compile: &dyn Fn()) -> Result<(Component, CacheOutcome)> {
     let Some(dir) = cache_dir else {
         on_compile();
-        return Ok((Component::new(engine, &wasm)?, CacheOutcome::Compiled));
+        return Ok((Component::new(engine, wasm)?, CacheOutcome::Compiled));
     };
-    let path = cache_path(engine, &wasm, dir);
+    let path = cache_path(engine, wasm, dir);
     if path.exists() {
         // SAFETY: the file was written by `precompile_component` of an engine with the same
         // compatibility hash (it is in the name), into a cache directory this user owns.
@@ -92,7 +86,7 @@ pub fn load_component(
         }
     }
     on_compile();
-    let compiled = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the component")?;
+    let compiled = engine.precompile_component(wasm).map_err(anyhow::Error::from).context("compiling the component")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating the cache dir {}", dir.display()))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;

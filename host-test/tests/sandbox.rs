@@ -119,7 +119,7 @@ fn the_amplifier_manifest_names_the_component_the_kernel_will_detect() {
     assert_eq!(module["transport"].as_str(), Some("wasm"));
     let artifact = module["artifact"].as_str().unwrap();
     assert!(!artifact.contains('/') && !artifact.starts_with('.'), "the kernel takes a bare file name");
-    assert_eq!(Some(std::ffi::OsStr::new(artifact)), bedrock_host::default_component_path().file_name());
+    assert_eq!(Some(std::ffi::OsStr::new(artifact)), std::path::Path::new(bedrock_host::BUILT_COMPONENT_PATH).file_name());
     // The kernel's auto-detection wants exactly one amplifier:modules interface.
     let amplifier_exports: Vec<String> = base().exports().into_iter().filter(|e| e.starts_with("amplifier:modules/")).collect();
     assert_eq!(amplifier_exports, ["amplifier:modules/provider@1.0.0"]);

@@ -26,7 +26,7 @@ fn wasmtime() -> Option<String> {
 }
 
 fn component() -> String {
-    bedrock_host::default_component_path().display().to_string()
+    bedrock_host::BUILT_COMPONENT_PATH.to_string()
 }
 
 async fn run(wasmtime: &str, args: Vec<String>) -> Output {

@@ -1,0 +1,87 @@
+//! Amplifier's gRPC module contract, served by the sandboxed component: the way an Amplifier
+//! session (Python or Rust kernel) reaches this provider today, since amplifier-core's own Wasm
+//! loader links no `wasi:http` or `wasi:config`.
+//!
+//! [`serve`] answers `amplifier.module.ProviderService` and `ModuleLifecycle` (from the vendored
+//! `proto/amplifier_module.proto`, amplifier-core 2.0.2) on a listener; [`convert`] maps the
+//! proto messages to the component's Amplifier JSON; [`service`] holds the RPCs.
+
+use std::future::Future;
+
+use anyhow::{Context, Result};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Server;
+use tonic::{Request, Status};
+
+pub mod convert;
+pub mod service;
+
+pub use service::{BedrockService, CredentialMode};
+
+/// Generated messages, servers and clients of `amplifier_module.proto` (package
+/// `amplifier.module`).
+#[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
+pub mod proto {
+    tonic::include_proto!("amplifier.module");
+}
+
+/// Largest gRPC message accepted or sent: a conversation with images can be large, and the
+/// 4 MiB default would refuse it with a transport error instead of a clear one.
+pub const MAX_MESSAGE_BYTES: usize = 32 << 20;
+
+/// How a server checks its callers.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    /// When set, every RPC must carry `authorization: Bearer <token>`. Required for any
+    /// listener that is not on loopback: the server signs with the host's AWS credentials.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions").field("token", &self.token.as_ref().map(|_| "<redacted>")).finish()
+    }
+}
+
+/// Answers gRPC on `listener` until `shutdown` completes, then lets calls in flight finish.
+pub async fn serve(
+    service: BedrockService,
+    listener: tokio::net::TcpListener,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let local = listener.local_addr().context("reading the listener's address")?;
+    if options.token.is_none() && !local.ip().is_loopback() {
+        anyhow::bail!("{local} is not a loopback address: a server that signs with your AWS credentials needs --token-file there");
+    }
+    let expected = options
+        .token
+        .as_deref()
+        .map(|t| MetadataValue::try_from(format!("Bearer {t}")).context("the token must be printable ASCII"))
+        .transpose()?;
+    let check = move |request: Request<()>| -> Result<Request<()>, Status> {
+        let Some(expected) = &expected else { return Ok(request) };
+        match request.metadata().get("authorization") {
+            Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(request),
+            Some(_) => Err(Status::unauthenticated("the authorization token is wrong: send the token from the server's --token-file")),
+            None => Err(Status::unauthenticated("this server needs `authorization: Bearer <token>` metadata (its --token-file)")),
+        }
+    };
+    let providers = proto::provider_service_server::ProviderServiceServer::new(service.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let lifecycle = proto::module_lifecycle_server::ModuleLifecycleServer::new(service)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    Server::builder()
+        .add_service(tonic::service::interceptor::InterceptedService::new(providers, check.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(lifecycle, check))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .await
+        .context("serving gRPC")
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,387 @@
+//! `bedrock-host serve`'s gRPC services, driven by a tonic client over real sockets: every RPC,
+//! streaming that is incremental, bad requests, the token check, concurrency, error statuses,
+//! and the `serve` command itself (READY handshake, graceful stop).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bedrock_host::emulator::{self, chunk_frame, Emulator, Scripted};
+use bedrock_host::grpc::convert::{chat_response_to_json, chat_response_to_proto};
+use bedrock_host::grpc::proto::module_lifecycle_client::ModuleLifecycleClient;
+use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
+use bedrock_host::grpc::proto::{self, content_block::Block, message::Content};
+use bedrock_host::grpc::{serve, BedrockService, CredentialMode, ServeOptions};
+use common::{against, testdata};
+use serde_json::{json, Value};
+use tonic::transport::Channel;
+use tonic::Code;
+
+/// A server for `emu` on a free loopback port; stops when the returned sender is dropped.
+async fn server(emu: &Emulator, token: Option<&str>) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let service = BedrockService::new(against(emu), CredentialMode::Fixed, false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = ServeOptions { token: token.map(str::to_string) };
+    tokio::spawn(async move {
+        serve(service, listener, options, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap()
+    });
+    (url, stop)
+}
+
+async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.to_string()).unwrap().connect().await.unwrap()
+}
+
+fn user(text: &str) -> proto::Message {
+    proto::Message { role: proto::Role::User as i32, content: Some(Content::TextContent(text.into())), ..Default::default() }
+}
+
+fn ask(text: &str) -> proto::ChatRequest {
+    proto::ChatRequest { messages: vec![user(text)], ..Default::default() }
+}
+
+fn text_of(r: &proto::ChatResponse) -> String {
+    r.content_blocks
+        .iter()
+        .filter_map(|b| match &b.block {
+            Some(Block::TextBlock(t)) => Some(t.text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_rpc_answers() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut provider = ProviderServiceClient::new(channel(&url).await);
+    let mut lifecycle = ModuleLifecycleClient::new(channel(&url).await);
+
+    let info = provider.get_info(proto::Empty {}).await.unwrap().into_inner();
+    assert_eq!(info.id, "bedrock");
+    assert!(info.config_fields.iter().any(|f| f.id == "aws_secret_access_key" && f.field_type == proto::ConfigFieldType::Secret as i32));
+    let defaults: Value = serde_json::from_str(&info.defaults_json).unwrap();
+    assert_eq!(defaults["model"], "anthropic.claude-sonnet-4-5-20250929-v1:0");
+
+    let models = provider.list_models(proto::Empty {}).await.unwrap().into_inner().models;
+    assert!(models.iter().any(|m| m.id == "anthropic.claude-sonnet-4-5-20250929-v1:0" && m.context_window > 0), "{models:?}");
+
+    let mounted = lifecycle
+        .mount(proto::MountRequest { config: [("max_tokens".to_string(), "321".to_string())].into(), module_id: "bedrock".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(mounted.success, "{mounted:?}");
+    let answer = provider.complete(ask("Hello")).await.unwrap().into_inner();
+    assert_eq!(text_of(&answer), "Hello from the local Bedrock emulator! You said: Hello");
+    assert_eq!(answer.finish_reason, "stop");
+    assert!(answer.usage.as_ref().unwrap().total_tokens > 0);
+    assert_eq!(serde_json::from_str::<Value>(&answer.content).unwrap()[0]["text"], text_of(&answer), "the deprecated field too");
+    assert_eq!(emu.requests().last().unwrap().json()["max_tokens"], 321, "the mount's config reached the component");
+
+    let calls = provider
+        .parse_tool_calls(proto::ChatResponse {
+            content_blocks: vec![proto::ContentBlock {
+                block: Some(Block::ToolCallBlock(proto::ToolCallBlock {
+                    id: "t1".into(),
+                    name: "get_weather".into(),
+                    input_json: r#"{"city":"Oslo"}"#.into(),
+                })),
+                visibility: 0,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tool_calls;
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].id.as_str(), calls[0].name.as_str()), ("t1", "get_weather"));
+    assert_eq!(serde_json::from_str::<Value>(&calls[0].arguments_json).unwrap(), json!({"city": "Oslo"}));
+
+    let health = lifecycle.health_check(proto::Empty {}).await.unwrap().into_inner();
+    assert_eq!(health.status, proto::HealthStatus::Serving as i32);
+    let module = lifecycle.get_module_info(proto::Empty {}).await.unwrap().into_inner();
+    assert_eq!((module.id.as_str(), module.module_type), ("bedrock", proto::ModuleType::Provider as i32));
+    let schema: Value = serde_json::from_str(&module.config_schema_json).unwrap();
+    assert!(schema["default_model"].is_object());
+
+    lifecycle.cleanup(proto::Empty {}).await.unwrap();
+    provider.complete(ask("again")).await.unwrap();
+    assert_eq!(emu.requests().last().unwrap().json()["max_tokens"], 8192, "cleanup restored the base configuration");
+}
+
+#[tokio::test]
+async fn a_bad_mount_is_refused_and_the_previous_one_stays() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut lifecycle = ModuleLifecycleClient::new(channel(&url).await);
+    let mut provider = ProviderServiceClient::new(channel(&url).await);
+    let good = proto::MountRequest { config: [("max_tokens".to_string(), "500".to_string())].into(), ..Default::default() };
+    assert!(lifecycle.mount(good).await.unwrap().into_inner().success);
+    let bad = proto::MountRequest { config: [("temperature".to_string(), "hot".to_string())].into(), ..Default::default() };
+    let refused = lifecycle.mount(bad).await.unwrap().into_inner();
+    assert!(!refused.success);
+    assert!(refused.error.starts_with("config: `temperature` is \"hot\""), "{}", refused.error);
+    provider.complete(ask("still fine")).await.unwrap();
+    let sent = emu.requests().last().unwrap().json();
+    assert_eq!((sent["max_tokens"].clone(), sent["temperature"].clone()), (json!(500), json!(1.0)));
+}
+
+#[tokio::test]
+async fn responses_survive_the_wire_unchanged() {
+    // Every scripted Bedrock answer with thinking, signatures, redacted thinking, tool use and
+    // cache usage: the gRPC answer, read back as JSON, is what the component returned.
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut client = ProviderServiceClient::new(channel(&url).await);
+    let direct = against(&emu);
+    for name in [
+        "ok_thinking_then_text_sonnet45",
+        "ok_redacted_thinking_sonnet37",
+        "ok_text_then_tool_use_haiku45",
+        "ok_tool_use_split_json_sonnet45",
+        "ok_prompt_cache_usage_sonnet45",
+        "ok_max_tokens_sonnet45",
+    ] {
+        let vector = testdata(&format!("responses/{name}.json"));
+        emu.push(Scripted::from_vector(&vector).unwrap());
+        let expected = direct.complete(&json!({"messages": [{"role": "user", "content": "x"}]})).await.unwrap();
+        emu.push(Scripted::from_vector(&vector).unwrap());
+        let wire = client.complete(ask("x")).await.unwrap().into_inner();
+        assert_eq!(chat_response_to_json(&wire).unwrap(), expected, "{name}");
+        assert_eq!(wire, chat_response_to_proto(&expected).unwrap(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn streaming_is_incremental_and_ends_with_the_totals() {
+    let message = json!({"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [{"type": "text", "text": "early bird gets the worm"}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 5}});
+    let events = emulator::stream_events(&message);
+    let head: usize = events[..3].iter().map(|e| chunk_frame(e).len()).sum();
+    let total = Scripted::event_stream(&events).body.len() as u64;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let emu = Emulator::start().await.unwrap();
+    emu.push(Scripted::event_stream(&events).hold_after(head, gate.clone()));
+    let (url, _stop) = server(&emu, None).await;
+    let mut client = ProviderServiceClient::new(channel(&url).await);
+    let mut stream = client.complete_streaming(ask("x")).await.unwrap().into_inner();
+    let sent_at_first_text = AtomicU64::new(u64::MAX);
+    let mut messages = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        if !text_of(&m).is_empty() && sent_at_first_text.load(Ordering::SeqCst) == u64::MAX {
+            sent_at_first_text.store(emu.body_bytes_sent(), Ordering::SeqCst);
+            // Only now may the emulator send the rest.
+            gate.notify_one();
+        }
+        messages.push(m);
+    }
+    let at_first = sent_at_first_text.load(Ordering::SeqCst);
+    assert!(at_first < total, "the first text arrived after {at_first} of {total} bytes: not incremental");
+    let text: String = messages.iter().map(text_of).collect();
+    assert_eq!(text, "early bird gets the worm");
+    let last = messages.last().unwrap();
+    assert_eq!(last.finish_reason, "stop");
+    assert_eq!(last.usage.as_ref().unwrap().completion_tokens, 5);
+    let event: Value = serde_json::from_str(&last.metadata_json).unwrap();
+    assert_eq!(event["stream_event"]["type"], "done");
+    assert!(
+        messages.iter().all(|m| serde_json::from_str::<Value>(&m.metadata_json).unwrap()["stream_event"].is_object()),
+        "one message per event"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_and_provider_errors_become_statuses_with_the_prefixed_message() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut client = ProviderServiceClient::new(channel(&url).await);
+
+    let mut bad = ask("x");
+    bad.messages[0].metadata_json = "{oops".into();
+    let e = client.complete(bad.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("validation: ChatRequest.messages[0].metadata_json is not valid JSON"), "{}", e.message());
+    let e = client.complete_streaming(bad).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+
+    let orphan = proto::ChatRequest {
+        messages: vec![
+            user("weather?"),
+            proto::Message {
+                role: proto::Role::Assistant as i32,
+                content: Some(Content::BlockContent(proto::ContentBlockList {
+                    blocks: vec![proto::ContentBlock {
+                        block: Some(Block::ToolCallBlock(proto::ToolCallBlock {
+                            id: "toolu_9".into(),
+                            name: "w".into(),
+                            input_json: "{}".into(),
+                        })),
+                        visibility: 0,
+                    }],
+                })),
+                ..Default::default()
+            },
+            user("and?"),
+        ],
+        ..Default::default()
+    };
+    let e = client.complete(orphan).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("validation:") && e.message().contains("toolu_9"), "{}", e.message());
+
+    let before = emu.requests().len();
+    emu.push(Scripted::from_vector(&testdata("responses/error_throttling_requests.json")).unwrap());
+    let mut lifecycle = ModuleLifecycleClient::new(channel(&url).await);
+    assert!(
+        lifecycle
+            .mount(proto::MountRequest { config: [("max_retries".to_string(), "0".to_string())].into(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner()
+            .success
+    );
+    let e = client.complete(ask("x")).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
+    assert!(e.message().starts_with("throttled:"), "{}", e.message());
+    emu.push(Scripted::from_vector(&testdata("responses/error_access_denied_iam.json")).unwrap());
+    let e = client.complete(ask("x")).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{}", e.message());
+    assert_eq!(emu.requests().len(), before + 2, "the bad requests were never sent");
+}
+
+#[tokio::test]
+async fn a_token_server_refuses_calls_without_the_token() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, Some("s3cret-token")).await;
+    let e = ProviderServiceClient::new(channel(&url).await).get_info(proto::Empty {}).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let with = |token: &'static str| {
+        move |mut request: tonic::Request<()>| {
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            Ok(request)
+        }
+    };
+    let wrong = ProviderServiceClient::with_interceptor(channel(&url).await, with("guess")).complete(ask("x")).await.unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert!(!wrong.message().contains("s3cret-token"));
+    let e = ModuleLifecycleClient::new(channel(&url).await).mount(proto::MountRequest::default()).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "the lifecycle service is guarded too");
+    let ok = ProviderServiceClient::with_interceptor(channel(&url).await, with("s3cret-token")).complete(ask("x")).await.unwrap();
+    assert!(text_of(ok.get_ref()).ends_with("You said: x"));
+    assert_eq!(emu.requests().len(), 1, "only the authorised call reached Bedrock");
+}
+
+#[tokio::test]
+async fn a_non_loopback_listener_needs_a_token() {
+    let emu = Emulator::start().await.unwrap();
+    let service = BedrockService::new(against(&emu), CredentialMode::Fixed, false);
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let e = serve(service, listener, ServeOptions::default(), std::future::ready(())).await.unwrap_err();
+    assert!(e.to_string().contains("needs --token-file"), "{e}");
+}
+
+#[tokio::test]
+async fn concurrent_calls_get_their_own_answers() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let channel = channel(&url).await;
+    let calls = (0..16).map(|i| {
+        let mut client = ProviderServiceClient::new(channel.clone());
+        tokio::spawn(async move {
+            let prompt = format!("prompt number {i}");
+            let answer = client.complete(ask(&prompt)).await.unwrap().into_inner();
+            (prompt, text_of(&answer))
+        })
+    });
+    for call in calls {
+        let (prompt, answer) = call.await.unwrap();
+        assert_eq!(answer, format!("Hello from the local Bedrock emulator! You said: {prompt}"));
+    }
+}
+
+#[tokio::test]
+async fn credentials_from_a_mount_sign_the_calls_and_never_show() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut lifecycle = ModuleLifecycleClient::new(channel(&url).await);
+    let mut client = ProviderServiceClient::new(channel(&url).await);
+    let canary = "CANARYsecretKEY/0000000000000000000000000";
+    let mount = |secret: &str| proto::MountRequest {
+        config: [
+            ("aws_access_key_id".to_string(), emulator::ACCESS_KEY_ID.to_string()),
+            ("aws_secret_access_key".to_string(), secret.to_string()),
+            ("max_retries".to_string(), "0".to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    assert!(lifecycle.mount(mount(canary)).await.unwrap().into_inner().success);
+    let e = client.complete(ask("x")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "the emulator refuses the wrong secret: {}", e.message());
+    assert!(e.message().starts_with("auth:") && !e.message().contains(canary), "{}", e.message());
+    assert!(lifecycle.mount(mount(emulator::SECRET_ACCESS_KEY)).await.unwrap().into_inner().success);
+    client.complete(ask("x")).await.unwrap();
+}
+
+/// The `serve` command: `READY:<port>` first, calls logged, SIGTERM lets a call in flight finish.
+#[tokio::test]
+async fn the_serve_command_hands_shakes_and_stops_gracefully() {
+    let emu = Emulator::start().await.unwrap();
+    let mut slow = Scripted::from_vector(&testdata("responses/ok_recorded_text_sonnet45_emoji.json")).unwrap();
+    slow.delay = Duration::from_millis(1500);
+    emu.push(slow);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["serve", "--region", "us-east-1", "-c", "max_retries=0"])
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emu.endpoint_url())
+        .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let port = first.trim().strip_prefix("READY:").unwrap_or_else(|| panic!("the first stdout line is {first:?}"));
+    let mut client = ProviderServiceClient::new(channel(&format!("http://127.0.0.1:{port}")).await);
+    let in_flight = tokio::spawn(async move { client.complete(ask("slow one")).await });
+    while emu.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let answer = in_flight.await.unwrap().expect("the call in flight finished after SIGTERM").into_inner();
+    assert!(!text_of(&answer).is_empty());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "", "nothing but the READY line on stdout");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.lines().any(|l| l.starts_with("bedrock-host serve: Complete OK ")), "{log}");
+    assert!(!log.contains(emulator::SECRET_ACCESS_KEY), "{log}");
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_token() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bedrock-host")).args(["serve", "--emulator", "--bind", "0.0.0.0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs --token-file"), "{err}");
+    assert!(out.stdout.is_empty(), "no READY line for a server that did not start");
+}
