@@ -1,0 +1,59 @@
+"""gRPC status → amplifier-core `llm_errors`, keeping the server's stable message prefix.
+
+`bedrock-host serve` reports a failed completion as a gRPC status whose details are the
+component's prefixed message (`validation:`, `auth:`, `throttled:`, `network:`, `model:`,
+`config:`, `bedrock:`, `host:`). The status code says how to react (retry or not); the prefix
+refines the cases a code lumps together (a `model:` error arrives as INTERNAL, but is a
+NotFoundError to an orchestrator; a `config:` one is a ConfigurationError).
+"""
+
+from __future__ import annotations
+
+import grpc
+from amplifier_core.llm_errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    LLMError,
+    LLMTimeoutError,
+    NotFoundError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+
+PROVIDER = "bedrock"
+
+_BY_CODE: dict[grpc.StatusCode, type[LLMError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
+    grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
+    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitError,
+    grpc.StatusCode.UNAVAILABLE: ProviderUnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: LLMTimeoutError,
+}
+
+_BY_PREFIX: dict[str, type[LLMError]] = {
+    "model:": NotFoundError,
+    "config:": ConfigurationError,
+}
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError, model: str | None) -> LLMError:
+    """The llm_errors exception for a failed RPC; its message is the server's, unchanged.
+
+    A status without details (e.g. a transport failure before the server answered) gets a
+    `host:` message naming the status instead.
+    """
+    code = error.code()
+    message = error.details() or f"host: the bedrock-host server failed the call ({code.name})"
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = next((c for p, c in _BY_PREFIX.items() if message.startswith(p)), LLMError)
+    return cls(message, provider=PROVIDER, model=model)
+
+
+def error_kind(error: LLMError) -> str:
+    """The stable prefix of an error message (`validation`, `auth`, …), for events."""
+    head, sep, _ = str(error).partition(":")
+    return head if sep and head.isidentifier() else type(error).__name__

@@ -1,0 +1,85 @@
+"""A real amplifier-core session runs a prompt through this module to the Bedrock emulator.
+
+Both ways amplifier-core finds a module are exercised: an app's module source resolver (which
+makes the loader validate the provider first, by mounting it on a test coordinator and cleaning
+it up, so the module is mounted twice), and plain entry-point discovery of the installed
+distribution (`amplifier.modules` → `provider-bedrock`).
+"""
+
+import logging
+from pathlib import Path
+
+import pytest
+from amplifier_core import AmplifierSession
+from amplifier_core.module_sources import ModuleNotFoundError as SourceNotFoundError
+
+import amplifier_module_provider_bedrock
+
+from procs import serve_children
+
+MODULES = Path(__file__).parent / "modules"
+
+
+class DirectorySource:
+    def __init__(self, path: Path):
+        self._path = path
+
+    def resolve(self) -> Path:
+        return self._path
+
+
+class FixtureResolver:
+    """An app-layer resolver: module id → package directory."""
+
+    def __init__(self):
+        self._paths = {
+            "loop-fixture": MODULES / "amplifier_module_loop_fixture",
+            "context-fixture": MODULES / "amplifier_module_context_fixture",
+            "provider-bedrock": Path(amplifier_module_provider_bedrock.__file__).parent,
+        }
+
+    def resolve(self, module_id, source_hint=None, profile_hint=None):
+        if module_id not in self._paths:
+            raise SourceNotFoundError(module_id)
+        return DirectorySource(self._paths[module_id])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("discovery", ["source_resolver", "entry_point"])
+async def test_session_answers_a_prompt_through_the_module(emulator, discovery, caplog):
+    caplog.set_level(logging.INFO, logger="amplifier_core.loader")
+    prompt = f"Bonjour via {discovery}"
+    config = {
+        "session": {"orchestrator": "loop-fixture", "context": "context-fixture"},
+        "providers": [{"module": "provider-bedrock", "config": emulator.provider_config()}],
+    }
+    session = AmplifierSession(config)
+    if discovery == "source_resolver":
+        await session.coordinator.mount("module-source-resolver", FixtureResolver())
+    seen = []
+
+    async def record(event, data):
+        seen.append(event)
+
+    for event in ("llm:request", "llm:response"):
+        session.coordinator.hooks.register(event, record, name=f"session-test-{event}")
+    before = len(emulator.requests())
+    try:
+        await session.initialize()
+        assert list(session.coordinator.get("providers")) == ["bedrock"]
+        answer = await session.execute(prompt)
+    finally:
+        await session.cleanup()
+
+    assert answer == f"Hello from the local Bedrock emulator! You said: {prompt}"
+    calls = emulator.requests()[before:]
+    assert [(c["operation"], c["model_id"]) for c in calls] == [
+        ("invoke", "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    ]
+    assert calls[0]["body"]["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": prompt}]}
+    ]
+    assert seen == ["llm:request", "llm:response"]
+    if discovery == "source_resolver":
+        assert "[module:validated] provider-bedrock" in caplog.text
+    assert serve_children() == [], "the session's cleanup must stop every server it started"
