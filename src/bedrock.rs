@@ -18,6 +18,28 @@ pub struct CallContext<'a> {
     pub region: &'a str,
     /// Whether the id got a cross-region prefix from us.
     pub cross_region: bool,
+    /// Whether the `use_cross_region_inference` config key is on.
+    pub cross_region_enabled: bool,
+    /// Whether other ids for the model remain to fall back to.
+    pub more_ids: bool,
+}
+
+/// What a failed attempt allows next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the error is final.
+    Stop,
+    /// The same request again, after a backoff.
+    Retry,
+    /// The same request with the model's next id (geographic → `global.` → bare).
+    OtherModelId,
+}
+
+/// Whether Bedrock refused the id itself: an unknown profile or model id, or a model that
+/// cannot be called on demand with this id.
+fn refuses_the_id(code: &str, message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    code == "ValidationException" && (lower.contains("on-demand throughput") || lower.contains("model identifier is invalid"))
 }
 
 /// Bedrock's error code: the header's part before `:`, else the body's `__type`, else by status.
@@ -36,6 +58,8 @@ pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) ->
         424 => "ModelErrorException",
         429 => "ThrottlingException",
         503 => "ServiceUnavailableException",
+        // Bedrock never redirects; whatever did (a proxy, a captive portal) is not followed.
+        300..=399 => "Redirect",
         _ => "InternalServerException",
     }
     .to_string()
@@ -46,12 +70,20 @@ pub fn is_retryable(code: &str) -> bool {
     matches!(code, "ThrottlingException" | "ServiceUnavailableException" | "InternalServerException" | "ModelNotReadyException")
 }
 
-/// A non-2xx Bedrock answer: the error, and whether trying again may help.
-pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, bool) {
+/// A non-2xx Bedrock answer: the error, and what may be tried next.
+pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
     let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let code = error_code(response.status, response.header("x-amzn-errortype"), &json);
     let error = classify_parsed(response.status, &code, &json, &response.body, response.header("x-amzn-requestid"), ctx);
-    (error, is_retryable(&code))
+    let message = json.get("message").and_then(Value::as_str).unwrap_or_default();
+    let next = if is_retryable(&code) {
+        Next::Retry
+    } else if ctx.more_ids && refuses_the_id(&code, message) {
+        Next::OtherModelId
+    } else {
+        Next::Stop
+    };
+    (error, next)
 }
 
 /// Turns a non-2xx Bedrock answer into a [`ProviderError`].
@@ -68,12 +100,14 @@ pub fn classify(
 }
 
 fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
-    let message = json
+    let said = json
         .get("message")
         .or_else(|| json.get("Message"))
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
+    // Bedrock's words go into our error, but never a credential it (or a proxy) echoed.
+    let message = crate::scrub::scrub(&said, &[]);
     let CallContext { model_id, region, .. } = *ctx;
     let lower = message.to_ascii_lowercase();
     let (kind, text) = match code {
@@ -93,15 +127,31 @@ fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_i
             };
             (ErrorKind::Auth, format!("{code}: {message}: {hint}"))
         }
-        "ValidationException" if lower.contains("on-demand throughput") => (ErrorKind::Model, format!(
-            "model `{model_id}` cannot be called on demand in {region} ({message}): call it through an inference profile: \
-             set `use_cross_region_inference=true` (the default), or pass a profile id such as `us.{bare}` or its ARN",
-            bare = crate::models::base_model_id(model_id)
-        )),
-        "ValidationException" if lower.contains("model identifier is invalid") => (ErrorKind::Model, format!(
-            "Bedrock does not know model `{model_id}` in {region} ({message}): use one of {}",
-            known_ids()
-        )),
+        "ValidationException" if lower.contains("on-demand throughput") => {
+            let bare = crate::models::base_model_id(model_id.rsplit('/').next().unwrap_or(model_id));
+            let hint = if !ctx.cross_region_enabled {
+                format!(
+                    "call it through an inference profile: set `use_cross_region_inference=true`, or pass a profile id such as `us.{bare}` or `global.{bare}`, or its ARN"
+                )
+            } else {
+                format!(
+                    "no inference profile of this model that {region} can use was accepted: pass a profile id your account can call (e.g. `global.{bare}`) or its ARN, or use a region where the model is offered (Bedrock console → Model access lists them)"
+                )
+            };
+            (ErrorKind::Model, format!("model `{model_id}` cannot be called on demand in {region} ({message}): {hint}"))
+        }
+        "ValidationException" if lower.contains("model identifier is invalid") => {
+            let what = if crate::models::is_routed(model_id) && !model_id.starts_with("arn:") {
+                format!(
+                    "Bedrock does not know inference profile `{model_id}` in {region} ({message}): pass a profile id that exists for {region} (e.g. `global.{}`), an ARN, or the bare model id; known models: {}",
+                    crate::models::base_model_id(model_id),
+                    known_ids()
+                )
+            } else {
+                format!("Bedrock does not know model `{model_id}` in {region} ({message}): use one of {}", known_ids())
+            };
+            (ErrorKind::Model, what)
+        }
         "ResourceNotFoundException" => (ErrorKind::Model, format!(
             "model `{model_id}` is not available in {region} ({message}): {}",
             if lower.contains("use case") {
@@ -117,6 +167,13 @@ fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_i
         "ServiceQuotaExceededException" => (ErrorKind::Throttled, format!("{message}: request a quota increase for `{model_id}` in {region} (Service Quotas → Amazon Bedrock) or use a cross-region inference profile")),
         "ModelNotReadyException" => (ErrorKind::Throttled, format!("{message}: the model is starting up; retry in a few seconds")),
         "ModelTimeoutException" => (ErrorKind::Bedrock, format!("{message}: ask for fewer output tokens or stream the answer")),
+        "Redirect" => (
+            ErrorKind::Bedrock,
+            format!(
+                "the endpoint answered with a redirect (HTTP {status}), which is never followed: check `endpoint_url` and any proxy \
+                 between you and Bedrock Runtime"
+            ),
+        ),
         _ => (ErrorKind::Bedrock, format!("{code} (HTTP {status}): {message}")),
     };
     ProviderError::new(kind, text).with_request_id(request_id.map(str::to_string))
@@ -130,8 +187,13 @@ fn known_ids() -> String {
 mod tests {
     use super::*;
 
-    const CTX: CallContext<'static> =
-        CallContext { model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", region: "us-east-1", cross_region: true };
+    const CTX: CallContext<'static> = CallContext {
+        model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        region: "us-east-1",
+        cross_region: true,
+        cross_region_enabled: true,
+        more_ids: false,
+    };
 
     #[test]
     fn codes_come_from_header_then_body_then_status() {

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-/// Usage text printed by `--help`.
-pub const USAGE: &str = "\
+/// Usage text printed by `--help`, without the key list (see [`usage`]).
+const USAGE: &str = "\
 amplifier-provider-bedrock: Anthropic Claude on AWS Bedrock as a WebAssembly component
 
 Usage:
@@ -22,11 +22,20 @@ Options:
   --events         Print hook events (llm:request, llm:response, …) to stderr as JSON lines
   --help           Print this help
 
-Configuration keys (-S config-var=KEY=VALUE): aws_region, default_model,
-use_cross_region_inference, max_tokens, temperature, timeout, debug, raw_debug, endpoint_url,
-aws_access_key_id, aws_secret_access_key, aws_session_token, aws_bearer_token_bedrock.
 Errors start with a stable prefix (validation:, config:, auth:, model:, throttled:, network:, bedrock:).
 ";
+
+/// The `--help` text: [`USAGE`] and every configuration key from the one key table, so the
+/// list cannot go stale.
+pub fn usage() -> String {
+    let mut text = USAGE.to_string();
+    text.push_str("\nConfiguration keys (-S config-var=KEY=VALUE):\n");
+    for k in crate::config::KEYS {
+        let default = k.default.map(|d| format!(" (default {d})")).unwrap_or_default();
+        text.push_str(&format!("  {:<28} {}{default}\n", k.name, k.help));
+    }
+    text
+}
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +124,15 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn help_lists_every_config_key_from_the_key_table() {
+        let text = usage();
+        for k in crate::config::KEYS {
+            assert!(text.contains(&format!("  {:<28} ", k.name)), "--help lacks `{}`", k.name);
+        }
+        assert!(text.contains("stream_idle_timeout") && text.contains("(default 120)"), "{text}");
     }
 
     #[test]

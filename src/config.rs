@@ -15,6 +15,11 @@ pub trait ConfigSource {
     fn config(&self, key: &str) -> Result<Option<String>, String>;
     /// The value of environment variable `name`, `None` when unset.
     fn env(&self, name: &str) -> Option<String>;
+    /// Every key the host's config store holds, to warn about ones this component does not
+    /// read (a misspelt key would otherwise be ignored in silence). Empty when unknown.
+    fn keys(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The kind of value a config key takes; drives parsing and the ProviderInfo field type.
@@ -59,10 +64,12 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey { name: "use_cross_region_inference", env: &[], default: Some("true"), ty: KeyType::Boolean, label: "Cross-region inference", help: "Call the cross-region inference profile (us., eu., apac., …) for the region instead of the bare model id" },
     ConfigKey { name: "max_tokens", env: &[], default: Some("8192"), ty: KeyType::PositiveInteger, label: "Max output tokens", help: "Output token limit when a request sets none (capped at the model's maximum)" },
     ConfigKey { name: "temperature", env: &[], default: Some("1.0"), ty: KeyType::Number, label: "Temperature", help: "Sampling temperature from 0.0 to 1.0 when a request sets none" },
-    ConfigKey { name: "timeout", env: &[], default: Some("300"), ty: KeyType::Number, label: "Timeout (seconds)", help: "Limit for one whole Bedrock request, in seconds" },
+    ConfigKey { name: "timeout", env: &[], default: Some("300"), ty: KeyType::Number, label: "Timeout (seconds)", help: "Limit for a non-streamed answer, and for a stream's first byte, in seconds" },
+    ConfigKey { name: "stream_idle_timeout", env: &[], default: Some("120"), ty: KeyType::Number, label: "Stream idle timeout (seconds)", help: "Longest silence allowed in a stream once it has started; a stream that keeps delivering is never cut off" },
+    ConfigKey { name: "repair_tool_sequences", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Repair tool sequences", help: "Answer a tool call left without a result (an interrupted turn) with a synthetic error result instead of refusing the request" },
     ConfigKey { name: "thinking_budget_tokens", env: &[], default: Some("0"), ty: KeyType::Count, label: "Thinking budget (tokens)", help: "Extended thinking budget when a request asks for none (0: off; at least 1024 when on)" },
-    ConfigKey { name: "connect_timeout", env: &[], default: Some("10"), ty: KeyType::Number, label: "Connect timeout (seconds)", help: "Limit for establishing the connection to Bedrock" },
-    ConfigKey { name: "first_byte_timeout", env: &[], default: Some("300"), ty: KeyType::Number, label: "First-byte timeout (seconds)", help: "Limit for the first byte of Bedrock's answer (a non-streamed answer arrives only once generated)" },
+    ConfigKey { name: "connect_timeout", env: &[], default: Some("10"), ty: KeyType::Number, label: "Connect timeout (seconds)", help: "Names a connection timeout the host reports; wasi:http gives the component no signal when a connection is up, so connecting counts toward first_byte_timeout" },
+    ConfigKey { name: "first_byte_timeout", env: &[], default: Some("300"), ty: KeyType::Number, label: "First-byte timeout (seconds)", help: "Limit for Bedrock's response headers, connecting included, enforced by the component (a non-streamed answer arrives only once generated)" },
     ConfigKey { name: "between_bytes_timeout", env: &[], default: Some("60"), ty: KeyType::Number, label: "Between-bytes timeout (seconds)", help: "Longest silence allowed between two chunks of the answer" },
     ConfigKey { name: "max_retries", env: &["AWS_MAX_ATTEMPTS"], default: Some("3"), ty: KeyType::Count, label: "Max retries", help: "Retries after throttling, service unavailable, internal errors, model not ready and connection failures (never validation or auth errors)" },
     ConfigKey { name: "retry_budget", env: &[], default: Some("60"), ty: KeyType::Number, label: "Retry budget (seconds)", help: "Most total time spent waiting between retries" },
@@ -78,6 +85,42 @@ pub const KEYS: &[ConfigKey] = &[
 /// Looks a key up in [`KEYS`]; panics only on a typo in this crate, caught by the unit tests.
 fn key(name: &str) -> &'static ConfigKey {
     KEYS.iter().find(|k| k.name == name).unwrap_or_else(|| unreachable!("config key {name} is not declared in KEYS"))
+}
+
+/// The `defaults` of ProviderInfo and ModelInfo, from [`KEYS`].
+pub fn model_defaults() -> serde_json::Value {
+    let number = |name: &str| key(name).default.and_then(|d| d.parse::<f64>().ok());
+    serde_json::json!({"max_tokens": number("max_tokens").map(|n| n as u64), "temperature": number("temperature")})
+}
+
+/// Keys in the config store that no [`ConfigKey`] declares, each with the closest declared
+/// key when one is near enough to be a likely typo.
+pub fn unknown_keys(present: &[String]) -> Vec<(String, Option<&'static str>)> {
+    present
+        .iter()
+        .filter(|k| !KEYS.iter().any(|d| d.name == k.as_str()))
+        .map(|k| {
+            let best = KEYS.iter().map(|d| (edit_distance(&k.to_ascii_lowercase(), d.name), d.name)).min();
+            let near = best.filter(|(d, _)| *d <= 2.max(k.len() / 3)).map(|(_, name)| name);
+            (k.clone(), near)
+        })
+        .collect()
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == cb { prev } else { 1 + prev.min(row[j]).min(cur) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// What is wrong with the configuration, phrased as what to change.
@@ -235,11 +278,15 @@ pub struct ProviderConfig {
     pub use_cross_region_inference: bool,
     /// Output token limit when the request sets none.
     pub max_tokens: u32,
-    /// Temperature when the request sets none.
-    pub temperature: f64,
+    /// Temperature when the request sets none; `None` leaves it to the model (1.0).
+    pub temperature: Option<f64>,
+    /// Answer unanswered tool calls with synthetic error results instead of failing.
+    pub repair_tool_sequences: bool,
+    /// Longest silence in a stream once it has started.
+    pub stream_idle_timeout: Duration,
     /// Extended thinking budget when the request sets none; 0 is off.
     pub thinking_budget_tokens: u32,
-    /// Limit for one whole request.
+    /// Limit for a non-streamed answer and for a stream's first byte.
     pub timeout: Duration,
     /// Limit for connecting.
     pub connect_timeout: Duration,
@@ -302,7 +349,14 @@ impl ProviderConfig {
             default_model: r.text("default_model")?.unwrap_or_else(|| DEFAULT_MODEL.to_string()),
             use_cross_region_inference: r.boolean("use_cross_region_inference")?,
             max_tokens: r.positive_integer("max_tokens")?,
-            temperature: r.number("temperature", 0.0, 1.0)?,
+            // Only a temperature someone set is sent: models that take one of temperature and
+            // top_p must not get our default beside a caller's top_p.
+            temperature: match r.lookup("temperature")? {
+                Some(_) => Some(r.number("temperature", 0.0, 1.0)?),
+                None => None,
+            },
+            repair_tool_sequences: r.boolean("repair_tool_sequences")?,
+            stream_idle_timeout: seconds("stream_idle_timeout")?,
             thinking_budget_tokens: r.count("thinking_budget_tokens")?,
             timeout,
             connect_timeout: seconds("connect_timeout")?,
@@ -476,7 +530,9 @@ mod tests {
         let c = resolve(&[], &[]).unwrap();
         assert_eq!(c.default_model, "anthropic.claude-sonnet-4-5-20250929-v1:0");
         assert_eq!(c.max_tokens, 8192);
-        assert_eq!(c.temperature, 1.0);
+        assert_eq!(c.temperature, None, "the default (1.0) is the model's own, so it is not sent");
+        assert!(!c.repair_tool_sequences);
+        assert_eq!(c.stream_idle_timeout, Duration::from_secs(120));
         assert!(c.use_cross_region_inference);
         assert!(!c.debug && !c.raw_debug);
         assert_eq!(c.timeout, Duration::from_secs(300));
@@ -559,6 +615,16 @@ mod tests {
         for k in KEYS {
             assert!(table.contains(&format!("`{}`", k.name)), "README's configuration table lacks `{}`", k.name);
         }
+    }
+
+    #[test]
+    fn unknown_keys_name_the_closest_known_one() {
+        let found = unknown_keys(&["max_tokenz".into(), "max_tokens".into(), "temprature".into(), "colour".into()]);
+        assert_eq!(
+            found,
+            vec![("max_tokenz".into(), Some("max_tokens")), ("temprature".into(), Some("temperature")), ("colour".into(), None)]
+        );
+        assert_eq!(model_defaults(), serde_json::json!({"max_tokens": 8192, "temperature": 1.0}));
     }
 
     #[test]

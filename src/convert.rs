@@ -1,7 +1,10 @@
 //! Amplifier ⇄ Anthropic Messages (Bedrock flavour).
 //!
-//! `to_anthropic` builds the InvokeModel body from a ChatRequest; `from_anthropic` turns
-//! Bedrock's message back into a ChatResponse. Both are pure functions over JSON values.
+//! `to_anthropic` builds the InvokeModel body from a ChatRequest, adjusted to the model's
+//! rules (see [`crate::models::CATALOG`]) so that no request Bedrock would refuse for a known
+//! rule is sent; every change it makes is recorded as an [`Adjustment`] and reported in
+//! `ChatResponse.degradation`. `from_anthropic` turns Bedrock's message back into a
+//! ChatResponse. Both are pure functions over JSON values.
 
 use serde_json::{json, Map, Value};
 
@@ -16,6 +19,40 @@ pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 pub const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
 /// Smallest thinking budget Anthropic accepts.
 pub const MIN_THINKING_BUDGET: u32 = 1024;
+/// Lowest `top_p` Anthropic accepts while thinking.
+const MIN_TOP_P_WITH_THINKING: f64 = 0.95;
+/// The tool whose input is the answer when `response_format` asks for JSON: Anthropic's
+/// documented way to get JSON (a forced tool), turned back into text in the response.
+pub const ANSWER_TOOL: &str = "json_answer";
+
+/// One change made to the request so the model accepts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    /// The request field changed (`top_p`, `temperature`, `max_tokens`, `thinking`, `model`, …).
+    pub field: &'static str,
+    /// What was asked for.
+    pub requested: String,
+    /// What was sent.
+    pub actual: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `ChatResponse.degradation` for the adjustments made, `None` when there were none: the
+/// kernel's `Degradation` (`requested`, `actual`, `reason`), each a list in the same order
+/// (`top_p=0.9, temperature=0.3` → `top_p=not sent, temperature=1`), so it survives every
+/// transport of the kernel's type (the gRPC one carries only these three fields).
+pub fn degradation(adjustments: &[Adjustment]) -> Option<Value> {
+    if adjustments.is_empty() {
+        return None;
+    }
+    let join = |f: &dyn Fn(&Adjustment) -> String, sep: &str| adjustments.iter().map(f).collect::<Vec<_>>().join(sep);
+    Some(json!({
+        "requested": join(&|a| format!("{}={}", a.field, a.requested), ", "),
+        "actual": join(&|a| format!("{}={}", a.field, a.actual), ", "),
+        "reason": join(&|a| a.reason.clone(), "; "),
+    }))
+}
 
 /// What the caller needs beside the body: the limits that were actually applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,18 +63,42 @@ pub struct Translated {
     pub max_tokens: u32,
     /// Thinking budget as sent, when thinking is on.
     pub thinking_budget: Option<u32>,
+    /// Changes made to fit the model's rules.
+    pub adjustments: Vec<Adjustment>,
+    /// Set when the answer comes as the input of [`ANSWER_TOOL`] (JSON `response_format`).
+    pub answer_tool: Option<String>,
+}
+
+/// The rules of a model this catalog does not know: those of the newest models, the
+/// strictest (one of temperature and top_p).
+fn rules(model: Option<&ModelSpec>) -> (u32, crate::models::Thinking, crate::models::Sampling, &str) {
+    match model {
+        Some(m) => (m.max_output_tokens, m.thinking, m.sampling, m.display_name),
+        None => (
+            u32::MAX,
+            crate::models::Thinking { budget: true, adaptive: false, interleaved: true },
+            crate::models::Sampling { temperature_xor_top_p: true, top_k: true },
+            "this model",
+        ),
+    }
 }
 
 /// Builds the Bedrock Anthropic body. Never sets `model` or `stream`: Bedrock rejects both.
 pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Option<&ModelSpec>) -> Result<Translated, ProviderError> {
+    let (model_max, thinking_rules, sampling, model_name) = rules(model);
+    let mut adjustments = Vec::new();
     let mut system: Vec<Value> = Vec::new();
+    // Developer messages are context, not instructions: sent first as user content wrapped in
+    // <context_file>, as the original module (and Anthropic's provider) do.
+    let mut context: Vec<Value> = Vec::new();
     let mut turns: Vec<(Role, Vec<Value>)> = Vec::new();
 
     for (index, message) in request.messages.iter().enumerate() {
         match message.role {
-            Role::System | Role::Developer => system.extend(system_blocks(index, &message.content)?),
+            Role::System => system.extend(system_blocks(index, &message.content)?),
+            Role::Developer => context.extend(context_blocks(index, &message.content)?),
             Role::User => push_turn(&mut turns, Role::User, user_blocks(index, &message.content)?),
-            Role::Assistant => push_turn(&mut turns, Role::Assistant, assistant_blocks(index, &message.content)?),
+            Role::Assistant => push_turn(&mut turns, Role::Assistant, assistant_blocks(index, &message.content, &mut adjustments)?),
             Role::Tool | Role::Function => {
                 let id = message.tool_call_id.clone().ok_or_else(|| {
                     ProviderError::validation(format!(
@@ -46,28 +107,78 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
                     ))
                 })?;
                 let output = match &message.content {
-                    MessageContent::Text(t) => Value::String(t.clone()),
-                    MessageContent::Blocks(blocks) => {
-                        Value::Array(blocks.iter().map(|b| serde_json::to_value(b).unwrap_or(Value::Null)).collect())
+                    // The answer may come as tool_result blocks (upstream's proto converter gives a
+                    // tool message that shape): those blocks are the results themselves.
+                    MessageContent::Blocks(blocks) if blocks.iter().any(|b| matches!(b, ContentBlock::ToolResult { .. })) => {
+                        push_turn(&mut turns, Role::User, user_blocks(index, &message.content)?);
+                        continue;
                     }
+                    MessageContent::Text(t) => Value::String(t.clone()),
+                    MessageContent::Blocks(blocks) => Value::Array(blocks.iter().map(block_without_visibility).collect()),
                 };
                 push_turn(&mut turns, Role::User, vec![tool_result(&id, &output, &message.extensions)]);
             }
         }
     }
+    if !context.is_empty() {
+        match turns.first_mut() {
+            Some((Role::User, content)) => {
+                context.append(content);
+                *content = context;
+            }
+            _ => turns.insert(0, (Role::User, context)),
+        }
+    }
+
+    check_inputs(&turns, model)?;
+
+    // Thinking: the budget asked for, within what the model and this conversation allow.
+    let mut thinking_budget = thinking_budget(request, config.thinking_budget_tokens, &mut adjustments)?;
+    if let Some(budget) = thinking_budget {
+        if !thinking_rules.budget {
+            adjustments.push(Adjustment {
+                field: "thinking",
+                requested: format!("budget {budget}"),
+                actual: "off".into(),
+                reason: format!("{model_name} does not support extended thinking"),
+            });
+            thinking_budget = None;
+        } else if let Some(reason) = open_tool_turn_without_thinking(&turns) {
+            adjustments.push(Adjustment { field: "thinking", requested: format!("budget {budget}"), actual: "off".into(), reason });
+            thinking_budget = None;
+        }
+    }
+    if !thinking_rules.budget {
+        drop_thinking_blocks(&mut turns, model_name, &mut adjustments);
+    }
 
     let messages: Vec<Value> = turns
         .into_iter()
-        .map(|(role, content)| json!({"role": if role == Role::Assistant { "assistant" } else { "user" }, "content": content}))
+        .map(|(role, content)| match role {
+            Role::Assistant => json!({"role": "assistant", "content": content}),
+            // Claude requires a user turn's tool results before anything else in it.
+            _ => {
+                let (mut results, rest): (Vec<Value>, Vec<Value>) = content.into_iter().partition(|b| b["type"] == "tool_result");
+                results.extend(rest);
+                json!({"role": "user", "content": results})
+            }
+        })
         .collect();
 
-    let model_max = model.map(|m| m.max_output_tokens).unwrap_or(u32::MAX);
     let requested_max = match request.max_output_tokens {
         Some(n) if n < 1 => return Err(ProviderError::validation(format!("`max_output_tokens` is {n}: it must be at least 1"))),
         Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
         None => config.max_tokens,
     };
     let mut max_tokens = requested_max.min(model_max);
+    if max_tokens < requested_max {
+        adjustments.push(Adjustment {
+            field: "max_tokens",
+            requested: requested_max.to_string(),
+            actual: max_tokens.to_string(),
+            reason: format!("{model_name} writes at most {model_max} output tokens"),
+        });
+    }
 
     let mut body = Map::new();
     body.insert("anthropic_version".into(), json!(ANTHROPIC_VERSION));
@@ -76,68 +187,318 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
         body.insert("system".into(), Value::Array(system));
     }
 
-    let thinking_budget = thinking_budget(request, model, config.thinking_budget_tokens)?;
-    let temperature = request.temperature.unwrap_or(config.temperature);
-    if !(0.0..=1.0).contains(&temperature) {
-        return Err(ProviderError::validation(format!("`temperature` is {temperature}: it must be from 0.0 to 1.0")));
-    }
     let budget = match thinking_budget {
-        Some(budget) => {
+        Some(asked) => {
             // Anthropic requires budget_tokens < max_tokens; make room for an answer after the thinking.
-            if budget >= max_tokens {
-                max_tokens = budget.saturating_add(4096).min(model_max);
+            if asked >= max_tokens {
+                let raised = asked.saturating_add(4096).min(model_max);
+                if raised > max_tokens {
+                    adjustments.push(Adjustment {
+                        field: "max_tokens",
+                        requested: max_tokens.to_string(),
+                        actual: raised.to_string(),
+                        reason: format!("max_tokens must be above the thinking budget ({asked})"),
+                    });
+                    max_tokens = raised;
+                }
             }
-            let budget = budget.min(max_tokens.saturating_sub(1)).max(MIN_THINKING_BUDGET);
-            if budget >= max_tokens {
+            let budget = asked.min(max_tokens.saturating_sub(1));
+            if budget < MIN_THINKING_BUDGET {
                 return Err(ProviderError::validation(format!(
-                    "extended thinking needs max_tokens above the thinking budget ({budget}), but max_tokens is {max_tokens}: raise `max_output_tokens`"
+                    "extended thinking needs max_tokens above {MIN_THINKING_BUDGET} (the smallest thinking budget), but max_tokens is {max_tokens}: raise `max_output_tokens` or turn thinking off"
                 )));
             }
+            if budget < asked {
+                adjustments.push(Adjustment {
+                    field: "thinking_budget",
+                    requested: asked.to_string(),
+                    actual: budget.to_string(),
+                    reason: format!("the budget must be below max_tokens, and {model_name} writes at most {model_max} tokens"),
+                });
+            }
             body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
-            // Thinking only runs at temperature 1; Anthropic rejects anything else.
-            body.insert("temperature".into(), json!(1.0));
-            if request.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+            if thinking_rules.interleaved && request.tools.as_ref().is_some_and(|t| !t.is_empty()) {
                 body.insert("anthropic_beta".into(), json!([INTERLEAVED_THINKING_BETA]));
             }
             Some(budget)
         }
-        None => {
-            body.insert("temperature".into(), json!(temperature));
-            if let Some(top_p) = request.top_p {
-                body.insert("top_p".into(), json!(top_p));
-            }
-            None
-        }
+        None => None,
     };
     body.insert("max_tokens".into(), json!(max_tokens));
+    sampling_parameters(request, config, budget.is_some(), sampling, model_name, &mut body, &mut adjustments)?;
 
     if let Some(stop) = request.stop.as_ref().filter(|s| !s.is_empty()) {
         body.insert("stop_sequences".into(), json!(stop));
     }
-    if let Some(tools) = request.tools.as_ref().filter(|t| !t.is_empty()) {
-        let tools: Vec<Value> = tools
-            .iter()
-            .map(|t| {
-                let mut tool = Map::new();
-                tool.insert("name".into(), json!(t.name));
-                if let Some(d) = &t.description {
-                    tool.insert("description".into(), json!(d));
-                }
-                let mut schema = t.parameters.clone();
-                schema.entry("type").or_insert_with(|| json!("object"));
-                tool.insert("input_schema".into(), Value::Object(schema));
-                if let Some(cc) = t.extensions.get("cache_control") {
-                    tool.insert("cache_control".into(), cc.clone());
-                }
-                Value::Object(tool)
-            })
-            .collect();
+    let mut tools: Vec<Value> = request.tools.iter().flatten().map(tool_spec).collect();
+    let answer_tool = answer_tool(request, budget.is_some())?;
+    if let Some((spec, _)) = &answer_tool {
+        tools.push(spec.clone());
+    }
+    if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
-        if let Some(choice) = &request.tool_choice {
-            body.insert("tool_choice".into(), tool_choice(choice)?);
+    }
+    match (&answer_tool, &request.tool_choice) {
+        (Some((_, choice)), _) => {
+            body.insert("tool_choice".into(), choice.clone());
+        }
+        (None, Some(choice)) if body.contains_key("tools") => {
+            let choice = tool_choice(choice)?;
+            if budget.is_some() && matches!(choice["type"].as_str(), Some("any" | "tool")) {
+                return Err(ProviderError::validation(
+                    "`tool_choice` forces a tool call, which Claude refuses while extended thinking is on: use `auto`, or turn thinking off (`reasoning_effort`: none)",
+                ));
+            }
+            body.insert("tool_choice".into(), choice);
+        }
+        _ => {}
+    }
+    Ok(Translated {
+        body: Value::Object(body),
+        max_tokens,
+        thinking_budget: budget,
+        adjustments,
+        answer_tool: answer_tool.map(|_| ANSWER_TOOL.to_string()),
+    })
+}
+
+/// `temperature`, `top_p` and `top_k` as the model takes them. Only values someone set are
+/// sent (the model's own default temperature is 1.0, the configured default too).
+fn sampling_parameters(
+    request: &ChatRequest,
+    config: &ProviderConfig,
+    thinking: bool,
+    sampling: crate::models::Sampling,
+    model_name: &str,
+    body: &mut Map<String, Value>,
+    adjustments: &mut Vec<Adjustment>,
+) -> Result<(), ProviderError> {
+    let unit = |name: &str, v: f64| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(ProviderError::validation(format!("`{name}` is {v}: it must be from 0.0 to 1.0")))
+        }
+    };
+    let mut temperature = request.temperature.map(|t| unit("temperature", t)).transpose()?;
+    let temperature_from_request = temperature.is_some();
+    if temperature.is_none() {
+        temperature = config.temperature;
+    }
+    let mut top_p = request.top_p.map(|p| unit("top_p", p)).transpose()?;
+    let mut top_k = match request.extensions.get("top_k") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|k| *k >= 1)
+                .ok_or_else(|| ProviderError::validation(format!("`top_k` is {v}: it must be a whole number of at least 1")))?,
+        ),
+    };
+    if thinking {
+        // Thinking runs at temperature 1 only, without top_k, and with top_p of 0.95 or more.
+        if let Some(t) = temperature.take().filter(|t| *t != 1.0) {
+            adjustments.push(Adjustment {
+                field: "temperature",
+                requested: t.to_string(),
+                actual: "1".into(),
+                reason: "extended thinking runs at temperature 1".into(),
+            });
+        }
+        if let Some(p) = top_p.filter(|p| *p < MIN_TOP_P_WITH_THINKING) {
+            top_p = None;
+            adjustments.push(Adjustment {
+                field: "top_p",
+                requested: p.to_string(),
+                actual: "not sent".into(),
+                reason: format!("extended thinking takes top_p of {MIN_TOP_P_WITH_THINKING} or more only"),
+            });
+        }
+        if let Some(k) = top_k.take() {
+            adjustments.push(Adjustment {
+                field: "top_k",
+                requested: k.to_string(),
+                actual: "not sent".into(),
+                reason: "extended thinking does not take top_k".into(),
+            });
         }
     }
-    Ok(Translated { body: Value::Object(body), max_tokens, thinking_budget: budget })
+    if let (Some(t), Some(p)) = (temperature, top_p) {
+        if sampling.temperature_xor_top_p {
+            // Keep the one the caller set: the request's temperature over its top_p, its
+            // top_p over a configured temperature.
+            if temperature_from_request {
+                top_p = None;
+                adjustments.push(Adjustment {
+                    field: "top_p",
+                    requested: p.to_string(),
+                    actual: "not sent".into(),
+                    reason: format!("{model_name} takes only one of temperature and top_p; the temperature ({t}) was kept"),
+                });
+            } else {
+                temperature = None;
+                adjustments.push(Adjustment {
+                    field: "temperature",
+                    requested: t.to_string(),
+                    actual: "not sent".into(),
+                    reason: format!("{model_name} takes only one of temperature and top_p; the request's top_p ({p}) was kept"),
+                });
+            }
+        }
+    }
+    if let Some(k) = top_k.filter(|_| !sampling.top_k) {
+        top_k = None;
+        adjustments.push(Adjustment {
+            field: "top_k",
+            requested: k.to_string(),
+            actual: "not sent".into(),
+            reason: format!("{model_name} does not take top_k"),
+        });
+    }
+    if let Some(t) = temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(k) = top_k {
+        body.insert("top_k".into(), json!(k));
+    }
+    Ok(())
+}
+
+/// The tool spec in Anthropic's shape.
+fn tool_spec(t: &crate::messages::ToolSpec) -> Value {
+    let mut tool = Map::new();
+    tool.insert("name".into(), json!(t.name));
+    if let Some(d) = &t.description {
+        tool.insert("description".into(), json!(d));
+    }
+    let mut schema = t.parameters.clone();
+    schema.entry("type").or_insert_with(|| json!("object"));
+    tool.insert("input_schema".into(), Value::Object(schema));
+    if let Some(cc) = t.extensions.get("cache_control") {
+        tool.insert("cache_control".into(), cc.clone());
+    }
+    Value::Object(tool)
+}
+
+/// For a JSON `response_format`: the answer tool and the `tool_choice` that makes Claude use
+/// it (forced when there are no other tools; `any` beside the caller's tools, so an agent
+/// loop can still call them). `None` for text.
+fn answer_tool(request: &ChatRequest, thinking: bool) -> Result<Option<(Value, Value)>, ProviderError> {
+    let Some(format) = &request.response_format else {
+        return Ok(None);
+    };
+    let kind = match format {
+        Value::String(s) => s.as_str(),
+        Value::Object(o) => o.get("type").and_then(Value::as_str).unwrap_or_default(),
+        _ => "",
+    };
+    let schema = match kind {
+        "text" => return Ok(None),
+        "json" | "json_object" => json!({"type": "object"}),
+        "json_schema" => {
+            let spec = format.get("json_schema").unwrap_or(format);
+            let schema = spec.get("schema").filter(|s| s.is_object()).ok_or_else(|| {
+                ProviderError::validation(
+                    "`response_format` is json_schema without a schema: use {\"type\": \"json_schema\", \"json_schema\": {\"name\": …, \"schema\": {…}}}",
+                )
+            })?;
+            if schema.get("type").and_then(Value::as_str).is_some_and(|t| t != "object") {
+                return Err(ProviderError::validation(
+                    "`response_format` schema must describe an object (Claude returns JSON through a tool whose input is an object): wrap the value in an object property",
+                ));
+            }
+            let mut schema = schema.clone();
+            schema.as_object_mut().map(|o| o.entry("type").or_insert_with(|| json!("object")));
+            schema
+        }
+        other => {
+            return Err(ProviderError::validation(format!(
+                "`response_format` type {other:?} is not supported: use text, json_object or json_schema"
+            )))
+        }
+    };
+    if thinking {
+        return Err(ProviderError::validation(
+            "`response_format` JSON makes Claude answer through a forced tool call, which it refuses while extended thinking is on: turn thinking off (`reasoning_effort`: none) or ask for JSON in the prompt",
+        ));
+    }
+    let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
+    if request.tool_choice.is_some() && has_tools {
+        return Err(ProviderError::validation(
+            "`response_format` JSON sets the tool choice itself: remove `tool_choice`, or drop `response_format` and ask for JSON in the prompt",
+        ));
+    }
+    if request.tools.iter().flatten().any(|t| t.name == ANSWER_TOOL) {
+        return Err(ProviderError::validation(format!(
+            "a tool is named `{ANSWER_TOOL}`, the name reserved for the `response_format` answer: rename it"
+        )));
+    }
+    let name = format.get("json_schema").and_then(|s| s.get("name")).and_then(Value::as_str);
+    let description = match name {
+        Some(n) => format!("Give the final answer ({n}) as this tool's input, which must match the schema."),
+        None => "Give the final answer as this tool's input, a JSON object.".to_string(),
+    };
+    let spec = json!({"name": ANSWER_TOOL, "description": description, "input_schema": schema});
+    let choice = if has_tools { json!({"type": "any"}) } else { json!({"type": "tool", "name": ANSWER_TOOL}) };
+    Ok(Some((spec, choice)))
+}
+
+/// Images and documents only for models that take them: refused here, not by Bedrock.
+fn check_inputs(turns: &[(Role, Vec<Value>)], model: Option<&ModelSpec>) -> Result<(), ProviderError> {
+    let Some(m) = model else { return Ok(()) };
+    fn kinds(v: &Value, out: &mut Vec<String>) {
+        if let Some(t) = v.get("type").and_then(Value::as_str) {
+            out.push(t.to_string());
+        }
+        if let Some(items) = v.get("content").and_then(Value::as_array) {
+            items.iter().for_each(|i| kinds(i, out));
+        }
+    }
+    let mut found = Vec::new();
+    turns.iter().flat_map(|(_, blocks)| blocks).for_each(|b| kinds(b, &mut found));
+    for (kind, supported) in [("image", m.vision), ("document", m.documents)] {
+        if !supported && found.iter().any(|k| k == kind) {
+            return Err(ProviderError::validation(format!(
+                "{} does not take {kind} input on Bedrock: remove the {kind} blocks or pick a Claude 4 model",
+                m.display_name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// When the conversation ends inside an assistant tool turn (its last user turn holds tool
+/// results) and that assistant turn has no thinking block, Claude refuses thinking for the
+/// request ("a final `assistant` message must start with a thinking block"): the turn was
+/// made without thinking, which can resume at the next user turn. The reason, in that case.
+fn open_tool_turn_without_thinking(turns: &[(Role, Vec<Value>)]) -> Option<String> {
+    let [.., (Role::Assistant, assistant), (Role::User, last)] = turns else { return None };
+    let in_tool_turn = last.iter().any(|b| b["type"] == "tool_result");
+    let starts_with_thinking = matches!(assistant.first().and_then(|b| b["type"].as_str()), Some("thinking" | "redacted_thinking"));
+    (in_tool_turn && !starts_with_thinking).then(|| {
+        "the assistant tool turn in progress was made without thinking, and Claude requires it to start with a thinking block; thinking resumes with the next user turn".to_string()
+    })
+}
+
+/// Removes thinking blocks for a model that cannot take them (a conversation moved from a
+/// thinking model).
+fn drop_thinking_blocks(turns: &mut [(Role, Vec<Value>)], model_name: &str, adjustments: &mut Vec<Adjustment>) {
+    let mut dropped = 0;
+    for (_, blocks) in turns.iter_mut() {
+        let before = blocks.len();
+        blocks.retain(|b| !matches!(b["type"].as_str(), Some("thinking" | "redacted_thinking")));
+        dropped += before - blocks.len();
+    }
+    if dropped > 0 {
+        adjustments.push(Adjustment {
+            field: "thinking_blocks",
+            requested: dropped.to_string(),
+            actual: "0".into(),
+            reason: format!("{model_name} cannot take the earlier turns' thinking blocks"),
+        });
+    }
 }
 
 fn push_turn(turns: &mut Vec<(Role, Vec<Value>)>, role: Role, blocks: Vec<Value>) {
@@ -178,13 +539,61 @@ fn system_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, P
     }
 }
 
+/// A developer message as context: one text block wrapped in `<context_file>`, keeping the
+/// last block's `cache_control` (where a caller marks a cache breakpoint).
+fn context_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, ProviderError> {
+    let (text, extensions) = match content {
+        MessageContent::Text(t) => (t.clone(), Object::new()),
+        MessageContent::Blocks(blocks) => {
+            let mut texts = Vec::new();
+            let mut last = Object::new();
+            for b in blocks {
+                match b {
+                    ContentBlock::Text { text, extensions } => {
+                        texts.push(text.as_str());
+                        last = extensions.clone();
+                    }
+                    other => {
+                        return Err(ProviderError::validation(format!(
+                            "messages[{index}] is a developer message with a `{}` block: developer messages take text blocks only",
+                            block_type(other)
+                        )))
+                    }
+                }
+            }
+            (texts.join("\n"), last)
+        }
+    };
+    if text.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(vec![with_cache_control(json!({"type": "text", "text": format!("<context_file>\n{text}\n</context_file>")}), &extensions)])
+}
+
+/// A content block as JSON without Amplifier's `visibility` (display metadata Claude refuses
+/// as an extra input).
+fn block_without_visibility(b: &ContentBlock) -> Value {
+    let mut v = serde_json::to_value(b).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("visibility");
+    }
+    v
+}
+
+/// Bedrock refuses an empty text block ("text content blocks must be non-empty").
+fn empty_text(index: usize) -> ProviderError {
+    ProviderError::validation(format!("messages[{index}] has empty text, which Bedrock refuses: put text in it or remove the message"))
+}
+
 fn user_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, ProviderError> {
     match content {
+        MessageContent::Text(t) if t.is_empty() => Err(empty_text(index)),
         MessageContent::Text(t) => Ok(vec![json!({"type": "text", "text": t})]),
         MessageContent::Blocks(blocks) => {
             let mut out = Vec::new();
             for b in blocks {
                 match b {
+                    ContentBlock::Text { text, .. } if text.is_empty() => return Err(empty_text(index)),
                     ContentBlock::Text { text, extensions } => {
                         out.push(with_cache_control(json!({"type": "text", "text": text}), extensions))
                     }
@@ -218,7 +627,10 @@ fn user_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, Pro
     }
 }
 
-fn assistant_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, ProviderError> {
+/// An assistant message's blocks. Thinking blocks go back byte-exact (signature-only ones with
+/// their empty text too) and first, as Claude requires of a turn that thinks; a thinking block
+/// without a signature (written by another provider) cannot be verified and is left out.
+fn assistant_blocks(index: usize, content: &MessageContent, adjustments: &mut Vec<Adjustment>) -> Result<Vec<Value>, ProviderError> {
     match content {
         MessageContent::Text(t) if t.is_empty() => Ok(vec![]),
         MessageContent::Text(t) => Ok(vec![json!({"type": "text", "text": t})]),
@@ -229,13 +641,15 @@ fn assistant_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>
                     // Anthropic rejects empty text blocks; an empty one carries nothing.
                     ContentBlock::Text { text, .. } if text.is_empty() => {}
                     ContentBlock::Text { text, extensions } => out.push(with_cache_control(json!({"type": "text", "text": text}), extensions)),
-                    ContentBlock::Thinking { thinking, signature, .. } => {
-                        let mut block = json!({"type": "thinking", "thinking": thinking});
-                        if let Some(sig) = signature {
-                            block["signature"] = json!(sig);
-                        }
-                        out.push(block);
+                    ContentBlock::Thinking { thinking, signature: Some(sig), .. } => {
+                        out.push(json!({"type": "thinking", "thinking": thinking, "signature": sig}))
                     }
+                    ContentBlock::Thinking { signature: None, .. } => adjustments.push(Adjustment {
+                        field: "thinking_blocks",
+                        requested: format!("messages[{index}]"),
+                        actual: "left out".into(),
+                        reason: "a thinking block without a signature cannot be sent back to Claude".into(),
+                    }),
                     ContentBlock::RedactedThinking { data, .. } => out.push(json!({"type": "redacted_thinking", "data": data})),
                     ContentBlock::ToolCall { id, name, input, extensions } => {
                         out.push(with_cache_control(json!({"type": "tool_use", "id": id, "name": name, "input": input}), extensions))
@@ -248,6 +662,12 @@ fn assistant_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>
                         )))
                     }
                 }
+            }
+            let is_thinking = |b: &Value| matches!(b["type"].as_str(), Some("thinking" | "redacted_thinking"));
+            if out.first().is_some_and(|b| !is_thinking(b)) && out.iter().any(is_thinking) {
+                let (mut thinking, rest): (Vec<Value>, Vec<Value>) = out.into_iter().partition(is_thinking);
+                thinking.extend(rest);
+                out = thinking;
             }
             Ok(out)
         }
@@ -321,30 +741,34 @@ fn tool_choice(choice: &Value) -> Result<Value, ProviderError> {
 
 /// The thinking budget asked for: `metadata.thinking_budget_tokens` (or `thinking_budget`)
 /// wins; then `reasoning_effort` low/medium/high (4k/16k/32k tokens); then the
-/// `thinking_budget_tokens` config key.
-fn thinking_budget(request: &ChatRequest, model: Option<&ModelSpec>, configured: u32) -> Result<Option<u32>, ProviderError> {
+/// `thinking_budget_tokens` config key. A budget under Anthropic's minimum is raised to it.
+fn thinking_budget(request: &ChatRequest, configured: u32, adjustments: &mut Vec<Adjustment>) -> Result<Option<u32>, ProviderError> {
     let from_metadata = request.metadata.as_ref().and_then(|m| m.get("thinking_budget_tokens").or_else(|| m.get("thinking_budget")));
     let budget = match (from_metadata, request.reasoning_effort.as_deref()) {
         (Some(v), _) => match v.as_u64() {
             Some(0) => None,
-            Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX).max(MIN_THINKING_BUDGET)),
+            Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
             None => return Err(ProviderError::validation(format!("`metadata.thinking_budget_tokens` is {v}: it must be a whole number of tokens (at least {MIN_THINKING_BUDGET}) or 0 for off"))),
         },
         (None, Some("none") | Some("minimal")) => None,
-        (None, None) => (configured > 0).then_some(configured.max(MIN_THINKING_BUDGET)),
+        (None, None) => (configured > 0).then_some(configured),
         (None, Some("low")) => Some(4_096),
         (None, Some("medium")) => Some(16_000),
         (None, Some("high")) => Some(32_000),
         (None, Some(other)) => return Err(ProviderError::validation(format!("`reasoning_effort` is {other:?}: use none, low, medium or high"))),
     };
-    if budget.is_some() && model.is_some_and(|m| !m.thinking) {
-        return Err(ProviderError::validation(
-            "this model does not support extended thinking: remove `reasoning_effort` or pick a Claude 4 model",
-        ));
-    }
-    Ok(budget)
+    Ok(budget.map(|b| {
+        if b < MIN_THINKING_BUDGET {
+            adjustments.push(Adjustment {
+                field: "thinking_budget",
+                requested: b.to_string(),
+                actual: MIN_THINKING_BUDGET.to_string(),
+                reason: format!("the smallest thinking budget is {MIN_THINKING_BUDGET} tokens"),
+            });
+        }
+        b.max(MIN_THINKING_BUDGET)
+    }))
 }
-
 /// Maps Anthropic's stop_reason to Amplifier's finish_reason.
 pub fn finish_reason(stop_reason: &str) -> String {
     match stop_reason {
@@ -356,12 +780,14 @@ pub fn finish_reason(stop_reason: &str) -> String {
     .to_string()
 }
 
-/// Amplifier usage from Anthropic usage: `input_tokens` is gross (fresh + cache reads + cache writes).
+/// Amplifier usage from Anthropic usage, as the provider contract's `llm:response` table
+/// defines it: `input_tokens` is fresh plus cache reads; cache writes are reported apart in
+/// `cache_write_tokens` (billed on top); `total_tokens` is input plus output.
 pub fn usage(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0);
     let (fresh, cache_read, cache_write, output) =
         (n("input_tokens"), n("cache_read_input_tokens"), n("cache_creation_input_tokens"), n("output_tokens"));
-    let input = fresh + cache_read + cache_write;
+    let input = fresh + cache_read;
     Usage {
         input_tokens: input,
         output_tokens: output,
@@ -371,6 +797,28 @@ pub fn usage(u: &Value) -> Usage {
         cache_write_tokens: (cache_write > 0).then_some(cache_write),
         extensions: Map::new(),
     }
+}
+
+/// For a JSON `response_format`: the answer tool's input becomes the answer's text (the JSON
+/// itself), and a turn that only answered ends as `stop`, not `tool_calls`.
+pub fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
+    let mut answered = false;
+    for block in response.content.iter_mut() {
+        if let ContentBlock::ToolCall { name, input, .. } = block {
+            if name == answer_tool {
+                *block = ContentBlock::Text { text: Value::Object(std::mem::take(input)).to_string(), extensions: Map::new() };
+                answered = true;
+            }
+        }
+    }
+    if !answered {
+        return;
+    }
+    let calls = ChatResponse::collect_tool_calls(&response.content);
+    if calls.is_empty() && response.finish_reason.as_deref() == Some("tool_calls") {
+        response.finish_reason = Some("stop".into());
+    }
+    response.tool_calls = (!calls.is_empty()).then_some(calls);
 }
 
 /// Bedrock's Anthropic message → ChatResponse. `model_id` is the id actually called.
@@ -468,9 +916,14 @@ mod tests {
         let b = &t.body;
         assert_eq!(b["anthropic_version"], ANTHROPIC_VERSION);
         assert!(b.get("model").is_none() && b.get("stream").is_none());
+        assert_eq!(b["system"], json!([{"type": "text", "text": "Be brief."}]));
         assert_eq!(
-            b["system"],
-            json!([{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Use tools.", "cache_control": {"type": "ephemeral"}}])
+            b["messages"][0]["content"],
+            json!([
+                {"type": "text", "text": "<context_file>\nUse tools.\n</context_file>", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "Weather in Paris and Rome?"}
+            ]),
+            "developer messages are context at the top of the first user turn"
         );
         assert_eq!(b["messages"].as_array().unwrap().len(), 3, "the two tool messages merge into one user turn");
         assert_eq!(b["messages"][1]["content"][0], json!({"type": "thinking", "thinking": "two calls", "signature": "sig=="}));
@@ -485,7 +938,7 @@ mod tests {
         assert_eq!(b["tools"][0]["input_schema"]["type"], "object");
         assert_eq!(b["tool_choice"], json!({"type": "auto"}));
         assert_eq!(b["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
-        assert_eq!(b["temperature"], json!(1.0));
+        assert!(b.get("temperature").is_none(), "thinking runs at the model's default temperature, 1");
         assert_eq!(b["anthropic_beta"], json!([INTERLEAVED_THINKING_BETA]));
         assert_eq!(b["stop_sequences"], json!(["END"]));
         assert_eq!(b["max_tokens"], json!(8192));
@@ -497,10 +950,81 @@ mod tests {
         assert_eq!(t.max_tokens, 64_000);
         let t = translate(json!({"messages": [{"role": "user", "content": "x"}], "max_output_tokens": 2000, "metadata": {"thinking_budget_tokens": 8000}})).unwrap();
         assert_eq!((t.max_tokens, t.thinking_budget), (12_096, Some(8000)));
+        assert_eq!(t.adjustments[0].field, "max_tokens");
+        assert_eq!((t.adjustments[0].requested.as_str(), t.adjustments[0].actual.as_str()), ("2000", "12096"));
         assert!(translate(json!({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"}))
             .unwrap_err()
             .to_string()
             .contains("reasoning_effort"));
+    }
+
+    #[test]
+    fn sampling_follows_the_model_and_every_change_is_recorded() {
+        let user = json!([{"role": "user", "content": "x"}]);
+        // Sonnet 4.5 takes one of temperature and top_p: the request's temperature wins.
+        let t = translate(json!({"messages": user, "temperature": 0.3, "top_p": 0.9})).unwrap();
+        assert_eq!((t.body["temperature"].as_f64(), t.body.get("top_p")), (Some(0.3), None));
+        assert_eq!(t.adjustments[0].field, "top_p");
+        let d = degradation(&t.adjustments).unwrap();
+        assert_eq!((d["requested"].as_str(), d["actual"].as_str()), (Some("top_p=0.9"), Some("top_p=not sent")));
+        // top_p alone goes through; no default temperature is added beside it.
+        let t = translate(json!({"messages": user, "top_p": 0.9, "top_k": 40})).unwrap();
+        assert_eq!((t.body.get("temperature"), t.body["top_p"].as_f64(), t.body["top_k"].as_u64()), (None, Some(0.9), Some(40)));
+        assert!(t.adjustments.is_empty());
+        // Sonnet 4 takes both.
+        let req: ChatRequest = serde_json::from_value(json!({"messages": user, "temperature": 0.3, "top_p": 0.9})).unwrap();
+        let t = to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup("anthropic.claude-sonnet-4-20250514-v1:0")).unwrap();
+        assert_eq!((t.body["temperature"].as_f64(), t.body["top_p"].as_f64()), (Some(0.3), Some(0.9)));
+        // Thinking: temperature 1, no top_k, recorded.
+        let t = translate(json!({"messages": user, "temperature": 0.2, "top_k": 5, "reasoning_effort": "low"})).unwrap();
+        assert!(t.body.get("temperature").is_none() && t.body.get("top_k").is_none());
+        let fields: Vec<&str> = t.adjustments.iter().map(|a| a.field).collect();
+        assert_eq!(fields, ["temperature", "top_k"]);
+        assert!(translate(json!({"messages": user, "top_p": 1.5})).unwrap_err().to_string().starts_with("validation: `top_p` is 1.5"));
+    }
+
+    #[test]
+    fn thinking_blocks_go_first_and_an_open_tool_turn_without_thinking_turns_it_off() {
+        let t = translate(json!({"messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Let me look."},
+                {"type": "thinking", "thinking": "", "signature": "sig-only"},
+                {"type": "tool_call", "id": "t1", "name": "f", "input": {}}
+            ]},
+            {"role": "tool", "tool_call_id": "t1", "content": "r"}
+        ], "reasoning_effort": "low"}))
+        .unwrap();
+        assert_eq!(t.body["messages"][1]["content"][0], json!({"type": "thinking", "thinking": "", "signature": "sig-only"}));
+        assert!(t.body.get("thinking").is_some());
+        let t = translate(json!({"messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [{"type": "tool_call", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": "r"}
+        ], "reasoning_effort": "low"}))
+        .unwrap();
+        assert!(t.body.get("thinking").is_none());
+        assert_eq!((t.adjustments[0].field, t.adjustments[0].actual.as_str()), ("thinking", "off"));
+    }
+
+    #[test]
+    fn json_response_format_is_a_forced_answer_tool() {
+        let t = translate(json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}}})).unwrap();
+        assert_eq!(t.body["tools"][0]["name"], ANSWER_TOOL);
+        assert_eq!(t.body["tool_choice"], json!({"type": "tool", "name": ANSWER_TOOL}));
+        assert_eq!(t.answer_tool.as_deref(), Some(ANSWER_TOOL));
+        let e =
+            translate(json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}})).unwrap_err().to_string();
+        assert!(e.starts_with("validation: `response_format` type \"xml\""), "{e}");
+        let mut r = from_anthropic(
+            &json!({"content": [{"type": "tool_use", "id": "a", "name": ANSWER_TOOL, "input": {"name": "Paris"}}], "stop_reason": "tool_use"}),
+            "m",
+            None,
+        )
+        .unwrap();
+        answer_as_text(&mut r, ANSWER_TOOL);
+        assert_eq!(serde_json::to_value(&r.content).unwrap(), json!([{"type": "text", "text": "{\"name\":\"Paris\"}"}]));
+        assert_eq!((r.finish_reason.as_deref(), r.tool_calls.is_none()), (Some("stop"), true));
     }
 
     #[test]
@@ -539,7 +1063,8 @@ mod tests {
         assert_eq!(v["tool_calls"], json!([{"id": "tu1", "name": "f", "arguments": {"a": 1}}]));
         assert_eq!(
             v["usage"],
-            json!({"input_tokens": 115, "output_tokens": 7, "total_tokens": 122, "cache_read_tokens": 100, "cache_write_tokens": 5})
+            json!({"input_tokens": 110, "output_tokens": 7, "total_tokens": 117, "cache_read_tokens": 100, "cache_write_tokens": 5}),
+            "input is fresh + cache reads; cache writes apart"
         );
         assert_eq!(v["content"][0], json!({"type": "thinking", "thinking": "hmm", "signature": "S"}));
         assert_eq!(v["metadata"]["model"], "us.model");

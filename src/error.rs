@@ -54,6 +54,13 @@ pub struct ProviderError {
 }
 
 impl ProviderError {
+    /// This error without the call's own credentials in its message (Bedrock may echo a key
+    /// id or a token back): the last step before an error leaves the component.
+    pub fn without_secrets(mut self, secrets: &[&str]) -> Self {
+        self.message = crate::scrub::remove(&self.message, secrets);
+        self
+    }
+
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ProviderError { kind, message: message.into(), request_id: None, attempts: 1 }

@@ -18,6 +18,12 @@ pub const LLM_RESPONSE_DEBUG: &str = "llm:response:debug";
 pub const LLM_REQUEST_RAW: &str = "llm:request:raw";
 /// `llm:response:raw`: the complete HTTP response (config `raw_debug`).
 pub const LLM_RESPONSE_RAW: &str = "llm:response:raw";
+/// `provider:config_warning`: a config key this component does not know (`key`, `closest_key`, `message`).
+pub const PROVIDER_CONFIG_WARNING: &str = "provider:config_warning";
+/// `provider:tool_sequence_repaired`: unanswered tool calls got synthetic error results (`tool_call_ids`, `count`).
+pub const PROVIDER_TOOL_SEQUENCE_REPAIRED: &str = "provider:tool_sequence_repaired";
+/// `provider:model_fallback`: Bedrock refused an id and the model's next id was called (`from`, `to`, `reason`).
+pub const PROVIDER_MODEL_FALLBACK: &str = "provider:model_fallback";
 /// The key that marks a stderr line as an event.
 pub const LINE_KEY: &str = "amplifier_event";
 /// What replaces a secret.
@@ -72,7 +78,7 @@ pub fn truncated(value: &Value) -> Value {
     }
 }
 
-/// The normative `usage` payload of `llm:response`: gross input, output, and cache counts
+/// The normative `usage` payload of `llm:response`: input (fresh + cache reads), output, and cache counts
 /// only when non-zero.
 pub fn usage_payload(usage: &crate::messages::Usage) -> Value {
     let mut u = json!({"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens});

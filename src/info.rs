@@ -5,6 +5,16 @@ use serde_json::{json, Value};
 use crate::config::{KeyType, KEYS};
 use crate::models::DEFAULT_MODEL;
 
+/// ProviderInfo `defaults`, read from [`KEYS`] so they cannot drift from the parser's.
+fn defaults() -> Value {
+    let mut d = crate::config::model_defaults();
+    d["model"] = json!(DEFAULT_MODEL);
+    let text = |name: &str| KEYS.iter().find(|k| k.name == name).and_then(|k| k.default).unwrap_or_default();
+    d["timeout"] = json!(text("timeout").parse::<f64>().ok().map(|n| n as u64));
+    d["use_cross_region_inference"] = json!(text("use_cross_region_inference") == "true");
+    d
+}
+
 /// ProviderInfo JSON in the Amplifier kernel's shape.
 pub fn provider_info() -> Value {
     let config_fields: Vec<Value> = KEYS
@@ -35,13 +45,7 @@ pub fn provider_info() -> Value {
         "display_name": "AWS Bedrock (Anthropic Claude)",
         "credential_env_vars": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"],
         "capabilities": ["streaming", "tools", "thinking", "vision"],
-        "defaults": {
-            "model": DEFAULT_MODEL,
-            "max_tokens": 8192,
-            "temperature": 1.0,
-            "timeout": 300,
-            "use_cross_region_inference": true,
-        },
+        "defaults": defaults(),
         "config_fields": config_fields,
     })
 }
@@ -59,5 +63,9 @@ mod tests {
         let secret = fields.iter().find(|f| f["id"] == "aws_secret_access_key").unwrap();
         assert_eq!(secret["field_type"], "secret");
         assert_eq!(secret["env_var"], "AWS_SECRET_ACCESS_KEY");
+        assert_eq!(
+            info["defaults"],
+            json!({"model": DEFAULT_MODEL, "max_tokens": 8192, "temperature": 1.0, "timeout": 300, "use_cross_region_inference": true})
+        );
     }
 }

@@ -16,12 +16,20 @@ pub mod eventstream;
 pub mod info;
 pub mod messages;
 pub mod models;
+pub mod port;
 pub mod provider;
+pub mod request;
 pub mod retry;
+pub mod scrub;
 pub mod sign;
 pub mod stream;
 pub mod transport;
 pub mod validate;
+
+#[cfg(test)]
+mod properties;
+#[cfg(any(test, fuzzing))]
+pub mod testing;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;

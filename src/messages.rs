@@ -15,7 +15,7 @@ pub type Object = Map<String, Value>;
 pub enum Role {
     /// Instructions from the application.
     System,
-    /// Instructions from the developer; sent to Claude as system text.
+    /// Context from the developer (files, notes); sent to Claude as `<context_file>` user content.
     Developer,
     /// The person.
     User,
@@ -229,7 +229,7 @@ pub struct ToolCall {
 /// Token usage with the kernel's normative key names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
-    /// Gross input tokens: fresh plus cache reads plus cache writes.
+    /// Input tokens: fresh plus cache reads (cache writes are in `cache_write_tokens`).
     pub input_tokens: i64,
     /// Output tokens.
     pub output_tokens: i64,
@@ -260,7 +260,8 @@ pub struct ChatResponse {
     /// Token usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
-    /// Set when a different model than requested answered.
+    /// What was changed from the request so the model would take it (sampling, limits,
+    /// thinking, model id), in the kernel's `Degradation` shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degradation: Option<Value>,
     /// `stop`, `tool_calls`, `length`, or the provider's own reason.

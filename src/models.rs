@@ -61,7 +61,28 @@ impl Geo {
 /// Every prefix that marks an id as an inference profile already.
 const PROFILE_PREFIXES: &[&str] = &["us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global."];
 
-/// One Claude model as Bedrock offers it.
+/// How a model takes the sampling parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    /// Bedrock refuses `temperature` together with `top_p` ("`temperature` and `top_p` cannot
+    /// both be specified for this model. Please use only one.").
+    pub temperature_xor_top_p: bool,
+    /// `top_k` is accepted.
+    pub top_k: bool,
+}
+
+/// How a model thinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thinking {
+    /// Extended thinking with a token budget (`{"type": "enabled", "budget_tokens": n}`).
+    pub budget: bool,
+    /// Adaptive thinking (`{"type": "adaptive"}`), where the model picks its own budget.
+    pub adaptive: bool,
+    /// Thinking between tool calls, with the interleaved-thinking beta flag.
+    pub interleaved: bool,
+}
+
+/// One Claude model as Bedrock offers it: the one capability table every request rule reads.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelSpec {
     /// The bare Bedrock model id.
@@ -74,8 +95,18 @@ pub struct ModelSpec {
     pub max_output_tokens: u32,
     /// Geographies with a cross-region inference profile for this model.
     pub profiles: &'static [Geo],
-    /// Whether the model supports extended thinking.
-    pub thinking: bool,
+    /// Whether a `global.` inference profile exists (routes to any commercial region).
+    pub global_profile: bool,
+    /// Extended thinking support.
+    pub thinking: Thinking,
+    /// Sampling-parameter rules.
+    pub sampling: Sampling,
+    /// Image input.
+    pub vision: bool,
+    /// PDF document input.
+    pub documents: bool,
+    /// Prompt caching (`cache_control`).
+    pub prompt_caching: bool,
     /// On-demand price per million input tokens, USD.
     pub usd_per_mtok_in: f64,
     /// On-demand price per million output tokens, USD.
@@ -84,7 +115,23 @@ pub struct ModelSpec {
     pub cost_tier: &'static str,
 }
 
-/// The current Claude 4.x models on Bedrock, default first.
+/// Thinking as every Claude 4.x model offers it.
+const CLAUDE4_THINKING: Thinking = Thinking { budget: true, adaptive: false, interleaved: true };
+/// The 4.5 generation and Opus 4.1: one of temperature / top_p, and top_k.
+const ONE_OF_TEMPERATURE_TOP_P: Sampling = Sampling { temperature_xor_top_p: true, top_k: true };
+/// Earlier models: temperature, top_p and top_k together.
+const ALL_SAMPLING: Sampling = Sampling { temperature_xor_top_p: false, top_k: true };
+
+/// The Claude models on Bedrock, default first.
+///
+/// Sources: the original Python module's model table (ids, profiles by geography, limits),
+/// Anthropic's model documentation (context windows, output limits; thinking needs
+/// temperature 1, a budget of at least 1,024 tokens and below `max_tokens`; interleaved
+/// thinking is a beta of the Claude 4 models; the 4.5 models and Opus 4.1 take only one of
+/// `temperature` and `top_p`; every Claude model takes `top_k`; vision, PDF documents and
+/// prompt caching on Claude 4.x), and Bedrock's inference-profile list (the `global.`
+/// profiles of Sonnet 4, Sonnet 4.5, Haiku 4.5 and Opus 4.5). Claude 3.5 Haiku is the one
+/// model here without thinking, images or documents on Bedrock.
 pub const CATALOG: &[ModelSpec] = &[
     ModelSpec {
         id: DEFAULT_MODEL,
@@ -92,7 +139,12 @@ pub const CATALOG: &[ModelSpec] = &[
         context_window: 200_000,
         max_output_tokens: 64_000,
         profiles: &[Geo::Us, Geo::UsGov, Geo::Eu, Geo::Jp, Geo::Au],
-        thinking: true,
+        global_profile: true,
+        thinking: CLAUDE4_THINKING,
+        sampling: ONE_OF_TEMPERATURE_TOP_P,
+        vision: true,
+        documents: true,
+        prompt_caching: true,
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
         cost_tier: "medium",
@@ -103,7 +155,12 @@ pub const CATALOG: &[ModelSpec] = &[
         context_window: 200_000,
         max_output_tokens: 64_000,
         profiles: &[Geo::Us, Geo::Eu],
-        thinking: true,
+        global_profile: true,
+        thinking: CLAUDE4_THINKING,
+        sampling: ONE_OF_TEMPERATURE_TOP_P,
+        vision: true,
+        documents: true,
+        prompt_caching: true,
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
@@ -114,7 +171,12 @@ pub const CATALOG: &[ModelSpec] = &[
         context_window: 200_000,
         max_output_tokens: 32_000,
         profiles: &[Geo::Us],
-        thinking: true,
+        global_profile: false,
+        thinking: CLAUDE4_THINKING,
+        sampling: ONE_OF_TEMPERATURE_TOP_P,
+        vision: true,
+        documents: true,
+        prompt_caching: true,
         usd_per_mtok_in: 15.0,
         usd_per_mtok_out: 75.0,
         cost_tier: "high",
@@ -125,7 +187,12 @@ pub const CATALOG: &[ModelSpec] = &[
         context_window: 200_000,
         max_output_tokens: 64_000,
         profiles: &[Geo::Us, Geo::Eu, Geo::Jp, Geo::Au],
-        thinking: true,
+        global_profile: true,
+        thinking: CLAUDE4_THINKING,
+        sampling: ONE_OF_TEMPERATURE_TOP_P,
+        vision: true,
+        documents: true,
+        prompt_caching: true,
         usd_per_mtok_in: 1.0,
         usd_per_mtok_out: 5.0,
         cost_tier: "low",
@@ -136,7 +203,12 @@ pub const CATALOG: &[ModelSpec] = &[
         context_window: 200_000,
         max_output_tokens: 64_000,
         profiles: &[Geo::Us, Geo::Eu, Geo::Apac],
-        thinking: true,
+        global_profile: true,
+        thinking: CLAUDE4_THINKING,
+        sampling: ALL_SAMPLING,
+        vision: true,
+        documents: true,
+        prompt_caching: true,
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
         cost_tier: "medium",
@@ -147,10 +219,31 @@ pub const CATALOG: &[ModelSpec] = &[
         context_window: 200_000,
         max_output_tokens: 32_000,
         profiles: &[Geo::Us],
-        thinking: true,
+        global_profile: false,
+        thinking: CLAUDE4_THINKING,
+        sampling: ALL_SAMPLING,
+        vision: true,
+        documents: true,
+        prompt_caching: true,
         usd_per_mtok_in: 15.0,
         usd_per_mtok_out: 75.0,
         cost_tier: "high",
+    },
+    ModelSpec {
+        id: "anthropic.claude-3-5-haiku-20241022-v1:0",
+        display_name: "Claude 3.5 Haiku",
+        context_window: 200_000,
+        max_output_tokens: 8_192,
+        profiles: &[Geo::Us],
+        global_profile: false,
+        thinking: Thinking { budget: false, adaptive: false, interleaved: false },
+        sampling: ALL_SAMPLING,
+        vision: false,
+        documents: false,
+        prompt_caching: true,
+        usd_per_mtok_in: 0.8,
+        usd_per_mtok_out: 4.0,
+        cost_tier: "low",
     },
 ];
 
@@ -159,30 +252,60 @@ pub fn base_model_id(id: &str) -> &str {
     PROFILE_PREFIXES.iter().find_map(|p| id.strip_prefix(p)).unwrap_or(id)
 }
 
-/// The catalog entry for a bare or prefixed id, or for an inference-profile ARN naming one.
-pub fn lookup(id: &str) -> Option<&'static ModelSpec> {
-    let tail = id.rsplit('/').next().unwrap_or(id);
-    let base = base_model_id(tail);
-    CATALOG.iter().find(|m| m.id == base)
+/// The model without its version suffix (`-v1:0`, `-v2`): the key of the capability table,
+/// so a new version of a known model keeps its rules.
+fn without_version(id: &str) -> &str {
+    match id.rfind("-v") {
+        Some(i) if id[i + 2..].split(':').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) => &id[..i],
+        _ => id,
+    }
 }
 
-/// The id to put in the URL: prefixed ids and ARNs pass unchanged; a bare id gets the
-/// region's profile prefix when cross-region inference is on and the model offers one.
-pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> String {
-    let already_routed = requested.starts_with("arn:") || PROFILE_PREFIXES.iter().any(|p| requested.starts_with(p));
-    if already_routed || !cross_region {
-        return requested.to_string();
+/// The catalog entry for a bare or prefixed id, a versioned or unversioned one, or an
+/// inference-profile / foundation-model ARN naming one.
+pub fn lookup(id: &str) -> Option<&'static ModelSpec> {
+    let tail = id.rsplit('/').next().unwrap_or(id);
+    let base = without_version(base_model_id(tail));
+    CATALOG.iter().find(|m| without_version(m.id) == base)
+}
+
+/// Whether `id` was routed by the caller (a profile id or an ARN), which we never change.
+pub fn is_routed(id: &str) -> bool {
+    id.starts_with("arn:") || PROFILE_PREFIXES.iter().any(|p| id.starts_with(p))
+}
+
+/// The ids to try for `requested`, best first: the region's geographic profile, then the
+/// `global.` profile, then the bare id. A caller's own profile id or ARN, or cross-region
+/// inference turned off, gives exactly one candidate. For a model newer than the catalog the
+/// region's broad geography is assumed, as the original module does.
+pub fn candidates(requested: &str, region: &str, cross_region: bool) -> Vec<String> {
+    if is_routed(requested) || !cross_region {
+        return vec![requested.to_string()];
     }
     let geos = Geo::for_region(region);
-    let geo = match lookup(requested) {
-        Some(spec) => geos.iter().find(|g| spec.profiles.contains(g)),
-        // An id newer than this catalog: the broad geography is the one AWS offers first.
-        None => geos.iter().find(|g| matches!(g, Geo::Us | Geo::UsGov | Geo::Eu | Geo::Apac)),
-    };
-    match geo {
-        Some(g) => format!("{}{requested}", g.prefix()),
-        None => requested.to_string(),
+    let mut out = Vec::new();
+    match lookup(requested) {
+        Some(spec) => {
+            if let Some(g) = geos.iter().find(|g| spec.profiles.contains(g)) {
+                out.push(format!("{}{requested}", g.prefix()));
+            }
+            if spec.global_profile {
+                out.push(format!("global.{requested}"));
+            }
+        }
+        None => {
+            if let Some(g) = geos.iter().find(|g| matches!(g, Geo::Us | Geo::UsGov | Geo::Eu | Geo::Apac)) {
+                out.push(format!("{}{requested}", g.prefix()));
+            }
+        }
     }
+    out.push(requested.to_string());
+    out
+}
+
+/// The id to put in the URL first: see [`candidates`].
+pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> String {
+    candidates(requested, region, cross_region).swap_remove(0)
 }
 
 /// ModelInfo JSON for every catalog model, in the Amplifier kernel's shape.
@@ -191,8 +314,11 @@ pub fn model_infos() -> Value {
         CATALOG
             .iter()
             .map(|m| {
-                let mut caps = vec!["tools", "streaming", "vision"];
-                if m.thinking {
+                let mut caps = vec!["tools", "streaming"];
+                if m.vision {
+                    caps.push("vision");
+                }
+                if m.thinking.budget {
                     caps.push("thinking");
                 }
                 if m.cost_tier == "low" {
@@ -204,7 +330,7 @@ pub fn model_infos() -> Value {
                     "context_window": m.context_window,
                     "max_output_tokens": m.max_output_tokens,
                     "capabilities": caps,
-                    "defaults": {"max_tokens": 8192, "temperature": 1.0},
+                    "defaults": crate::config::model_defaults(),
                     "cost_per_input_token": m.usd_per_mtok_in / 1e6,
                     "cost_per_output_token": m.usd_per_mtok_out / 1e6,
                     "metadata": {

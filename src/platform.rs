@@ -40,6 +40,10 @@ impl ConfigSource for WasiPlatform {
     fn env(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    fn keys(&self) -> Vec<String> {
+        store::get_all().map(|all| all.into_iter().map(|(k, _)| k).collect()).unwrap_or_default()
+    }
 }
 
 impl Platform for WasiPlatform {
@@ -69,6 +73,13 @@ impl Platform for WasiPlatform {
         }
     }
 
+    fn warn(&self, message: &str) {
+        // With events on, the event carries it; on the command line without them, a line.
+        if !self.events {
+            eprintln!("warning: {message}");
+        }
+    }
+
     fn open(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<StreamingResponse, TransportError> {
         wasi_http::open(request, timeouts)
     }
@@ -81,7 +92,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match cli::parse(&args) {
         Ok(Command::Help) => {
-            print!("{}", cli::USAGE);
+            print!("{}", cli::usage());
             return Ok(());
         }
         Ok(Command::Complete(o)) => o,

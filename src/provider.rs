@@ -1,151 +1,30 @@
-//! The request pipeline: configuration → validation → translation → signing → transport →
-//! response, written against a [`Platform`] so it runs the same under WASI and in unit tests.
+//! The request pipelines: `complete` (InvokeModel, or a stream read whole) and the events of
+//! a call, with the one retry loop both paths use. Building the request is `request.rs`,
+//! the stream state machine `stream.rs`, the port to the surroundings `port.rs`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
-use crate::bedrock::{self, CallContext};
-use crate::config::{ConfigSource, ProviderConfig};
+use crate::bedrock::{self, Next};
 use crate::convert;
 use crate::error::{ErrorKind, ProviderError};
-use crate::events::{self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW};
-use crate::eventstream::{self, BedrockFrame, FrameReader};
-use crate::messages::{from_json, ChatRequest, ChatResponse};
-use crate::models;
+use crate::events::{
+    self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW, PROVIDER_CONFIG_WARNING,
+    PROVIDER_MODEL_FALLBACK, PROVIDER_TOOL_SEQUENCE_REPAIRED,
+};
+use crate::messages::{from_json, ChatResponse};
+pub use crate::port::Platform;
+pub use crate::request::{prepare, Operation, PreparedCall};
 use crate::retry::RetryPolicy;
-use crate::sign::{self, Unsigned};
-use crate::stream::Assembler;
-use crate::transport::{HttpRequest, HttpResponse, StreamingResponse, Timeouts, TransportError};
-use crate::validate;
-
-/// What the pipeline needs from its surroundings.
-pub trait Platform {
-    /// Configuration and environment lookups.
-    fn source(&self) -> &dyn ConfigSource;
-    /// Wall-clock time, for the signature.
-    fn now(&self) -> SystemTime;
-    /// Monotonic time since an arbitrary start, for durations.
-    fn monotonic(&self) -> Duration;
-    /// A uniformly random number, for retry jitter.
-    fn random_u64(&self) -> u64;
-    /// Blocks for `duration` (between retries).
-    fn sleep(&self, duration: Duration);
-    /// Delivers one encoded event line (see [`crate::events`]).
-    fn emit(&self, line: &str);
-    /// Sends a request and returns once the status and headers are in.
-    fn open(&self, request: &HttpRequest, timeouts: &Timeouts) -> Result<StreamingResponse, TransportError>;
-}
-
-/// Everything in a model-id path segment is encoded except RFC 3986 unreserved characters,
-/// exactly as botocore encodes the `{modelId}` label (`:` → `%3A`, `/` → `%2F`).
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-/// The Bedrock operation to call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// `InvokeModel`: one JSON answer.
-    Invoke,
-    /// `InvokeModelWithResponseStream`: an event stream.
-    InvokeStream,
-}
-
-/// A fully prepared Bedrock call: what to send and the context for errors.
-#[derive(Debug, Clone)]
-pub struct PreparedCall {
-    /// The signed request.
-    pub http: HttpRequest,
-    /// Limits for the exchange.
-    pub timeouts: Timeouts,
-    /// Model id in the URL.
-    pub model_id: String,
-    /// Signing region.
-    pub region: String,
-    /// Whether we chose a cross-region profile.
-    pub cross_region: bool,
-    /// The configuration used.
-    pub config: ProviderConfig,
-    /// The Anthropic body as JSON, for debug events.
-    pub body: Value,
-    /// Messages in the request, for events.
-    pub message_count: usize,
-    /// Thinking budget sent, if any.
-    pub thinking_budget: Option<u32>,
-}
-
-impl PreparedCall {
-    /// Context for [`bedrock::classify`].
-    pub fn context(&self) -> CallContext<'_> {
-        CallContext { model_id: &self.model_id, region: &self.region, cross_region: self.cross_region }
-    }
-}
-
-/// Parses, validates, translates and signs a ChatRequest; no network traffic yet.
-pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operation) -> Result<PreparedCall, ProviderError> {
-    let request: ChatRequest = from_json("request", request_json).map_err(ProviderError::validation)?;
-    let config = ProviderConfig::resolve(platform.source())?;
-    validate::validate(&request)?;
-
-    let region = config.require_region()?.to_string();
-    let requested = request.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| config.default_model.clone());
-    let model_id = models::resolve_model_id(requested.trim(), &region, config.use_cross_region_inference);
-    let translated = convert::to_anthropic(&request, &config, models::lookup(&model_id))?;
-    let body =
-        serde_json::to_vec(&translated.body).map_err(|e| ProviderError::validation(format!("the request could not be encoded: {e}")))?;
-
-    let endpoint = config.endpoint()?;
-    let action = match operation {
-        Operation::Invoke => "invoke",
-        Operation::InvokeStream => "invoke-with-response-stream",
-    };
-    let path = format!("{}/model/{}/{action}", endpoint.base_path, utf8_percent_encode(&model_id, PATH_SEGMENT));
-    let url = format!("{}://{}{path}", endpoint.scheme, endpoint.authority);
-    let mut headers: Vec<(String, String)> = match operation {
-        Operation::Invoke => vec![("accept".into(), "application/json".into()), ("content-type".into(), "application/json".into())],
-        Operation::InvokeStream => {
-            vec![("content-type".into(), "application/json".into()), ("x-amzn-bedrock-accept".into(), "application/json".into())]
-        }
-    };
-    let to_sign: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let added = sign::authorize(
-        &Unsigned { method: "POST", url: &url, headers: &to_sign, body: &body },
-        &config.credentials,
-        &region,
-        platform.now(),
-        config.aws_profile.as_deref(),
-    )
-    .map_err(|e| match e {
-        sign::SignError::NoCredentials { .. } => ProviderError::new(ErrorKind::Auth, e.to_string()),
-        sign::SignError::Signer(_) => ProviderError::validation(e.to_string()),
-    })?;
-    headers.extend(added);
-    // Added after signing, as botocore does: Content-Length is not a signed header.
-    headers.push(("content-length".into(), body.len().to_string()));
-
-    let total = match request.timeout {
-        Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
-        Some(t) => return Err(ProviderError::validation(format!("`timeout` is {t}: it must be a positive number of seconds"))),
-        None => config.timeout,
-    };
-    Ok(PreparedCall {
-        http: HttpRequest { scheme: endpoint.scheme, authority: endpoint.authority, path, headers, body },
-        timeouts: Timeouts::new(total, config.connect_timeout, config.first_byte_timeout, config.between_bytes_timeout),
-        cross_region: model_id != requested.trim(),
-        model_id,
-        region,
-        body: translated.body,
-        message_count: request.messages.len(),
-        thinking_budget: translated.thinking_budget,
-        config,
-    })
-}
+pub use crate::stream::CompletionStream;
+use crate::transport::{HttpResponse, StreamingResponse};
 
 /// What `llm:response` reports about a call that succeeded.
-struct Finished {
-    usage: Option<crate::messages::Usage>,
-    finish_reason: Option<String>,
-    request_id: Option<Value>,
+pub(crate) struct Finished {
+    pub(crate) usage: Option<crate::messages::Usage>,
+    pub(crate) finish_reason: Option<String>,
+    pub(crate) request_id: Option<Value>,
 }
 
 impl Finished {
@@ -159,14 +38,14 @@ impl Finished {
 }
 
 /// Emits the call's events, scrubbed of its secrets.
-struct Emitter<'a> {
+pub(crate) struct Emitter<'a> {
     platform: &'a dyn Platform,
     call: &'a PreparedCall,
     secrets: Vec<&'a str>,
 }
 
 impl<'a> Emitter<'a> {
-    fn new(platform: &'a dyn Platform, call: &'a PreparedCall) -> Self {
+    pub(crate) fn new(platform: &'a dyn Platform, call: &'a PreparedCall) -> Self {
         Emitter { platform, call, secrets: call.config.credentials.secrets() }
     }
 
@@ -176,8 +55,23 @@ impl<'a> Emitter<'a> {
         self.platform.emit(&events::line(event, &data, &self.secrets));
     }
 
-    fn request(&self, stream: bool) {
+    /// Before sending: config warnings, repairs made, then `llm:request` (and debug events).
+    pub(crate) fn request(&self, stream: bool) {
         let c = self.call;
+        for (key, near) in &c.config_warnings {
+            let message = match near {
+                Some(k) => format!("unknown config key `{key}` is ignored: did you mean `{k}`?"),
+                None => format!("unknown config key `{key}` is ignored: see the configuration keys in get-info"),
+            };
+            self.platform.warn(&message);
+            self.emit(PROVIDER_CONFIG_WARNING, json!({"key": key, "closest_key": near, "message": message}));
+        }
+        if !c.repaired_tool_calls.is_empty() {
+            self.emit(
+                PROVIDER_TOOL_SEQUENCE_REPAIRED,
+                json!({"tool_call_ids": c.repaired_tool_calls, "count": c.repaired_tool_calls.len()}),
+            );
+        }
         self.emit(LLM_REQUEST, json!({"message_count": c.message_count, "stream": stream, "max_tokens": c.body["max_tokens"], "thinking_budget": c.thinking_budget}));
         if c.config.debug {
             self.emit(LLM_REQUEST_DEBUG, json!({"request": events::truncated(&c.body)}));
@@ -190,7 +84,11 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn raw_response(&self, attempt: u32, response: &HttpResponse) {
+    fn fallback(&self, from: &str, error: &ProviderError) {
+        self.emit(PROVIDER_MODEL_FALLBACK, json!({"from": from, "to": self.call.model_id, "reason": error.message}));
+    }
+
+    pub(crate) fn raw_response(&self, attempt: u32, response: &HttpResponse) {
         let c = self.call;
         if !(c.config.debug || c.config.raw_debug) {
             return;
@@ -205,7 +103,7 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn response(&self, outcome: Result<Finished, &ProviderError>, duration: Duration, first_token: Option<Duration>) {
+    pub(crate) fn response(&self, outcome: Result<Finished, &ProviderError>, duration: Duration, first_token: Option<Duration>) {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let duration_ms = ms(duration);
         let ttft = first_token.map(ms);
@@ -224,6 +122,9 @@ impl<'a> Emitter<'a> {
                 "error_kind": e.kind.prefix(),
             }),
         };
+        if let Some(d) = convert::degradation(&self.call.adjustments) {
+            data["degradation"] = d;
+        }
         if let Some(t) = ttft {
             data["stream"] = json!(true);
             data["time_to_first_token_ms"] = json!(t);
@@ -232,56 +133,92 @@ impl<'a> Emitter<'a> {
     }
 }
 
+/// Attempts made so far for one call and the time spent waiting between them.
+#[derive(Debug, Default)]
+pub(crate) struct Attempts {
+    /// Attempts started.
+    pub(crate) count: u32,
+    waited: Duration,
+}
+
+impl Attempts {
+    /// Waits before another attempt, if the call's retry policy allows one.
+    pub(crate) fn may_retry(&mut self, platform: &dyn Platform, call: &PreparedCall) -> bool {
+        let policy = RetryPolicy { max_retries: call.config.max_retries, budget: call.config.retry_budget };
+        let wait = RetryPolicy::backoff(self.count.saturating_sub(1), platform.random_u64());
+        if !policy.allows(self.count.saturating_sub(1), self.waited, wait) {
+            return false;
+        }
+        platform.sleep(wait);
+        self.waited += wait;
+        true
+    }
+}
+
+/// The one retry loop: runs `once` until it succeeds, fails for good, or the retry policy says
+/// stop; an id Bedrock refuses moves the call to the model's next id (no wait, once per id).
+pub(crate) fn with_retries<T>(
+    platform: &dyn Platform,
+    call: &mut PreparedCall,
+    attempts: &mut Attempts,
+    mut once: impl FnMut(&PreparedCall, u32) -> Result<T, (ProviderError, Next)>,
+) -> Result<T, ProviderError> {
+    loop {
+        attempts.count += 1;
+        let (error, next) = match once(call, attempts.count) {
+            Ok(v) => return Ok(v),
+            Err(failure) => failure,
+        };
+        match next {
+            Next::OtherModelId => {
+                // Bedrock's refusal, without the advice that follows it.
+                let reason = error.message.find("): ").map_or(error.message.as_str(), |i| &error.message[..=i]);
+                if let Some(from) = call.fall_back(platform, reason)? {
+                    Emitter::new(platform, call).fallback(&from, &error);
+                    continue;
+                }
+            }
+            Next::Retry if attempts.may_retry(platform, call) => continue,
+            _ => {}
+        }
+        return Err(error.after_attempts(attempts.count));
+    }
+}
+
+/// A transport failure as an attempt's outcome.
+pub(crate) fn network_failure(e: crate::transport::TransportError) -> (ProviderError, Next) {
+    let next = if e.is_retryable() { Next::Retry } else { Next::Stop };
+    (ProviderError::new(ErrorKind::Network, e.to_string()), next)
+}
+
+/// The ChatResponse as the caller gets it: the answer tool's input as text, and what was
+/// changed from the request in `degradation`.
+pub(crate) fn finish_response(mut response: ChatResponse, call: &PreparedCall) -> ChatResponse {
+    if let Some(tool) = &call.answer_tool {
+        convert::answer_as_text(&mut response, tool);
+    }
+    response.degradation = convert::degradation(&call.adjustments);
+    response
+}
+
 /// `complete`: ChatRequest JSON → ChatResponse JSON, with retries and hook events.
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
     if wants_stream(request_json) {
         return CompletionStream::open(request_json, platform, true)?.into_response();
     }
-    let call = prepare(request_json, platform, Operation::Invoke)?;
-    let emitter = Emitter::new(platform, &call);
-    emitter.request(false);
+    let mut call = prepare(request_json, platform, Operation::Invoke)?;
+    Emitter::new(platform, &call).request(false);
     let started = platform.monotonic();
-    let outcome = invoke_with_retries(platform, &call, &emitter);
-    emitter.response(outcome.as_ref().map(Finished::of), platform.monotonic().saturating_sub(started), None);
-    outcome
+    let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| invoke_once(platform, call, attempt))
+        .map(|r| finish_response(r, &call));
+    Emitter::new(platform, &call).response(outcome.as_ref().map(Finished::of), platform.monotonic().saturating_sub(started), None);
+    outcome.map_err(|e| e.without_secrets(&call.config.credentials.secrets()))
 }
 
-/// Sends `call` until it succeeds, fails for good, or the retry policy says stop.
-fn invoke_with_retries(platform: &dyn Platform, call: &PreparedCall, emitter: &Emitter<'_>) -> Result<ChatResponse, ProviderError> {
-    let policy = RetryPolicy { max_retries: call.config.max_retries, budget: call.config.retry_budget };
-    let mut waited = Duration::ZERO;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let (error, retryable) = match invoke_once(platform, call, emitter, attempt) {
-            Ok(response) => return Ok(response),
-            Err(failure) => failure,
-        };
-        let wait = RetryPolicy::backoff(attempt - 1, platform.random_u64());
-        if retryable && policy.allows(attempt - 1, waited, wait) {
-            platform.sleep(wait);
-            waited += wait;
-            continue;
-        }
-        return Err(error.after_attempts(attempt));
-    }
-}
-
-/// One attempt; a failure says whether trying again may help.
-fn invoke_once(
-    platform: &dyn Platform,
-    call: &PreparedCall,
-    emitter: &Emitter<'_>,
-    attempt: u32,
-) -> Result<ChatResponse, (ProviderError, bool)> {
-    let response = match platform.open(&call.http, &call.timeouts).and_then(StreamingResponse::read_all) {
-        Ok(r) => r,
-        Err(e) => {
-            let retryable = e.is_retryable();
-            return Err((ProviderError::new(ErrorKind::Network, e.to_string()), retryable));
-        }
-    };
-    emitter.raw_response(attempt, &response);
+/// One attempt.
+fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<ChatResponse, (ProviderError, Next)> {
+    let response = platform.open(&call.http, &call.timeouts).and_then(StreamingResponse::read_all).map_err(network_failure)?;
+    Emitter::new(platform, call).raw_response(attempt, &response);
     let request_id = response.header("x-amzn-requestid").map(str::to_string);
     if !(200..300).contains(&response.status) {
         return Err(bedrock::classify_response(&response, &call.context()));
@@ -290,252 +227,17 @@ fn invoke_once(
         (
             ProviderError::new(ErrorKind::Bedrock, format!("Bedrock answered HTTP {} with a body that is not JSON ({e})", response.status))
                 .with_request_id(request_id.clone()),
-            false,
+            Next::Stop,
         )
     })?;
-    convert::from_anthropic(&message, &call.model_id, request_id.as_deref())
-        .map_err(|e| (ProviderError::new(ErrorKind::Bedrock, format!("unexpected response shape: {e}")).with_request_id(request_id), false))
+    convert::from_anthropic(&message, &call.model_id, request_id.as_deref()).map_err(|e| {
+        (ProviderError::new(ErrorKind::Bedrock, format!("unexpected response shape: {e}")).with_request_id(request_id), Next::Stop)
+    })
 }
 
 /// Whether a ChatRequest asks for streaming; malformed JSON is left to `prepare` to report.
 fn wants_stream(request_json: &[u8]) -> bool {
     serde_json::from_slice::<Value>(request_json).ok().and_then(|v| v.get("stream").and_then(Value::as_bool)).unwrap_or(false)
-}
-
-/// An exception frame's type in the `x-amzn-ErrorType` spelling (`throttlingException` →
-/// `ThrottlingException`), so stream errors get the same classification as HTTP ones.
-fn exception_code(kind: &str) -> String {
-    let mut c = kind.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-}
-
-/// A streaming completion: InvokeModelWithResponseStream decoded frame by frame, one event
-/// out per call to [`next_event`](Self::next_event).
-pub struct CompletionStream<'p> {
-    platform: &'p dyn Platform,
-    call: PreparedCall,
-    body: Option<StreamingResponse>,
-    request_id: Option<String>,
-    frames: FrameReader,
-    assembler: Assembler,
-    keep_content: bool,
-    queue: std::collections::VecDeque<Value>,
-    attempt: u32,
-    waited: Duration,
-    started: Duration,
-    first_event: Option<Duration>,
-    ended: bool,
-}
-
-impl std::fmt::Debug for CompletionStream<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompletionStream").field("model", &self.call.model_id).field("attempt", &self.attempt).finish_non_exhaustive()
-    }
-}
-
-impl<'p> CompletionStream<'p> {
-    /// Validates, signs and sends the request, and waits for Bedrock's status. HTTP-level
-    /// failures are retried like `complete`'s.
-    pub fn open(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool) -> Result<Self, ProviderError> {
-        let call = prepare(request_json, platform, Operation::InvokeStream)?;
-        Emitter::new(platform, &call).request(true);
-        let mut stream = CompletionStream {
-            platform,
-            call,
-            body: None,
-            request_id: None,
-            frames: FrameReader::new(),
-            assembler: Assembler::new(keep_content),
-            keep_content,
-            queue: Default::default(),
-            attempt: 0,
-            waited: Duration::ZERO,
-            started: platform.monotonic(),
-            first_event: None,
-            ended: false,
-        };
-        if let Err(e) = stream.connect() {
-            stream.end_with(&e);
-            return Err(e);
-        }
-        Ok(stream)
-    }
-
-    fn policy(&self) -> RetryPolicy {
-        RetryPolicy { max_retries: self.call.config.max_retries, budget: self.call.config.retry_budget }
-    }
-
-    /// Waits before another attempt, if the policy allows one.
-    fn may_retry(&mut self) -> bool {
-        let wait = RetryPolicy::backoff(self.attempt - 1, self.platform.random_u64());
-        if !self.policy().allows(self.attempt - 1, self.waited, wait) {
-            return false;
-        }
-        self.platform.sleep(wait);
-        self.waited += wait;
-        true
-    }
-
-    fn connect(&mut self) -> Result<(), ProviderError> {
-        loop {
-            self.attempt += 1;
-            self.frames = FrameReader::new();
-            self.assembler = Assembler::new(self.keep_content);
-            let (error, retryable) = match self.platform.open(&self.call.http, &self.call.timeouts) {
-                Err(e) => (ProviderError::new(ErrorKind::Network, e.to_string()), e.is_retryable()),
-                Ok(response) if (200..300).contains(&response.status) => {
-                    self.request_id = response.header("x-amzn-requestid").map(str::to_string);
-                    self.body = Some(response);
-                    return Ok(());
-                }
-                Ok(response) => match response.read_all() {
-                    Err(e) => (ProviderError::new(ErrorKind::Network, e.to_string()), e.is_retryable()),
-                    Ok(r) => {
-                        Emitter::new(self.platform, &self.call).raw_response(self.attempt, &r);
-                        bedrock::classify_response(&r, &self.call.context())
-                    }
-                },
-            };
-            if !(retryable && self.may_retry()) {
-                return Err(error.after_attempts(self.attempt));
-            }
-        }
-    }
-
-    /// The next event, `Ok(None)` once `done` has been delivered or after an error.
-    pub fn next_event(&mut self) -> Result<Option<Value>, ProviderError> {
-        loop {
-            if let Some(event) = self.queue.pop_front() {
-                if self.first_event.is_none() {
-                    self.first_event = Some(self.platform.monotonic().saturating_sub(self.started));
-                }
-                return Ok(Some(event));
-            }
-            if self.ended {
-                return Ok(None);
-            }
-            if let Err(e) = self.pump() {
-                self.end_with(&e);
-                return Err(e);
-            }
-        }
-    }
-
-    /// Moves the stream forward by one frame or one network read.
-    fn pump(&mut self) -> Result<(), ProviderError> {
-        let corrupt = |e: eventstream::FrameError| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
-        match self.frames.next_frame().map_err(corrupt)? {
-            Some(frame) => self.on_frame(&frame),
-            None => {
-                let body = self.body.as_mut().ok_or_else(|| ProviderError::new(ErrorKind::Bedrock, "the stream is not open"))?;
-                match body.body.next_chunk() {
-                    Ok(Some(bytes)) => {
-                        self.frames.push(&bytes);
-                        Ok(())
-                    }
-                    Ok(None) => {
-                        self.frames.finish().map_err(corrupt)?;
-                        Err(ProviderError::new(
-                            ErrorKind::Bedrock,
-                            "the response stream ended before `message_stop`: the answer is incomplete",
-                        ))
-                    }
-                    Err(e) => Err(ProviderError::new(ErrorKind::Network, e.to_string())),
-                }
-            }
-        }
-    }
-
-    fn on_frame(&mut self, frame: &aws_smithy_types::event_stream::Message) -> Result<(), ProviderError> {
-        match eventstream::interpret(frame).map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream has {e}")))? {
-            BedrockFrame::Unknown => Ok(()),
-            BedrockFrame::Event(event) => {
-                let mut out = Vec::new();
-                self.assembler
-                    .apply(&event, &mut out)
-                    .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream went wrong: {e}")))?;
-                self.queue.extend(out);
-                if self.assembler.is_finished() {
-                    self.finish_ok();
-                }
-                Ok(())
-            }
-            BedrockFrame::Exception { kind, message } => {
-                let code = exception_code(&kind);
-                let body = json!({ "message": message }).to_string();
-                let error = bedrock::classify(200, Some(&code), body.as_bytes(), self.request_id.as_deref(), &self.call.context());
-                // Nothing reached the caller yet: trying again repeats nothing.
-                if bedrock::is_retryable(&code) && !self.assembler.content_delivered() && self.may_retry() {
-                    self.body = None;
-                    return self.connect();
-                }
-                Err(error.after_attempts(self.attempt))
-            }
-        }
-    }
-
-    fn metadata(&self) -> Value {
-        let mut m = json!({"model": self.call.model_id, "stop_reason": self.assembler.stop_reason()});
-        if let Some(id) = &self.request_id {
-            m["request_id"] = json!(id);
-        }
-        if let Some(metrics) = self.assembler.metrics() {
-            m["bedrock_invocation_metrics"] = metrics.clone();
-        }
-        m
-    }
-
-    fn finish_ok(&mut self) {
-        let usage = self.assembler.usage();
-        let finish_reason = self.assembler.finish_reason();
-        self.queue.push_back(json!({
-            "type": "done",
-            "finish_reason": finish_reason,
-            "tool_calls": self.assembler.tool_calls(),
-            "usage": usage,
-            "metadata": self.metadata(),
-        }));
-        self.ended = true;
-        self.body = None;
-        let elapsed = self.platform.monotonic().saturating_sub(self.started);
-        let first = Some(self.first_event.unwrap_or(elapsed));
-        let finished = Finished { usage: Some(usage), finish_reason, request_id: self.request_id.clone().map(Value::String) };
-        Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, first);
-    }
-
-    /// Ends the stream with `error`, which gains what had been received.
-    fn end_with(&mut self, error: &ProviderError) {
-        self.ended = true;
-        self.body = None;
-        let elapsed = self.platform.monotonic().saturating_sub(self.started);
-        Emitter::new(self.platform, &self.call).response(Err(error), elapsed, self.first_event.or(Some(elapsed)));
-    }
-
-    /// Reads the whole stream into the ChatResponse a non-streaming call returns for the
-    /// same content.
-    pub fn into_response(mut self) -> Result<ChatResponse, ProviderError> {
-        loop {
-            match self.next_event() {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(mut e) => {
-                    if self.assembler.content_delivered() {
-                        e.message = format!("{} ({})", e.message, self.assembler.progress());
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        convert::from_anthropic(&self.assembler.message(), &self.call.model_id, self.request_id.as_deref()).map_err(|e| {
-            ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")).with_request_id(self.request_id.clone())
-        })
-    }
-
-    /// For an error from [`next_event`](Self::next_event): what had been received, when any
-    /// content had (`None` otherwise).
-    pub fn progress(&self) -> Option<String> {
-        self.assembler.content_delivered().then(|| self.assembler.progress())
-    }
 }
 
 /// `parse-tool-calls`: ChatResponse JSON → the tool calls in its content.
@@ -550,8 +252,11 @@ pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::messages::Too
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigSource;
+    use crate::transport::{HttpRequest, Timeouts, TransportError};
     use std::cell::RefCell;
     use std::collections::HashMap;
+    use std::time::SystemTime;
     use std::time::UNIX_EPOCH;
 
     struct Fake {

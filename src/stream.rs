@@ -6,9 +6,23 @@
 //! - `block_stop` `{index}`: the block is complete.
 //! - `usage` `{usage}`: token usage in the ChatResponse `usage` shape.
 //! - `block_stop` carries the parsed `input` for a `tool_call` block.
-//! - `done` `{finish_reason, tool_calls, usage, metadata}`: the last event.
+//! - `done` `{finish_reason, tool_calls, usage, metadata, degradation?}`: the last event.
+//!
+//! [`Assembler`] builds them from Anthropic's events; [`CompletionStream`] is the state
+//! machine around it (connect with retries, frames in, events out, errors with progress).
+
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+
+use crate::bedrock;
+use crate::error::{ErrorKind, ProviderError};
+use crate::eventstream::{self, BedrockFrame, FrameReader};
+use crate::messages::ChatResponse;
+use crate::port::Platform;
+use crate::provider::{finish_response, network_failure, with_retries, Attempts, Emitter, Finished};
+use crate::request::{prepare, Operation, PreparedCall};
+use crate::transport::StreamingResponse;
 
 /// One content block as it is being received.
 #[derive(Debug, Clone)]
@@ -262,6 +276,266 @@ impl Assembler {
         m.insert("stop_sequence".into(), self.stop_sequence.clone());
         m.insert("usage".into(), Value::Object(self.usage.clone()));
         Value::Object(m)
+    }
+}
+
+/// An exception frame's type in the `x-amzn-ErrorType` spelling (`throttlingException` →
+/// `ThrottlingException`), so stream errors get the same classification as HTTP ones.
+fn exception_code(kind: &str) -> String {
+    let mut c = kind.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+}
+
+/// A streaming completion: InvokeModelWithResponseStream decoded frame by frame, one event
+/// out per call to [`next_event`](Self::next_event).
+pub struct CompletionStream<'p> {
+    platform: &'p dyn Platform,
+    call: PreparedCall,
+    body: Option<StreamingResponse>,
+    request_id: Option<String>,
+    frames: FrameReader,
+    assembler: Assembler,
+    keep_content: bool,
+    queue: std::collections::VecDeque<Value>,
+    attempts: Attempts,
+    started: Duration,
+    first_event: Option<Duration>,
+    /// Block index of the JSON `response_format` answer, delivered as text.
+    answer_block: Option<u64>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for CompletionStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletionStream")
+            .field("model", &self.call.model_id)
+            .field("attempts", &self.attempts.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p> CompletionStream<'p> {
+    /// Validates, signs and sends the request, and waits for Bedrock's status. HTTP-level
+    /// failures are retried like `complete`'s.
+    pub fn open(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool) -> Result<Self, ProviderError> {
+        let call = prepare(request_json, platform, Operation::InvokeStream)?;
+        Emitter::new(platform, &call).request(true);
+        let mut stream = CompletionStream {
+            platform,
+            call,
+            body: None,
+            request_id: None,
+            frames: FrameReader::new(),
+            assembler: Assembler::new(keep_content),
+            keep_content,
+            queue: Default::default(),
+            attempts: Attempts::default(),
+            started: platform.monotonic(),
+            first_event: None,
+            answer_block: None,
+            ended: false,
+        };
+        if let Err(e) = stream.connect() {
+            stream.end_with(&e);
+            return Err(e.without_secrets(&stream.call.config.credentials.secrets()));
+        }
+        Ok(stream)
+    }
+
+    fn connect(&mut self) -> Result<(), ProviderError> {
+        self.frames = FrameReader::new();
+        self.assembler = Assembler::new(self.keep_content);
+        let platform = self.platform;
+        let response = with_retries(platform, &mut self.call, &mut self.attempts, |call, attempt| {
+            let response = platform.open(&call.http, &call.timeouts).map_err(network_failure)?;
+            if (200..300).contains(&response.status) {
+                return Ok(response);
+            }
+            let r = response.read_all().map_err(network_failure)?;
+            Emitter::new(platform, call).raw_response(attempt, &r);
+            Err(bedrock::classify_response(&r, &call.context()))
+        })?;
+        self.request_id = response.header("x-amzn-requestid").map(str::to_string);
+        self.body = Some(response);
+        Ok(())
+    }
+
+    /// The next event, `Ok(None)` once `done` has been delivered or after an error.
+    pub fn next_event(&mut self) -> Result<Option<Value>, ProviderError> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                if self.first_event.is_none() {
+                    self.first_event = Some(self.platform.monotonic().saturating_sub(self.started));
+                }
+                return Ok(Some(event));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            if let Err(e) = self.pump() {
+                self.end_with(&e);
+                return Err(e.without_secrets(&self.call.config.credentials.secrets()));
+            }
+        }
+    }
+
+    /// Moves the stream forward by one frame or one network read.
+    fn pump(&mut self) -> Result<(), ProviderError> {
+        let corrupt = |e: eventstream::FrameError| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
+        match self.frames.next_frame().map_err(corrupt)? {
+            Some(frame) => self.on_frame(&frame),
+            None => {
+                let body = self.body.as_mut().ok_or_else(|| ProviderError::new(ErrorKind::Bedrock, "the stream is not open"))?;
+                match body.body.next_chunk() {
+                    Ok(Some(bytes)) => {
+                        self.frames.push(&bytes);
+                        Ok(())
+                    }
+                    Ok(None) => {
+                        self.frames.finish().map_err(corrupt)?;
+                        Err(ProviderError::new(
+                            ErrorKind::Bedrock,
+                            "the response stream ended before `message_stop`: the answer is incomplete",
+                        ))
+                    }
+                    Err(e) => Err(ProviderError::new(ErrorKind::Network, e.to_string())),
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: &aws_smithy_types::event_stream::Message) -> Result<(), ProviderError> {
+        match eventstream::interpret(frame).map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream has {e}")))? {
+            BedrockFrame::Unknown => Ok(()),
+            BedrockFrame::Event(event) => {
+                let mut out = Vec::new();
+                self.assembler
+                    .apply(&event, &mut out)
+                    .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream went wrong: {e}")))?;
+                for e in out.iter_mut() {
+                    self.answer_as_text(e);
+                }
+                self.queue.extend(out);
+                if self.assembler.is_finished() {
+                    self.finish_ok();
+                }
+                Ok(())
+            }
+            BedrockFrame::Exception { kind, message } => {
+                let code = exception_code(&kind);
+                let body = json!({ "message": message }).to_string();
+                let error = bedrock::classify(200, Some(&code), body.as_bytes(), self.request_id.as_deref(), &self.call.context());
+                // Nothing reached the caller yet: trying again repeats nothing.
+                if bedrock::is_retryable(&code) && !self.assembler.content_delivered() && self.attempts.may_retry(self.platform, &self.call)
+                {
+                    self.body = None;
+                    return self.connect();
+                }
+                Err(error.after_attempts(self.attempts.count))
+            }
+        }
+    }
+
+    /// For a JSON `response_format`: the answer tool's block is delivered as a text block whose
+    /// text is the JSON as it arrives.
+    fn answer_as_text(&mut self, event: &mut Value) {
+        let Some(tool) = &self.call.answer_tool else { return };
+        let index = event["index"].as_u64();
+        match event["type"].as_str() {
+            Some("block_start") if event["block"]["name"].as_str() == Some(tool.as_str()) => {
+                self.answer_block = index;
+                event["block"] = json!({"type": "text"});
+            }
+            Some("delta") if index.is_some() && index == self.answer_block => {
+                if let Some(Value::String(piece)) = event.as_object_mut().and_then(|o| o.remove("partial_json")) {
+                    event["text"] = json!(piece);
+                }
+            }
+            Some("block_stop") if index.is_some() && index == self.answer_block => {
+                if let Some(o) = event.as_object_mut() {
+                    o.remove("input");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn metadata(&self) -> Value {
+        let mut m = json!({"model": self.call.model_id, "stop_reason": self.assembler.stop_reason()});
+        if let Some(id) = &self.request_id {
+            m["request_id"] = json!(id);
+        }
+        if let Some(metrics) = self.assembler.metrics() {
+            m["bedrock_invocation_metrics"] = metrics.clone();
+        }
+        m
+    }
+
+    fn finish_ok(&mut self) {
+        let usage = self.assembler.usage();
+        let mut finish_reason = self.assembler.finish_reason();
+        let mut tool_calls = self.assembler.tool_calls();
+        if let Some(tool) = &self.call.answer_tool {
+            let calls = &mut tool_calls;
+            let before = calls.len();
+            calls.retain(|c| c["name"].as_str() != Some(tool.as_str()));
+            if calls.len() < before && calls.is_empty() && finish_reason.as_deref() == Some("tool_calls") {
+                finish_reason = Some("stop".into());
+            }
+        }
+        let mut done = json!({
+            "type": "done",
+            "finish_reason": finish_reason,
+            "tool_calls": tool_calls,
+            "usage": usage,
+            "metadata": self.metadata(),
+        });
+        if let Some(d) = crate::convert::degradation(&self.call.adjustments) {
+            done["degradation"] = d;
+        }
+        self.queue.push_back(done);
+        self.ended = true;
+        self.body = None;
+        let elapsed = self.platform.monotonic().saturating_sub(self.started);
+        let first = Some(self.first_event.unwrap_or(elapsed));
+        let finished = Finished { usage: Some(usage), finish_reason, request_id: self.request_id.clone().map(Value::String) };
+        Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, first);
+    }
+
+    /// Ends the stream with `error`, which gains what had been received.
+    fn end_with(&mut self, error: &ProviderError) {
+        self.ended = true;
+        self.body = None;
+        let elapsed = self.platform.monotonic().saturating_sub(self.started);
+        Emitter::new(self.platform, &self.call).response(Err(error), elapsed, self.first_event.or(Some(elapsed)));
+    }
+
+    /// Reads the whole stream into the ChatResponse a non-streaming call returns for the
+    /// same content.
+    pub fn into_response(mut self) -> Result<ChatResponse, ProviderError> {
+        loop {
+            match self.next_event() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(mut e) => {
+                    if self.assembler.content_delivered() {
+                        e.message = format!("{} ({})", e.message, self.assembler.progress());
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let response =
+            crate::convert::from_anthropic(&self.assembler.message(), &self.call.model_id, self.request_id.as_deref()).map_err(|e| {
+                ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")).with_request_id(self.request_id.clone())
+            })?;
+        Ok(finish_response(response, &self.call))
+    }
+
+    /// For an error from [`next_event`](Self::next_event): what had been received, when any
+    /// content had (`None` otherwise).
+    pub fn progress(&self) -> Option<String> {
+        self.assembler.content_delivered().then(|| self.assembler.progress())
     }
 }
 

@@ -74,20 +74,29 @@ impl StreamingResponse {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    /// Reads the rest of the body.
+    /// Reads the rest of the body. Of an error answer only the first [`ERROR_BODY_LIMIT`]
+    /// bytes are kept and the rest is never read: an error message is short, and a huge error
+    /// body (a misbehaving proxy) must not exhaust the sandbox's memory.
     pub fn read_all(mut self) -> Result<HttpResponse, TransportError> {
+        let limit = if (200..300).contains(&self.status) { usize::MAX } else { ERROR_BODY_LIMIT };
         let mut body = Vec::new();
         while let Some(chunk) = self.body.next_chunk()? {
-            body.extend_from_slice(&chunk);
+            body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]);
+            if body.len() >= limit {
+                break;
+            }
         }
         Ok(HttpResponse { status: self.status, headers: self.headers, body })
     }
 }
 
-/// Time limits for one request.
+/// Time limits for one request, all enforced by the component with its own monotonic clock:
+/// `wasi:http` request options mean different things on different hosts (jco's shim treats
+/// `connect-timeout` as an idle timer until the headers arrive), so none are passed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// The whole exchange, from connect to the last body byte.
+    /// A non-streamed exchange, from connect to the last body byte; for a stream, the wait for
+    /// the response headers.
     pub total: Duration,
     /// Establishing the connection.
     pub connect: Duration,
@@ -95,14 +104,43 @@ pub struct Timeouts {
     pub first_byte: Duration,
     /// Silence between two body chunks.
     pub between_bytes: Duration,
+    /// For a stream: the longest silence once the headers are in, which replaces `total` and
+    /// `between_bytes` for the body, so a stream that keeps delivering is never cut off.
+    pub stream_idle: Option<Duration>,
 }
 
 impl Timeouts {
     /// Each limit capped by the overall one: no phase may outlast the whole request.
     pub fn new(total: Duration, connect: Duration, first_byte: Duration, between_bytes: Duration) -> Timeouts {
-        Timeouts { total, connect: connect.min(total), first_byte: first_byte.min(total), between_bytes: between_bytes.min(total) }
+        Timeouts {
+            total,
+            connect: connect.min(total),
+            first_byte: first_byte.min(total),
+            between_bytes: between_bytes.min(total),
+            stream_idle: None,
+        }
+    }
+
+    /// The same limits for a stream whose body may stay silent for at most `idle` at a time.
+    pub fn streaming(mut self, idle: Duration) -> Timeouts {
+        self.stream_idle = Some(idle);
+        self
+    }
+
+    /// How long to wait for the response headers, and the key that sets it. `wasi:http` 0.2
+    /// gives a guest no signal when the connection is up, so connecting counts toward the
+    /// first byte; `connect_timeout` only names the host's own connection-timeout error.
+    pub fn headers(&self) -> (Duration, &'static str) {
+        if self.first_byte < self.total {
+            (self.first_byte, "first_byte_timeout")
+        } else {
+            (self.total, "timeout")
+        }
     }
 }
+
+/// The most of an error answer's body that is read (see [`StreamingResponse::read_all`]).
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// Why no complete response arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +159,15 @@ pub enum TransportError {
         /// The limit that applied.
         limit: Duration,
     },
-    /// DNS, connect, TLS or protocol failure, as the host reported it.
+    /// The TLS handshake failed: an untrusted or wrong certificate, or no TLS at all. Trying
+    /// again cannot help.
+    Tls {
+        /// Where the request was going.
+        url: String,
+        /// The host's error code.
+        detail: String,
+    },
+    /// DNS, connect or protocol failure, as the host reported it.
     Failed {
         /// Where the request was going.
         url: String,
@@ -151,6 +197,11 @@ impl fmt::Display for TransportError {
                 "no answer within {:.1} s ({phase}): raise the `{key}` config key, ask for fewer output tokens, or check connectivity to Bedrock",
                 limit.as_secs_f64()
             ),
+            TransportError::Tls { url, detail } => write!(
+                f,
+                "TLS with {url} failed ({detail}): the host does not trust the server's certificate; for a private endpoint give \
+                 the host its CA (AWS_CA_BUNDLE, or the profile's ca_bundle), for a plain-http local endpoint use an http:// endpoint_url"
+            ),
             TransportError::Failed { url, detail } => write!(f, "request to {url} failed: {detail}"),
         }
     }
@@ -164,9 +215,7 @@ pub mod wasi_http {
     use super::{BodyStream, HttpRequest, StreamingResponse, Timeouts, TransportError};
     use std::time::Duration;
     use wasi::clocks::monotonic_clock;
-    use wasi::http::types::{
-        ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
-    };
+    use wasi::http::types::{ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
     use wasi::io::poll::poll;
     use wasi::io::streams::{InputStream, StreamError};
 
@@ -201,8 +250,11 @@ pub mod wasi_http {
         _body: IncomingBody,
         _response: IncomingResponse,
         url: String,
-        deadline: Deadline,
+        /// `None` for a stream: only silence ends it.
+        deadline: Option<Deadline>,
         between_bytes: Duration,
+        /// The config key that sets `between_bytes`.
+        between_key: &'static str,
     }
 
     impl BodyStream for OpenBody {
@@ -221,7 +273,7 @@ pub mod wasi_http {
                         return Err(match read_timeout {
                             true => TransportError::Timeout {
                                 phase: "waiting between response bytes",
-                                key: "between_bytes_timeout",
+                                key: self.between_key,
                                 limit: self.between_bytes,
                             },
                             false => {
@@ -230,12 +282,13 @@ pub mod wasi_http {
                         });
                     }
                 }
-                let total_left = self.deadline.remaining();
                 let silence = u64::try_from(self.between_bytes.as_nanos()).unwrap_or(u64::MAX);
-                let (wait, phase, key, limit) = if total_left <= silence {
-                    (total_left, "reading the response", "timeout", self.deadline.limit)
-                } else {
-                    (silence, "waiting between response bytes", "between_bytes_timeout", self.between_bytes)
+                let (wait, phase, key, limit) = match self.deadline {
+                    Some(d) if d.remaining() <= silence => (d.remaining(), "reading the response", "timeout", d.limit),
+                    _ if self.between_key == "stream_idle_timeout" => {
+                        (silence, "the stream went silent", self.between_key, self.between_bytes)
+                    }
+                    _ => (silence, "waiting between response bytes", self.between_key, self.between_bytes),
                 };
                 let ready = self.stream.subscribe();
                 let timer = monotonic_clock::subscribe_duration(wait);
@@ -251,6 +304,8 @@ pub mod wasi_http {
         let url = request.url();
         let failed = |detail: String| TransportError::Failed { url: url.clone(), detail };
         let deadline = Deadline::after(timeouts.total);
+        let (headers_limit, headers_key) = timeouts.headers();
+        let headers_deadline = Deadline::after(headers_limit);
 
         let fields: Vec<(String, Vec<u8>)> = request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
         let headers = Fields::from_list(&fields).map_err(|e| failed(format!("header rejected by the host: {e:?}")))?;
@@ -262,14 +317,8 @@ pub mod wasi_http {
         outgoing.set_path_with_query(Some(&request.path)).map_err(|()| failed("path rejected".into()))?;
         let body = outgoing.body().map_err(|()| failed("no request body".into()))?;
 
-        let options = RequestOptions::new();
-        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        // Hosts may not support every option; the overall deadline below still applies.
-        let _ = options.set_connect_timeout(Some(ns(timeouts.connect)));
-        let _ = options.set_first_byte_timeout(Some(ns(timeouts.first_byte)));
-        let _ = options.set_between_bytes_timeout(Some(ns(timeouts.between_bytes)));
-
-        let future = wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(|code| map_error(&url, code, timeouts))?;
+        // No request options: every limit is enforced here (see [`Timeouts`]).
+        let future = wasi::http::outgoing_handler::handle(outgoing, None).map_err(|code| map_error(&url, code, timeouts))?;
 
         // Write after `handle` so the host is already consuming the body.
         let write_result = (|| -> Result<(), StreamError> {
@@ -290,9 +339,9 @@ pub mod wasi_http {
                 }
             }
             let ready = future.subscribe();
-            let timer = monotonic_clock::subscribe_duration(deadline.remaining());
+            let timer = monotonic_clock::subscribe_duration(headers_deadline.remaining());
             if poll(&[&ready, &timer]) == [1] {
-                return Err(TransportError::Timeout { phase: "waiting for the response", key: "timeout", limit: timeouts.total });
+                return Err(TransportError::Timeout { phase: "waiting for the response", key: headers_key, limit: headers_limit });
             }
         };
         if let Err(e) = write_result {
@@ -306,7 +355,26 @@ pub mod wasi_http {
         let headers = response.headers().entries().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
         let incoming = response.consume().map_err(|()| failed("response body already consumed".into()))?;
         let stream = incoming.stream().map_err(|()| failed("response body stream unavailable".into()))?;
-        let body = OpenBody { stream, _body: incoming, _response: response, url, deadline, between_bytes: timeouts.between_bytes };
+        let body = match timeouts.stream_idle {
+            Some(idle) => OpenBody {
+                stream,
+                _body: incoming,
+                _response: response,
+                url,
+                deadline: None,
+                between_bytes: idle,
+                between_key: "stream_idle_timeout",
+            },
+            None => OpenBody {
+                stream,
+                _body: incoming,
+                _response: response,
+                url,
+                deadline: Some(deadline),
+                between_bytes: timeouts.between_bytes,
+                between_key: "between_bytes_timeout",
+            },
+        };
         Ok(StreamingResponse { status, headers, body: Box::new(body) })
     }
 
@@ -326,11 +394,27 @@ pub mod wasi_http {
                 url: url.into(),
                 detail: format!("DNS lookup failed ({:?}): check the region or endpoint_url", e.rcode),
             },
-            ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => TransportError::Failed {
-                url: url.into(),
-                detail: format!("TLS failed ({code:?}): for a plain-http local endpoint use an http:// endpoint_url"),
-            },
+            ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
+                TransportError::Tls { url: url.into(), detail: format!("{code:?}") }
+            }
             other => TransportError::Failed { url: url.into(), detail: format!("{other:?}") },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_for_headers_is_the_first_byte_limit_within_the_whole() {
+        let s = Duration::from_secs;
+        let t = Timeouts::new(s(300), s(10), s(300), s(60));
+        assert_eq!(t.headers(), (s(300), "timeout"));
+        let t = Timeouts::new(s(300), s(5), s(30), s(60));
+        assert_eq!(t.headers(), (s(30), "first_byte_timeout"));
+        let t = Timeouts::new(s(1), s(10), s(300), s(60));
+        assert_eq!((t.connect, t.first_byte, t.between_bytes), (s(1), s(1), s(1)), "no phase outlasts the whole");
+        assert_eq!(t.streaming(s(120)).stream_idle, Some(s(120)));
     }
 }

@@ -7,10 +7,70 @@
 use std::collections::BTreeSet;
 
 use crate::error::ProviderError;
-use crate::messages::{ChatRequest, ContentBlock, Message, MessageContent, Role};
+use crate::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role};
+
+/// What a synthetic result says: the call was never answered.
+const UNANSWERED: &str = "error: this tool call got no result (the turn was interrupted before the tool answered); treat it as failed";
+
+/// For `repair_tool_sequences=true`: answers every tool call that a later message leaves
+/// unanswered with a synthetic error result, placed where Claude requires it (in the user turn
+/// right after the call, beside any real results and ahead of the user's text). Calls in the
+/// last assistant message are left alone: their results may simply not exist yet. Returns the
+/// ids answered.
+pub fn repair(request: &mut ChatRequest) -> Vec<String> {
+    let mut repaired = Vec::new();
+    let mut pending: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < request.messages.len() {
+        let message = &request.messages[i];
+        let closes = match message.role {
+            Role::Assistant => true,
+            Role::User => has_non_result_content(message),
+            _ => false,
+        };
+        if message.role != Role::Assistant {
+            let answered = tool_result_ids(message).into_iter().map(str::to_string).collect::<Vec<_>>();
+            pending.retain(|(id, _)| !answered.contains(id));
+        }
+        if closes && !pending.is_empty() {
+            let synthetic: Vec<Message> = pending
+                .drain(..)
+                .map(|(id, name)| {
+                    repaired.push(id.clone());
+                    let mut extensions = Object::new();
+                    extensions.insert("is_error".into(), true.into());
+                    Message {
+                        role: Role::Tool,
+                        content: MessageContent::Text(UNANSWERED.to_string()),
+                        name: Some(name),
+                        tool_call_id: Some(id),
+                        metadata: None,
+                        extensions,
+                    }
+                })
+                .collect();
+            let n = synthetic.len();
+            request.messages.splice(i..i, synthetic);
+            i += n;
+        }
+        let message = &request.messages[i];
+        if message.role == Role::Assistant {
+            pending = tool_calls(message).map(|(id, name)| (id.to_string(), name.to_string())).collect();
+        }
+        i += 1;
+    }
+    repaired
+}
 
 /// Checks `request` and names the first problem found.
 pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
+    for (i, tool) in request.tools.iter().flatten().enumerate() {
+        if tool.name.trim().is_empty() {
+            return Err(ProviderError::validation(format!(
+                "`tools[{i}]` has an empty name: give every tool the name Claude should call it by"
+            )));
+        }
+    }
     let conversational: Vec<(usize, &Message)> =
         request.messages.iter().enumerate().filter(|(_, m)| !matches!(m.role, Role::System | Role::Developer)).collect();
     if conversational.is_empty() {
@@ -30,6 +90,11 @@ pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
                 }
                 answered.clear();
                 pending = tool_calls(message).map(|(id, name)| (id.to_string(), name.to_string(), index)).collect();
+                if let Some((id, _, _)) = pending.iter().find(|(_, name, _)| name.trim().is_empty()) {
+                    return Err(ProviderError::validation(format!(
+                        "messages[{index}] has a tool call with id `{id}` and an empty name: every tool_call needs the name of the tool it calls"
+                    )));
+                }
                 let mut seen = BTreeSet::new();
                 for (id, _, _) in &pending {
                     if !seen.insert(id.as_str()) {
@@ -93,7 +158,9 @@ fn tool_result_ids(message: &Message) -> Vec<&str> {
             _ => None,
         })
         .collect();
-    if matches!(message.role, Role::Tool | Role::Function) {
+    // A tool message names its call in `tool_call_id`; when its content is that call's
+    // tool_result block, it is still one answer.
+    if matches!(message.role, Role::Tool | Role::Function) && ids.is_empty() {
         if let Some(id) = &message.tool_call_id {
             ids.push(id);
         }
@@ -145,6 +212,41 @@ mod tests {
         assert_eq!(e, "validation: messages[1] calls tool `read_file` with id `call_1`, but no tool_result answers it before messages[2]: add {\"role\": \"tool\", \"tool_call_id\": \"call_1\", \"content\": \"…\"} right after messages[1]");
         let e = check(json!([{"role": "user", "content": "hi"}, call("x"), {"role": "assistant", "content": "hm"}])).unwrap_err();
         assert!(e.contains("`x`") && e.contains("before messages[2]"), "{e}");
+    }
+
+    #[test]
+    fn repair_answers_interrupted_calls_in_the_next_user_turn() {
+        let mut req: ChatRequest = serde_json::from_value(json!({"messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [
+                {"type": "tool_call", "id": "a", "name": "read_file", "input": {}},
+                {"type": "tool_call", "id": "b", "name": "read_file", "input": {}}
+            ]},
+            {"role": "tool", "tool_call_id": "a", "content": "ok"},
+            {"role": "user", "content": "go on"},
+            call("c")
+        ]}))
+        .unwrap();
+        assert_eq!(repair(&mut req), vec!["b".to_string()]);
+        let roles: Vec<(Role, Option<&str>)> = req.messages.iter().map(|m| (m.role, m.tool_call_id.as_deref())).collect();
+        assert_eq!(
+            roles,
+            [
+                (Role::User, None),
+                (Role::Assistant, None),
+                (Role::Tool, Some("a")),
+                (Role::Tool, Some("b")),
+                (Role::User, None),
+                (Role::Assistant, None)
+            ]
+        );
+        validate(&req).unwrap();
+    }
+
+    #[test]
+    fn empty_tool_names_are_refused() {
+        let e = check(json!([{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "tool_call", "id": "x", "name": "", "input": {}}]}])).unwrap_err();
+        assert!(e.contains("`x` and an empty name"), "{e}");
     }
 
     #[test]
