@@ -33,10 +33,39 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Round trips per latency row.
+    pub iterations: usize,
+    /// Bytes of text in the streamed answer.
+    pub stream_bytes: usize,
+    /// One-shot processes started per process row (0 skips those rows).
+    pub processes: usize,
+}
+
+impl BenchOptions {
+    /// The full run.
+    pub fn full(iterations: usize) -> BenchOptions {
+        BenchOptions { iterations, stream_bytes: 20_000_000, processes: 5 }
+    }
+
+    /// A quick run that exercises every row (for CI, so the bench never rots).
+    pub fn quick() -> BenchOptions {
+        BenchOptions { iterations: 5, stream_bytes: 1_000_000, processes: 1 }
+    }
+}
+
 /// Runs every benchmark; `iterations` round trips for the latency rows.
 pub async fn run(iterations: usize) -> Result<Vec<Row>> {
+    run_with(&BenchOptions::full(iterations)).await
+}
+
+/// Runs every benchmark with these options.
+pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
+    let iterations = options.iterations.max(1);
     let mut rows = Vec::new();
-    let wasm = crate::component_wasm()?;
+    let wasm = crate::runtime::component_wasm()?;
     let dir = tempfile_dir()?;
 
     // 1. Loading the component: a cold compile against the content-addressed cache.
@@ -77,6 +106,7 @@ pub async fn run(iterations: usize) -> Result<Vec<Row>> {
         provider.complete(&request).await?;
     }
     let ours = t.elapsed() / iterations as u32;
+    let ours_call = ours;
     let body = emu.requests().last().context("no request recorded")?.body.clone();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
     let path = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke";
@@ -93,6 +123,21 @@ pub async fn run(iterations: usize) -> Result<Vec<Row>> {
         ratio: ours.as_secs_f64() / native.as_secs_f64(),
         note: "time per call; lower is better",
     });
+    // Where a call's time goes: a fresh store, an instance from the InstancePre and a trivial
+    // export call, against the whole completion.
+    provider.get_info().await?;
+    let t = Instant::now();
+    for _ in 0..iterations {
+        provider.get_info().await?;
+    }
+    let sandbox = t.elapsed() / iterations as u32;
+    rows.push(Row {
+        name: "fresh sandbox + get-info vs complete",
+        ours: ms(sandbox),
+        baseline: ms(ours),
+        ratio: sandbox.as_secs_f64() / ours.as_secs_f64(),
+        note: "share of a call spent instantiating",
+    });
 
     // 3. Streaming throughput: 20 MB of text through the component's event decoding and the
     //    host callback, against reading the same body natively without decoding.
@@ -101,7 +146,7 @@ pub async fn run(iterations: usize) -> Result<Vec<Row>> {
         json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}}),
         json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
     ];
-    let count = 20_000_000 / piece.len();
+    let count = (options.stream_bytes / piece.len()).max(1);
     events.extend((0..count).map(|_| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})));
     events.extend([
         json!({"type": "content_block_stop", "index": 0}),
@@ -109,6 +154,8 @@ pub async fn run(iterations: usize) -> Result<Vec<Row>> {
         json!({"type": "message_stop"}),
     ]);
     let answer = Scripted::event_stream(&events);
+    #[cfg(feature = "sdk-bench")]
+    let stream_answer = answer.clone();
     let text_bytes = (count * piece.len()) as f64;
     emu.push(answer.clone());
     let t = Instant::now();
@@ -119,6 +166,8 @@ pub async fn run(iterations: usize) -> Result<Vec<Row>> {
         })
         .await?;
     let ours = t.elapsed();
+    #[cfg(feature = "sdk-bench")]
+    let ours_stream = ours;
     anyhow::ensure!(received == count * piece.len(), "the stream lost text");
     emu.push(answer);
     let t = Instant::now();
@@ -126,14 +175,271 @@ pub async fn run(iterations: usize) -> Result<Vec<Row>> {
     let native = t.elapsed();
     let mbps = |d: Duration| text_bytes / 1e6 / d.as_secs_f64();
     rows.push(Row {
-        name: "stream 20 MB: component vs native read",
+        name: "stream: component vs native read (no decoding)",
         ours: format!("{:.0} MB/s", mbps(ours)),
         baseline: format!("{:.0} MB/s", mbps(native)),
         ratio: mbps(ours) / mbps(native),
         note: "throughput; higher is better",
     });
+
+    // 4. Over TLS: the component through the pooled HTTPS client (one handshake), per call.
+    let tls_emu = Emulator::start_tls().await?;
+    let tls_provider = Provider::builder()
+        .cache_dir(Some(dir.clone()))
+        .config("aws_region", "us-east-1")
+        .config("endpoint_url", tls_emu.endpoint_url())
+        .credentials(emulator_credentials())
+        .trust_ca_pem(tls_emu.ca_pem().unwrap_or_default().as_bytes().to_vec())
+        .build()?;
+    tls_provider.complete(&request).await?;
+    let t = Instant::now();
+    for _ in 0..iterations {
+        tls_provider.complete(&request).await?;
+    }
+    let tls_ours = t.elapsed() / iterations as u32;
+    anyhow::ensure!(tls_emu.tls_handshakes() == 1, "the TLS calls did not share one connection");
+
+    #[cfg(feature = "sdk-bench")]
+    {
+        sdk::rows(
+            &mut rows,
+            &sdk::Setup { emu: &emu, tls_emu: &tls_emu, body: &body, iterations, ours_http: ours_call, ours_tls: tls_ours },
+        )
+        .await?;
+        emu.push(stream_answer.clone());
+        let sdk_stream = sdk::stream(&emu, &body).await?;
+        anyhow::ensure!(sdk_stream.0 == count * piece.len(), "the SDK stream lost text");
+        rows.push(Row {
+            name: "stream: component vs AWS SDK (events parsed)",
+            ours: format!("{:.0} MB/s", mbps(ours_stream)),
+            baseline: format!("{:.0} MB/s", mbps(sdk_stream.1)),
+            ratio: mbps(ours_stream) / mbps(sdk_stream.1),
+            note: "throughput; higher is better (goal >= 0.7)",
+        });
+    }
+    #[cfg(not(feature = "sdk-bench"))]
+    rows.push(Row {
+        name: "complete: over TLS vs plain HTTP (component)",
+        ours: ms(tls_ours),
+        baseline: ms(ours_call),
+        ratio: tls_ours.as_secs_f64() / ours_call.as_secs_f64(),
+        note: "one handshake for all calls; AWS SDK rows need --features sdk-bench",
+    });
+
+    // 5. One-shot processes: `bedrock-host complete` against boto3's invoke_model, each a
+    //    fresh process, same emulator and request.
+    if options.processes > 0 {
+        process_rows(&mut rows, &emu, &dir, options.processes)?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
+}
+
+fn emulator_credentials() -> Credentials {
+    Credentials::Aws {
+        access_key_id: emulator::ACCESS_KEY_ID.into(),
+        secret_access_key: emulator::SECRET_ACCESS_KEY.into(),
+        session_token: None,
+    }
+}
+
+/// The one-shot rows: our CLI process (compiled component cached) vs a Python process making
+/// the same call with boto3, when boto3 is installed; plus where our one-shot time goes.
+fn process_rows(rows: &mut Vec<Row>, emu: &Emulator, dir: &std::path::Path, n: usize) -> Result<()> {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()?;
+    let env = [
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emu.endpoint_url()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_DEFAULT_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY.to_string()),
+        ("AWS_CONFIG_FILE", dir.join("no-config").display().to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials").display().to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("BEDROCK_HOST_CACHE_DIR", dir.display().to_string()),
+    ];
+    let run = |cmd: &mut Command| -> Result<Duration> {
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("AWS_PROFILE").env_remove("AWS_SESSION_TOKEN").env_remove("AWS_BEARER_TOKEN_BEDROCK");
+        let t = Instant::now();
+        let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
+        let took = t.elapsed();
+        anyhow::ensure!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+        Ok(took)
+    };
+    let ours_cmd = || {
+        let mut c = Command::new(&exe);
+        c.args(["complete", "benchmark"]);
+        c
+    };
+    run(&mut ours_cmd())?; // fills the compile cache
+    let mut ours = Duration::ZERO;
+    for _ in 0..n {
+        ours += run(&mut ours_cmd())?;
+    }
+    let ours = ours / n as u32;
+    let script = r#"
+import json, boto3
+c = boto3.client("bedrock-runtime")
+r = c.invoke_model(modelId="us.anthropic.claude-sonnet-4-5-20250929-v1:0", contentType="application/json", accept="application/json",
+    body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8192, "messages": [{"role": "user", "content": "benchmark"}]}))
+json.loads(r["body"].read())
+"#;
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_boto3 = Command::new(&python).args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
+    if has_boto3 {
+        let mut boto = Duration::ZERO;
+        for _ in 0..n {
+            boto += run(Command::new(&python).args(["-c", script]))?;
+        }
+        let boto = boto / n as u32;
+        rows.push(Row {
+            name: "one-shot process: bedrock-host vs boto3",
+            ours: ms(ours),
+            baseline: ms(boto),
+            ratio: boto.as_secs_f64() / ours.as_secs_f64(),
+            note: "times faster; higher is better (goal >= 25)",
+        });
+    } else {
+        rows.push(Row {
+            name: "one-shot process: bedrock-host",
+            ours: ms(ours),
+            baseline: "no boto3".into(),
+            ratio: f64::NAN,
+            note: "install boto3 for the baseline",
+        });
+    }
+    // Where the one-shot time goes, measured in this process: a fresh engine, loading the
+    // cached component, one call; the rest is process start, runtime and credential lookup.
+    let t = Instant::now();
+    let engine = new_engine()?;
+    let engine_time = t.elapsed();
+    let wasm = crate::runtime::component_wasm()?;
+    let t = Instant::now();
+    load_component(&engine, &wasm, Some(dir), &|| {})?;
+    let load_time = t.elapsed();
+    rows.push(Row {
+        name: "one-shot breakdown: engine + cached load",
+        ours: format!("{} + {}", ms(engine_time), ms(load_time)),
+        baseline: ms(ours),
+        ratio: (engine_time + load_time).as_secs_f64() / ours.as_secs_f64(),
+        note: "share of the one-shot process time",
+    });
+    Ok(())
+}
+
+/// The AWS SDK for Rust (`aws-sdk-bedrockruntime`) as the native baseline.
+#[cfg(feature = "sdk-bench")]
+mod sdk {
+    use std::time::{Duration, Instant};
+
+    use anyhow::Result;
+    use aws_sdk_bedrockruntime::primitives::Blob;
+    use aws_sdk_bedrockruntime::types::ResponseStream;
+    use serde_json::Value;
+
+    use super::{ms, Row};
+    use crate::emulator::{self, Emulator};
+
+    const MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+    pub(super) struct Setup<'a> {
+        pub(super) emu: &'a Emulator,
+        pub(super) tls_emu: &'a Emulator,
+        pub(super) body: &'a [u8],
+        pub(super) iterations: usize,
+        pub(super) ours_http: Duration,
+        pub(super) ours_tls: Duration,
+    }
+
+    fn client(emu: &Emulator) -> Result<aws_sdk_bedrockruntime::Client> {
+        let mut config = aws_sdk_bedrockruntime::Config::builder()
+            .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+            .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
+            .endpoint_url(emu.endpoint_url())
+            .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
+                emulator::ACCESS_KEY_ID,
+                emulator::SECRET_ACCESS_KEY,
+                None,
+                None,
+                "bench",
+            ));
+        if let Some(pem) = emu.ca_pem() {
+            use aws_smithy_http_client::tls;
+            let context = tls::TlsContext::builder()
+                .with_trust_store(tls::TrustStore::empty().with_pem_certificate(pem.as_bytes()))
+                .build()
+                .map_err(|e| anyhow::anyhow!("TLS context: {e}"))?;
+            let http = aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https();
+            config = config.http_client(http);
+        }
+        Ok(aws_sdk_bedrockruntime::Client::from_conf(config.build()))
+    }
+
+    async fn invoke(client: &aws_sdk_bedrockruntime::Client, body: &[u8]) -> Result<Value> {
+        let out = client
+            .invoke_model()
+            .model_id(MODEL)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(body.to_vec()))
+            .send()
+            .await?;
+        Ok(serde_json::from_slice(out.body.as_ref())?)
+    }
+
+    /// Per-call rows over plain HTTP and over TLS.
+    pub(super) async fn rows(rows: &mut Vec<Row>, s: &Setup<'_>) -> Result<()> {
+        for (name, emu, ours) in
+            [("complete: component vs AWS SDK", s.emu, s.ours_http), ("complete over TLS: component vs AWS SDK", s.tls_emu, s.ours_tls)]
+        {
+            let client = client(emu)?;
+            invoke(&client, s.body).await?;
+            let t = Instant::now();
+            for _ in 0..s.iterations {
+                invoke(&client, s.body).await?;
+            }
+            let sdk = t.elapsed() / s.iterations as u32;
+            rows.push(Row {
+                name,
+                ours: ms(ours),
+                baseline: ms(sdk),
+                ratio: ours.as_secs_f64() / sdk.as_secs_f64(),
+                note: "time per call; lower is better (goal <= 1.1)",
+            });
+        }
+        Ok(())
+    }
+
+    /// One streamed answer through the SDK, each chunk's JSON parsed for its text, as a user
+    /// of the SDK must; returns the text bytes and the time.
+    pub(super) async fn stream(emu: &Emulator, body: &[u8]) -> Result<(usize, Duration)> {
+        let client = client(emu)?;
+        let t = Instant::now();
+        let mut out = client
+            .invoke_model_with_response_stream()
+            .model_id(MODEL)
+            .content_type("application/json")
+            .body(Blob::new(body.to_vec()))
+            .send()
+            .await?;
+        let mut text = 0usize;
+        while let Some(event) = out.body.recv().await? {
+            if let ResponseStream::Chunk(part) = event {
+                if let Some(bytes) = part.bytes() {
+                    let v: Value = serde_json::from_slice(bytes.as_ref())?;
+                    text += v["delta"]["text"].as_str().map_or(0, str::len);
+                }
+            }
+        }
+        Ok((text, t.elapsed()))
+    }
 }
 
 /// A SigV4-signed POST made natively, body read to the end.

@@ -2,12 +2,15 @@
 //!
 //! The component is sandboxed code; even a correct one should not be able to send signed
 //! requests (or anything else) to arbitrary hosts. Every outgoing request passes
-//! [`OutboundPolicy::check`]; refusals are recorded for the caller.
+//! [`OutboundPolicy::check`]; refusals are recorded for the caller. Allowed requests go out
+//! through the provider's keep-alive [`HttpClient`], shared by every call and store.
 
 use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi_http::WasiBody as HyperOutgoingBody;
 use wasmtime_wasi_http::{RequestOptions, WasiHttpHooks};
+
+use crate::http_client::HttpClient;
 
 /// The destinations one call may reach.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +21,11 @@ pub struct OutboundPolicy {
     pub endpoint: Option<String>,
     /// Requests refused so far, as URLs.
     pub refused: Arc<Mutex<Vec<String>>>,
+    /// Sends the allowed requests (the provider's pool; a default one has its own).
+    pub client: HttpClient,
+    /// Connect timeout (TCP, TLS and HTTP handshakes) for requests whose `wasi:http` options set
+    /// none: the `connect_timeout` config key, which the component cannot enforce itself.
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 impl OutboundPolicy {
@@ -70,10 +78,14 @@ impl WasiHttpHooks for OutboundPolicy {
             self.refused.lock().unwrap_or_else(|p| p.into_inner()).push(url);
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let client = self.client.clone();
+        let mut options = options.unwrap_or_default();
+        options.connect_timeout = options.connect_timeout.or(self.connect_timeout);
+        let options = Some(options);
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
+            let response = client.send(request, options).await?;
+            // The connection's own task drives its I/O; nothing is left for wasi:http to poll.
+            Ok((response, Box::new(async { Ok(()) }) as Box<dyn std::future::Future<Output = _> + Send>))
         })
     }
 }

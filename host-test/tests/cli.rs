@@ -90,12 +90,17 @@ fn the_standalone_emulator_serves_other_clients() {
 
 #[test]
 fn bench_prints_its_ratios() {
-    let out = bedrock_host(&["bench", "--iterations", "3"]);
+    // `--quick` runs every row briefly (CI's guard that the bench keeps working).
+    let out = bedrock_host(&["bench", "--quick"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = table.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows.len() >= 7, "{table}");
     for row in rows {
+        // The one-shot row has no ratio when boto3 is not installed, and says so.
+        if row.contains("install boto3") {
+            continue;
+        }
         let ratio: f64 = row.split_whitespace().rev().find_map(|w| w.parse().ok()).unwrap_or(f64::NAN);
         assert!(ratio.is_finite() && ratio > 0.0, "{row}");
     }
