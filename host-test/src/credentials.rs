@@ -62,6 +62,10 @@ impl Credentials {
 /// Refresh this long before expiry.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// After a failed refresh, keep using still-valid credentials this long before trying again,
+/// so a broken STS or SSO endpoint is not asked on every call.
+const RETRY_REFRESH_AFTER: Duration = Duration::from_secs(30);
+
 /// The standard AWS credential chain for one profile.
 #[derive(Clone)]
 pub struct AwsCredentialChain {
@@ -76,6 +80,8 @@ pub struct AwsCredentialChain {
 struct Cached {
     credentials: Credentials,
     expiry: Option<SystemTime>,
+    /// Set by a failed refresh: no new attempt before then.
+    next_refresh: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for AwsCredentialChain {
@@ -90,6 +96,34 @@ pub fn shared_files() -> (PathBuf, PathBuf) {
     let config = std::env::var_os("AWS_CONFIG_FILE").map(PathBuf::from).unwrap_or_else(|| home.join(".aws/config"));
     let credentials = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from).unwrap_or_else(|| home.join(".aws/credentials"));
     (config, credentials)
+}
+
+/// An error and its causes as one line of their messages (no `Debug` dumps), repeated
+/// messages dropped, at most 400 characters.
+fn plain_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        // One line: the SDK's chain error lists every provider it tried on lines of their own.
+        let text = e.to_string();
+        let text = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
+            .replace(". Attempted:;", ":")
+            .replace(" Attempted:;", "");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let line = parts.join(": ");
+    match line.char_indices().nth(400) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
 }
 
 impl AwsCredentialChain {
@@ -119,26 +153,38 @@ impl AwsCredentialChain {
         self.profile.as_deref()
     }
 
-    /// Credentials for the next call: cached until five minutes before they expire.
+    /// Credentials for the next call: cached until five minutes before they expire, then
+    /// refreshed. A failed refresh keeps the cached credentials while they are still valid (and
+    /// tries again after a while); only expired credentials fail the call.
     pub async fn credentials(&self) -> Result<Credentials, String> {
         let mut cached = self.cached.lock().await;
+        let now = SystemTime::now();
         if let Some(c) = cached.as_ref() {
-            if c.expiry.is_none_or(|e| SystemTime::now() + REFRESH_MARGIN < e) {
+            let fresh = c.expiry.is_none_or(|e| now + REFRESH_MARGIN < e);
+            let backing_off = c.next_refresh.is_some_and(|t| now < t) && c.expiry.is_some_and(|e| now < e);
+            if fresh || backing_off {
                 return Ok(c.credentials.clone());
             }
         }
         let provider = self.provider.as_ref().ok_or_else(|| self.explain("no credential provider is configured"))?;
-        let c = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| self.explain(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))))?;
-        let creds = Credentials::Aws {
-            access_key_id: c.access_key_id().to_string(),
-            secret_access_key: c.secret_access_key().to_string(),
-            session_token: c.session_token().map(str::to_string),
-        };
-        *cached = Some(Cached { credentials: creds.clone(), expiry: c.expiry() });
-        Ok(creds)
+        match provider.provide_credentials().await {
+            Ok(c) => {
+                let creds = Credentials::Aws {
+                    access_key_id: c.access_key_id().to_string(),
+                    secret_access_key: c.secret_access_key().to_string(),
+                    session_token: c.session_token().map(str::to_string),
+                };
+                *cached = Some(Cached { credentials: creds.clone(), expiry: c.expiry(), next_refresh: None });
+                Ok(creds)
+            }
+            Err(e) => match cached.as_mut().filter(|c| c.expiry.is_some_and(|e| now < e)) {
+                Some(still_valid) => {
+                    still_valid.next_refresh = Some(now + RETRY_REFRESH_AFTER);
+                    Ok(still_valid.credentials.clone())
+                }
+                None => Err(self.explain(&plain_cause(&e))),
+            },
+        }
     }
 
     /// An `auth:` error that says where the host looked and what to do.
@@ -156,6 +202,11 @@ impl AwsCredentialChain {
             return format!("auth: the SSO session for profile `{p}` is missing or expired: run `aws sso login --profile {p}` ({detail})");
         }
         let profile = self.profile.as_deref().map(|p| format!(" for profile `{p}`")).unwrap_or_default();
+        if lower.contains("not authorized") || lower.contains("accessdenied") || lower.contains("access denied") {
+            return format!(
+                "auth: fetching AWS credentials{profile} was refused: check the role's trust policy and the source credentials ({detail})"
+            );
+        }
         format!(
             "auth: no AWS credentials found{profile}: the host looked in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
              {files}, SSO, web identity, the container and instance metadata; run `aws configure` or `aws sso login`, \

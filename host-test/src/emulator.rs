@@ -63,6 +63,9 @@ pub struct Delivery {
     pub pace: Duration,
     /// After this many bytes, wait for the gate.
     pub hold: Option<(usize, Arc<tokio::sync::Notify>)>,
+    /// Stop after this many bytes of a body whose `Content-Length` promised all of it: the
+    /// connection drops mid-body (0: right after the headers), as a reset looks to a client.
+    pub cut_at: Option<usize>,
 }
 
 impl Scripted {
@@ -113,8 +116,8 @@ impl Scripted {
 
     /// The same answer sent in pieces of `sizes` bytes with `pace` between them.
     pub fn delivered(mut self, sizes: Vec<usize>, pace: Duration) -> Scripted {
-        let hold = self.delivery.take().and_then(|d| d.hold);
-        self.delivery = Some(Delivery { sizes, pace, hold });
+        let d = self.delivery.take().unwrap_or_default();
+        self.delivery = Some(Delivery { sizes, pace, ..d });
         self
     }
 
@@ -122,6 +125,14 @@ impl Scripted {
     pub fn hold_after(mut self, bytes: usize, gate: Arc<tokio::sync::Notify>) -> Scripted {
         let mut d = self.delivery.take().unwrap_or_default();
         d.hold = Some((bytes, gate));
+        self.delivery = Some(d);
+        self
+    }
+
+    /// The same answer, its connection dropped after `bytes` of the body (0: after the headers).
+    pub fn cut_after(mut self, bytes: usize) -> Scripted {
+        let mut d = self.delivery.take().unwrap_or_default();
+        d.cut_at = Some(bytes);
         self.delivery = Some(d);
         self
     }
@@ -192,6 +203,8 @@ struct State {
     bodies_abandoned: Arc<AtomicU64>,
     /// Lifetime of credentials handed out by STS; `None` means one hour.
     sts_lifetime: Option<Duration>,
+    /// STS answers `AccessDenied` (a failed credential refresh) while set.
+    sts_refusing: bool,
 }
 
 /// A running emulator; stops when dropped.
@@ -200,6 +213,16 @@ pub struct Emulator {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
+    wire: Arc<Wire>,
+}
+
+/// What the listener saw: connections accepted, TLS handshakes completed, and the HTTPS
+/// certificate authority when serving TLS.
+#[derive(Debug, Default)]
+struct Wire {
+    connections: AtomicU64,
+    tls_handshakes: AtomicU64,
+    ca_pem: Option<String>,
 }
 
 impl Drop for Emulator {
@@ -216,31 +239,88 @@ impl Emulator {
 
     /// Starts on 127.0.0.1:`port` (0 picks a free port).
     pub async fn start_on(port: u16) -> Result<Emulator> {
+        Self::start_with(port, false).await
+    }
+
+    /// Starts serving HTTPS on 127.0.0.1 with an ephemeral port, with a certificate for
+    /// `127.0.0.1` and `localhost` issued at start by a fresh certificate authority
+    /// ([`ca_pem`](Self::ca_pem): trust it to connect).
+    pub async fn start_tls() -> Result<Emulator> {
+        Self::start_with(0, true).await
+    }
+
+    /// Like [`start_tls`](Self::start_tls), on `port`.
+    pub async fn start_tls_on(port: u16) -> Result<Emulator> {
+        Self::start_with(port, true).await
+    }
+
+    async fn start_with(port: u16, tls: bool) -> Result<Emulator> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("binding 127.0.0.1:{port}"))?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let counter = Arc::new(AtomicU64::new(1));
+        let (acceptor, ca_pem) = match tls {
+            true => {
+                let (acceptor, ca_pem) = tls_acceptor()?;
+                (Some(acceptor), Some(ca_pem))
+            }
+            false => (None, None),
+        };
+        let wire = Arc::new(Wire { ca_pem, ..Wire::default() });
+        let seen = wire.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                seen.connections.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.set_nodelay(true);
                 let state = shared.clone();
                 let counter = counter.clone();
+                let acceptor = acceptor.clone();
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| handle(req, state.clone(), counter.clone()));
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            seen.tls_handshakes.fetch_add(1, Ordering::SeqCst);
+                            let _ = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
-        Ok(Emulator { addr, state, task })
+        Ok(Emulator { addr, state, task, wire })
     }
 
-    /// `http://127.0.0.1:PORT`, for `endpoint_url`.
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.wire.connections.load(Ordering::SeqCst)
+    }
+
+    /// TLS handshakes completed so far (0 unless serving HTTPS).
+    pub fn tls_handshakes(&self) -> u64 {
+        self.wire.tls_handshakes.load(Ordering::SeqCst)
+    }
+
+    /// The PEM certificate of the authority that issued the HTTPS certificate, when serving
+    /// HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.wire.ca_pem.as_deref()
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS), for `endpoint_url`.
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.wire.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The address it listens on.
@@ -270,6 +350,11 @@ impl Emulator {
         self.lock().sts_lifetime = Some(lifetime);
     }
 
+    /// Makes STS refuse `AssumeRole` (or serve it again), to test failed credential refreshes.
+    pub fn set_sts_refusing(&self, refusing: bool) {
+        self.lock().sts_refusing = refusing;
+    }
+
     /// Piecewise bodies whose client closed the connection before the end.
     pub fn bodies_abandoned(&self) -> u64 {
         self.lock().bodies_abandoned.load(Ordering::SeqCst)
@@ -283,6 +368,25 @@ impl Emulator {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A TLS acceptor with a certificate for `127.0.0.1` and `localhost`, issued by a certificate
+/// authority made for this emulator; returns the authority's PEM certificate too.
+fn tls_acceptor() -> Result<(tokio_rustls::TlsAcceptor, String)> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "bedrock-host emulator CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let leaf_key = KeyPair::generate()?;
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?.signed_by(&leaf_key, &ca)?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.pem()))
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -322,33 +426,61 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         body,
         auth_failure: auth_failure.clone(),
     };
-    let (scripted, pushed, sent_counter) = {
+    let (scripted, pushed, rejected, sent_counter) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests.push(recorded.clone());
-        let next = if auth_failure.is_none() && operation.is_some() { s.script.pop_front() } else { None };
-        let pushed = if auth_failure.is_none() && operation.is_some() && next.is_none() { s.messages.pop_front() } else { None };
-        (next, pushed, (s.body_bytes_sent.clone(), s.bodies_abandoned.clone(), s.sts_lifetime.unwrap_or(Duration::from_secs(3600))))
+        // Bedrock checks the body (and the model id) before anything else happens.
+        let rejected = match (&auth_failure, &model_id) {
+            (None, Some(id)) if operation.is_some() => check_model_id(id, &recorded.headers)
+                .or_else(|| check_body(&recorded.json(), id).err().map(|m| (400, "ValidationException", m))),
+            _ => None,
+        };
+        let next = if auth_failure.is_none() && operation.is_some() && rejected.is_none() { s.script.pop_front() } else { None };
+        let pushed = if auth_failure.is_none() && operation.is_some() && next.is_none() && rejected.is_none() {
+            s.messages.pop_front()
+        } else {
+            None
+        };
+        (
+            next,
+            pushed,
+            rejected,
+            (
+                s.body_bytes_sent.clone(),
+                s.bodies_abandoned.clone(),
+                (!s.sts_refusing).then(|| s.sts_lifetime.unwrap_or(Duration::from_secs(3600))),
+            ),
+        )
     };
     let (sent_counter, abandoned, sts_lifetime) = sent_counter;
 
     let answer = match (&auth_failure, &operation, scripted) {
-        (None, None, _) if is_sts => assume_role_answer(&recorded, n, sts_lifetime),
+        (None, None, _) if is_sts => match sts_lifetime {
+            Some(lifetime) => assume_role_answer(&recorded, n, lifetime),
+            // STS speaks the query protocol: its errors are XML.
+            None => Scripted::new(
+                403,
+                vec![("content-type".into(), "text/xml".into())],
+                br#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole</Message></Error><RequestId>emulator</RequestId></ErrorResponse>"#.to_vec(),
+            ),
+        },
         (Some(failure), _, _) => error_answer(403, failure_code(failure), failure_message(failure)),
         (None, None, _) => {
             error_answer(404, "UnknownOperationException", "The requested operation is not recognized by the service.".into())
         }
+        (None, Some(_), _) if rejected.is_some() => {
+            let (status, code, message) = rejected.unwrap_or_default();
+            error_answer(status, code, message)
+        }
         (None, Some(_), Some(s)) => s,
-        (None, Some(op), None) => match check_body(&recorded.json()) {
-            Err(message) => error_answer(400, "ValidationException", message),
-            Ok(()) => {
-                let message = pushed.unwrap_or_else(|| default_message(&recorded.json(), model_id.as_deref().unwrap_or_default(), n));
-                if op == "invoke-with-response-stream" {
-                    stream_answer(&message)
-                } else {
-                    Scripted::json(&message)
-                }
+        (None, Some(op), None) => {
+            let message = pushed.unwrap_or_else(|| default_message(&recorded.json(), model_id.as_deref().unwrap_or_default(), n));
+            if op == "invoke-with-response-stream" {
+                stream_answer(&message)
+            } else {
+                Scripted::json(&message)
             }
-        },
+        }
     };
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
@@ -372,17 +504,22 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
             Full::new(Bytes::from(answer.body)).boxed()
         }
         Some(delivery) => {
+            if delivery.cut_at.is_some() {
+                // The promise the cut breaks.
+                builder = builder.header("content-length", answer.body.len());
+            }
             let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(2);
             tokio::spawn(async move {
                 let sizes = if delivery.sizes.is_empty() { vec![answer.body.len().max(1)] } else { delivery.sizes.clone() };
                 let (mut offset, mut turn) = (0usize, 0usize);
-                while offset < answer.body.len() {
+                let stop = delivery.cut_at.unwrap_or(usize::MAX).min(answer.body.len());
+                while offset < stop {
                     if let Some((at, gate)) = &delivery.hold {
                         if offset >= *at {
                             gate.notified().await;
                         }
                     }
-                    let mut end = (offset + sizes[turn % sizes.len()].max(1)).min(answer.body.len());
+                    let mut end = (offset + sizes[turn % sizes.len()].max(1)).min(stop);
                     if let Some((at, _)) = &delivery.hold {
                         if offset < *at {
                             end = end.min(*at);
@@ -398,6 +535,11 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
                     if !delivery.pace.is_zero() {
                         tokio::time::sleep(delivery.pace).await;
                     }
+                }
+                if delivery.cut_at.is_some() {
+                    // Let what was sent reach the client before the connection drops, as it
+                    // would from a server that dies mid-answer.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             });
             body.boxed()
@@ -585,8 +727,67 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     SystemTime::try_from(dt).ok()
 }
 
-/// Bedrock's own checks on an Anthropic body, with its messages.
-fn check_body(body: &Value) -> Result<(), String> {
+/// The Claude models Bedrock serves only through inference profiles, with the profiles each
+/// has (the emulator's own copy of Bedrock's list, independent of the component's table).
+const PROFILES: &[(&str, &[&str])] = &[
+    ("anthropic.claude-sonnet-4-5-20250929", &["us", "us-gov", "eu", "jp", "au", "global"]),
+    ("anthropic.claude-haiku-4-5-20251001", &["us", "eu", "jp", "au", "global"]),
+    ("anthropic.claude-opus-4-5-20251101", &["us", "eu", "global"]),
+    ("anthropic.claude-opus-4-1-20250805", &["us"]),
+    ("anthropic.claude-sonnet-4-20250514", &["us", "eu", "apac", "global"]),
+    ("anthropic.claude-opus-4-20250514", &["us"]),
+];
+
+/// Models that refuse `temperature` together with `top_p` (Bedrock's 4.5 models and Opus 4.1).
+const ONE_OF_TEMPERATURE_TOP_P: &[&str] = &["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5", "claude-opus-4-1"];
+
+/// Bedrock's checks on the model id: a profile must exist for the model and be callable from
+/// the signing region; a profile-only model cannot be called by its bare id. `None` when fine.
+fn check_model_id(id: &str, headers: &[(String, String)]) -> Option<(u16, &'static str, String)> {
+    if id.starts_with("arn:") {
+        return None;
+    }
+    let invalid = || Some((400, "ValidationException", "The provided model identifier is invalid.".to_string()));
+    let (prefix, bare) = match id.split_once('.') {
+        Some((p, rest)) if ["us", "us-gov", "eu", "apac", "jp", "au", "global"].contains(&p) => (Some(p), rest),
+        _ => (None, id),
+    };
+    let base = bare.rsplit_once("-v").map(|(b, _)| b).unwrap_or(bare);
+    // Models this list does not know are let through.
+    let (_, profiles) = PROFILES.iter().find(|(m, _)| *m == base)?;
+    let Some(prefix) = prefix else {
+        return Some((400, "ValidationException", format!(
+            "Invocation of model ID {id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+        )));
+    };
+    // The signing region decides which geographic profiles may be called.
+    let region = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .and_then(|(_, v)| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or_default()
+        .to_string();
+    let callable = match prefix {
+        "global" => true,
+        "us-gov" => region.starts_with("us-gov-"),
+        "us" => region.starts_with("us-") && !region.starts_with("us-gov-"),
+        "eu" => region.starts_with("eu-"),
+        "apac" => region.starts_with("ap-"),
+        "jp" => matches!(region.as_str(), "ap-northeast-1" | "ap-northeast-3"),
+        "au" => matches!(region.as_str(), "ap-southeast-2" | "ap-southeast-4"),
+        _ => false,
+    };
+    if profiles.contains(&prefix) && (callable || region.is_empty()) {
+        None
+    } else {
+        invalid()
+    }
+}
+
+/// Bedrock's own checks on an Anthropic body, with its messages (Bedrock's, and Anthropic's
+/// as Bedrock relays them).
+fn check_body(body: &Value, model_id: &str) -> Result<(), String> {
     let Some(obj) = body.as_object() else {
         return Err(
             "Malformed input request: expected type: JSONObject, found: JSONArray, please reformat your input and try again.".into()
@@ -602,6 +803,120 @@ fn check_body(body: &Value) -> Result<(), String> {
     for key in ["anthropic_version", "max_tokens", "messages"] {
         if !obj.contains_key(key) {
             return Err(format!("Malformed input request: #: required key [{key}] not found, please reformat your input and try again."));
+        }
+    }
+    let model = bare_model(model_id);
+    if obj.contains_key("temperature") && obj.contains_key("top_p") && ONE_OF_TEMPERATURE_TOP_P.iter().any(|m| model.starts_with(m)) {
+        return Err("`temperature` and `top_p` cannot both be specified for this model. Please use only one.".into());
+    }
+    let messages = obj["messages"].as_array().cloned().unwrap_or_default();
+    check_messages(&messages)?;
+    if obj.get("thinking").and_then(|t| t.get("type")).and_then(Value::as_str) == Some("enabled") {
+        check_thinking(obj, &messages)?;
+    }
+    Ok(())
+}
+
+/// Anthropic's checks on the messages: known fields only, non-empty text, signed thinking,
+/// and every tool_use answered by a tool_result at the start of the next (user) message.
+fn check_messages(messages: &[Value]) -> Result<(), String> {
+    const FIELDS: &[(&str, &[&str])] = &[
+        ("text", &["type", "text", "cache_control", "citations"]),
+        ("image", &["type", "source", "cache_control"]),
+        ("document", &["type", "source", "title", "context", "citations", "cache_control"]),
+        ("tool_use", &["type", "id", "name", "input", "cache_control"]),
+        ("tool_result", &["type", "tool_use_id", "content", "is_error", "cache_control"]),
+        ("thinking", &["type", "thinking", "signature"]),
+        ("redacted_thinking", &["type", "data"]),
+    ];
+    for (i, m) in messages.iter().enumerate() {
+        if let Some(extra) = m.as_object().and_then(|o| o.keys().find(|k| !["role", "content"].contains(&k.as_str()))) {
+            return Err(format!("messages.{i}.{extra}: Extra inputs are not permitted"));
+        }
+        let blocks = m["content"].as_array().cloned().unwrap_or_default();
+        for (j, b) in blocks.iter().enumerate() {
+            let kind = b["type"].as_str().unwrap_or_default();
+            if let Some((_, allowed)) = FIELDS.iter().find(|(t, _)| *t == kind) {
+                if let Some(extra) = b.as_object().and_then(|o| o.keys().find(|k| !allowed.contains(&k.as_str()))) {
+                    return Err(format!("messages.{i}.content.{j}.{kind}.{extra}: Extra inputs are not permitted"));
+                }
+            }
+            if kind == "text" && b["text"].as_str().is_some_and(str::is_empty) {
+                return Err("messages: text content blocks must be non-empty".into());
+            }
+            if kind == "thinking" && !b["signature"].is_string() {
+                return Err(format!("messages.{i}.content.{j}.thinking.signature: Field required"));
+            }
+        }
+        if m["role"] == "user" {
+            let first_other = blocks.iter().position(|b| b["type"] != "tool_result").unwrap_or(blocks.len());
+            if let Some(late) = blocks.iter().skip(first_other).position(|b| b["type"] == "tool_result") {
+                return Err(format!(
+                    "messages.{i}.content.{}: `tool_result` blocks must come first in the user message, before any other content",
+                    first_other + late
+                ));
+            }
+        }
+        let uses: Vec<&str> = blocks.iter().filter(|b| b["type"] == "tool_use").filter_map(|b| b["id"].as_str()).collect();
+        if m["role"] == "assistant" && !uses.is_empty() {
+            if let Some(next) = messages.get(i + 1) {
+                let answered: Vec<&str> = next["content"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|b| b["type"] == "tool_result")
+                    .filter_map(|b| b["tool_use_id"].as_str())
+                    .collect();
+                let missing: Vec<&str> = uses.iter().copied().filter(|u| !answered.contains(u)).collect();
+                if next["role"] != "user" || !missing.is_empty() {
+                    let missing = if missing.is_empty() { uses.clone() } else { missing };
+                    return Err(format!(
+                        "messages.{}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                        i + 1,
+                        missing.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Anthropic's extended-thinking rules.
+fn check_thinking(obj: &serde_json::Map<String, Value>, messages: &[Value]) -> Result<(), String> {
+    const DOCS: &str = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking";
+    let budget = obj["thinking"]["budget_tokens"].as_u64().unwrap_or(0);
+    if budget < 1024 {
+        return Err("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into());
+    }
+    if budget >= obj["max_tokens"].as_u64().unwrap_or(0) {
+        return Err(format!("`max_tokens` must be greater than `thinking.budget_tokens`. {DOCS}#max-tokens-and-context-window-size"));
+    }
+    if obj.get("temperature").and_then(Value::as_f64).is_some_and(|t| t != 1.0) {
+        return Err(format!("`temperature` may only be set to 1 when thinking is enabled. {DOCS}#feature-compatibility"));
+    }
+    if obj.contains_key("top_k") {
+        return Err(format!("`top_k` must be unset when thinking is enabled. {DOCS}#feature-compatibility"));
+    }
+    if obj.get("top_p").and_then(Value::as_f64).is_some_and(|p| p < 0.95) {
+        return Err(format!(
+            "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. {DOCS}#feature-compatibility"
+        ));
+    }
+    if matches!(obj.get("tool_choice").and_then(|c| c["type"].as_str()), Some("any" | "tool")) {
+        return Err("Thinking may not be enabled when tool_choice forces tool use.".into());
+    }
+    // Inside a tool turn (the last message holds tool results), the assistant message before
+    // it must start with thinking.
+    if let [.., assistant, last] = messages {
+        let in_tool_turn =
+            last["role"] == "user" && last["content"].as_array().is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"));
+        let first = assistant["content"].as_array().and_then(|c| c.first()).and_then(|b| b["type"].as_str()).unwrap_or("text");
+        if in_tool_turn && assistant["role"] == "assistant" && !matches!(first, "thinking" | "redacted_thinking") {
+            return Err(format!(
+                "The model returned the following errors: messages.{}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block. We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking",
+                messages.len() - 2
+            ));
         }
     }
     Ok(())
@@ -645,7 +960,11 @@ pub fn stream_events(message: &Value) -> Vec<Value> {
     start["content"] = json!([]);
     start["stop_reason"] = Value::Null;
     let input_tokens = message["usage"]["input_tokens"].as_u64().unwrap_or(0);
-    start["usage"] = json!({"input_tokens": input_tokens, "output_tokens": 1});
+    // message_start carries the input side of usage (cache counts included), as Bedrock's does.
+    let mut usage = message["usage"].as_object().cloned().unwrap_or_default();
+    usage.insert("input_tokens".into(), json!(input_tokens));
+    usage.insert("output_tokens".into(), json!(1));
+    start["usage"] = Value::Object(usage);
     let mut events = vec![json!({"type": "message_start", "message": start})];
     for (index, block) in message["content"].as_array().into_iter().flatten().enumerate() {
         let (empty, delta) = match block["type"].as_str() {
@@ -731,20 +1050,104 @@ mod tests {
     #[test]
     fn bodies_are_checked_with_bedrocks_messages() {
         let ok = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": []});
-        assert_eq!(check_body(&ok), Ok(()));
+        let m = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+        assert_eq!(check_body(&ok, m), Ok(()));
         let mut with_stream = ok.clone();
         with_stream["stream"] = json!(true);
         assert_eq!(
-            check_body(&with_stream).unwrap_err(),
+            check_body(&with_stream, m).unwrap_err(),
             "Malformed input request: #: extraneous key [stream] is not permitted, please reformat your input and try again."
         );
         let mut with_model = ok.clone();
         with_model["model"] = json!("claude");
-        assert!(check_body(&with_model).unwrap_err().contains("extraneous key [model]"));
+        assert!(check_body(&with_model, m).unwrap_err().contains("extraneous key [model]"));
         let no_version = json!({"max_tokens": 10, "messages": []});
-        assert!(check_body(&no_version).unwrap_err().contains("required key [anthropic_version] not found"));
+        assert!(check_body(&no_version, m).unwrap_err().contains("required key [anthropic_version] not found"));
         let no_max = json!({"anthropic_version": "bedrock-2023-05-31", "messages": []});
-        assert!(check_body(&no_max).unwrap_err().contains("required key [max_tokens] not found"));
+        assert!(check_body(&no_max, m).unwrap_err().contains("required key [max_tokens] not found"));
+    }
+
+    #[test]
+    fn bedrocks_model_rules_are_enforced_with_its_messages() {
+        let base = |extra: Value| {
+            let mut b =
+                json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 2000, "messages": [{"role": "user", "content": "x"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            b
+        };
+        let pair = base(json!({"temperature": 0.5, "top_p": 0.9}));
+        for model in [
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "us.anthropic.claude-opus-4-1-20250805-v1:0",
+        ] {
+            assert_eq!(
+                check_body(&pair, model).unwrap_err(),
+                "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+            );
+        }
+        assert_eq!(check_body(&pair, "us.anthropic.claude-sonnet-4-20250514-v1:0"), Ok(()));
+        let m = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+        let thinking = |budget: u64, extra: Value| {
+            let mut b = base(extra);
+            b["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
+            b
+        };
+        assert!(check_body(&thinking(512, json!({})), m).unwrap_err().contains("greater than or equal to 1024"));
+        assert!(check_body(&thinking(2000, json!({})), m)
+            .unwrap_err()
+            .starts_with("`max_tokens` must be greater than `thinking.budget_tokens`"));
+        assert!(check_body(&thinking(1024, json!({"temperature": 0.5})), m).unwrap_err().starts_with("`temperature` may only be set to 1"));
+        assert!(check_body(&thinking(1024, json!({"top_k": 5})), m).unwrap_err().starts_with("`top_k` must be unset"));
+        assert_eq!(check_body(&thinking(1024, json!({"temperature": 1.0})), m), Ok(()));
+        let tool_turn = json!([
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}]}
+        ]);
+        let e = check_body(&thinking(1024, json!({"messages": tool_turn})), m).unwrap_err();
+        assert!(e.contains("messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`"), "{e}");
+        assert_eq!(check_body(&base(json!({"messages": tool_turn})), m), Ok(()), "without thinking the turn is fine");
+        let unsigned = json!([{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "thinking", "thinking": "t"}, {"type": "text", "text": "a"}]}, {"role": "user", "content": "more"}]);
+        assert_eq!(
+            check_body(&base(json!({"messages": unsigned})), m).unwrap_err(),
+            "messages.1.content.0.thinking.signature: Field required"
+        );
+        let unanswered = json!([{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]}, {"role": "user", "content": "go on"}]);
+        assert!(check_body(&base(json!({"messages": unanswered})), m)
+            .unwrap_err()
+            .starts_with("messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: t1."));
+        let late = json!([{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]}, {"role": "user", "content": [{"type": "text", "text": "hm"}, {"type": "tool_result", "tool_use_id": "t1", "content": "r"}]}]);
+        assert!(check_body(&base(json!({"messages": late})), m).unwrap_err().contains("must come first"));
+        let extra = json!([{"role": "user", "content": [{"type": "text", "text": "q", "visibility": "internal"}]}]);
+        assert_eq!(
+            check_body(&base(json!({"messages": extra})), m).unwrap_err(),
+            "messages.0.content.0.text.visibility: Extra inputs are not permitted"
+        );
+    }
+
+    #[test]
+    fn model_ids_follow_bedrocks_profiles() {
+        let signed_in = |region: &str| {
+            vec![(
+                "authorization".to_string(),
+                format!("AWS4-HMAC-SHA256 Credential=AKID/20250929/{region}/bedrock/aws4_request, SignedHeaders=host, Signature=x"),
+            )]
+        };
+        let us = signed_in("us-east-1");
+        assert_eq!(check_model_id("us.anthropic.claude-sonnet-4-5-20250929-v1:0", &us), None);
+        assert_eq!(check_model_id("global.anthropic.claude-sonnet-4-5-20250929-v1:0", &us), None);
+        let (_, _, m) = check_model_id("anthropic.claude-sonnet-4-5-20250929-v1:0", &us).unwrap();
+        assert!(m.contains("with on-demand throughput isn\u{2019}t supported"), "{m}");
+        let ap = signed_in("ap-southeast-1");
+        assert_eq!(
+            check_model_id("apac.anthropic.claude-sonnet-4-5-20250929-v1:0", &ap).unwrap().2,
+            "The provided model identifier is invalid."
+        );
+        assert_eq!(check_model_id("apac.anthropic.claude-sonnet-4-20250514-v1:0", &ap), None);
+        assert!(check_model_id("eu.anthropic.claude-sonnet-4-20250514-v1:0", &us).is_some(), "a geography's profile from outside it");
     }
 
     #[test]

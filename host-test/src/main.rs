@@ -46,6 +46,10 @@ struct Connection {
     /// Print hook events (llm:request, llm:response, …) to stderr as JSON lines.
     #[arg(long)]
     events: bool,
+    /// Host deadline in seconds for one call, or one step of a stream (default: derived from
+    /// the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` keys).
+    #[arg(long, value_name = "SECONDS")]
+    call_timeout: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +92,9 @@ enum Command {
         /// Round trips per latency measurement.
         #[arg(long, default_value_t = 200)]
         iterations: usize,
+        /// A short run of every row (CI runs it so the bench never rots); not for numbers.
+        #[arg(long)]
+        quick: bool,
     },
     /// Serve the provider to Amplifier over gRPC (amplifier.module ProviderService and
     /// ModuleLifecycle). Prints `READY:<port>` first, then logs one line per call to stderr.
@@ -125,12 +132,31 @@ async fn main() -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(1)
         }
+        // The reader went away (`| head`): what it wanted was written.
+        Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
     }
 }
 
 enum Failure {
     Usage(String),
     Call(String),
+    StdoutClosed,
+}
+
+/// Writes a line to stdout. A closed stdout (`bedrock-host info --json | head`) ends the
+/// command quietly instead of panicking as `println!` does.
+fn write_line(text: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(text).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::StdoutClosed),
+        Err(e) => Err(Failure::Call(format!("host: writing to stdout: {e}"))),
+    }
+}
+
+/// `println!` that never panics: see [`write_line`].
+macro_rules! outln {
+    ($($arg:tt)*) => { write_line(format_args!($($arg)*))? };
 }
 
 impl From<CallError> for Failure {
@@ -205,9 +231,22 @@ async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure
     for (k, v) in config {
         builder = builder.config(k, v);
     }
-    if c.events {
-        builder = builder.on_event(|e: &HostEvent| eprintln!("{}", json!({"event": e.name, "data": e.data})));
+    if let Some(seconds) = c.call_timeout {
+        let limit = std::time::Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Failure::Usage(format!("--call-timeout {seconds}: give a positive number of seconds")))?;
+        builder = builder.limits(bedrock_host::Limits { call_timeout: Some(limit), ..bedrock_host::Limits::default() });
     }
+    let events = c.events;
+    builder = builder.on_event(move |e: &HostEvent| {
+        if events {
+            eprintln!("{}", json!({"event": e.name, "data": e.data}));
+        } else if e.name == "provider:config_warning" {
+            // A misspelt -c key must not pass unnoticed.
+            eprintln!("warning: {}", e.data["message"].as_str().unwrap_or_default());
+        }
+    });
     Ok((load(builder)?, emulator))
 }
 
@@ -295,9 +334,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             } else {
                 let response = provider.complete(&request).await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&response).expect("JSON"));
+                    outln!("{}", serde_json::to_string_pretty(&response).expect("JSON"));
                 } else {
-                    println!("{}", text_of(&response["content"]));
+                    outln!("{}", text_of(&response["content"]));
                 }
             }
             Ok(())
@@ -307,10 +346,10 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Models { json } => {
             let models = load(Provider::builder())?.list_models().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&models).expect("JSON"));
+                outln!("{}", serde_json::to_string_pretty(&models).expect("JSON"));
             } else {
                 for m in models.as_array().into_iter().flatten() {
-                    println!(
+                    outln!(
                         "{:<48} {:<20} context {:>7}  max output {:>6}",
                         m["id"].as_str().unwrap_or(""),
                         m["display_name"].as_str().unwrap_or(""),
@@ -324,27 +363,30 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Info { json } => {
             let info = load(Provider::builder())?.get_info().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&info).expect("JSON"));
+                outln!("{}", serde_json::to_string_pretty(&info).expect("JSON"));
             } else {
-                println!("{} ({})", info["display_name"].as_str().unwrap_or(""), info["id"].as_str().unwrap_or(""));
-                println!("capabilities: {}", info["capabilities"]);
-                println!("defaults: {}", info["defaults"]);
-                println!("config keys:");
+                outln!("{} ({})", info["display_name"].as_str().unwrap_or(""), info["id"].as_str().unwrap_or(""));
+                outln!("capabilities: {}", info["capabilities"]);
+                outln!("defaults: {}", info["defaults"]);
+                outln!("config keys:");
                 for f in info["config_fields"].as_array().into_iter().flatten() {
-                    println!("  {:<28} {}", f["id"].as_str().unwrap_or(""), f["prompt"].as_str().unwrap_or(""));
+                    outln!("  {:<28} {}", f["id"].as_str().unwrap_or(""), f["prompt"].as_str().unwrap_or(""));
                 }
             }
             Ok(())
         }
-        Command::Bench { iterations } => {
-            let rows = bedrock_host::bench::run(iterations.max(1)).await?;
-            print!("{}", bedrock_host::bench::table(&rows));
+        Command::Bench { iterations, quick } => {
+            let options =
+                if quick { bedrock_host::bench::BenchOptions::quick() } else { bedrock_host::bench::BenchOptions::full(iterations.max(1)) };
+            let rows = bedrock_host::bench::run_with(&options).await?;
+            let table = bedrock_host::bench::table(&rows);
+            outln!("{}", table.trim_end());
             Ok(())
         }
         Command::Emulator { port } => {
             let emu = Emulator::start_on(port).await?;
-            println!("Bedrock emulator listening on {}", emu.endpoint_url());
-            println!("credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
+            outln!("Bedrock emulator listening on {}", emu.endpoint_url());
+            outln!("credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
             let _ = std::io::stdout().flush();
             let _ = tokio::signal::ctrl_c().await;
             Ok(())
@@ -370,9 +412,11 @@ async fn serve(port: u16, bind: std::net::IpAddr, token_file: Option<std::path::
             "--bind {bind}: the server signs with your AWS credentials, so a non-loopback address needs --token-file"
         )));
     }
-    if let Some(m) = &connection.model {
-        // `complete` puts --model in the request; a server has no request of its own.
-        return Err(Failure::Usage(format!("--model {m}: use `-c default_model={m}` with serve")));
+    let mut connection = connection;
+    if let Some(m) = connection.model.take() {
+        // `complete` puts --model in its request; a server's callers send their own, so it
+        // becomes the model for requests that name none.
+        connection.config.push(format!("default_model={m}"));
     }
     let (provider, _emulator) = connect(&connection).await?;
     let mode = if connection.emulator || std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_some_and(|v| !v.is_empty()) {
@@ -437,7 +481,7 @@ async fn chat(connection: Connection) -> Result<(), Failure> {
     let mut lines = stdin.lock().lines();
     loop {
         if interactive {
-            print!("you> ");
+            let _ = write!(std::io::stdout(), "you> ");
             let _ = std::io::stdout().flush();
         }
         let Some(Ok(line)) = lines.next() else { break };

@@ -18,10 +18,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::BedrockProviderExportsPre;
 use crate::credentials::{AwsCredentialChain, Credentials};
 use crate::events::{EventCallback, HostEvent, StderrSink};
+use crate::http_client::{HttpClient, HttpClientOptions, PoolStats};
 use crate::outbound::OutboundPolicy;
+use crate::runtime::bindings::BedrockProviderExportsPre;
 use crate::runtime::{self, CacheOutcome, EPOCH_TICK};
 
 /// Per-call resource limits.
@@ -29,14 +30,46 @@ use crate::runtime::{self, CacheOutcome, EPOCH_TICK};
 pub struct Limits {
     /// Largest linear memory the component may grow to.
     pub memory_bytes: usize,
-    /// Wall-clock limit for one call, including network waits. Should exceed the component's
-    /// own `timeout` config so its clearer error wins.
-    pub call_timeout: Duration,
+    /// Wall-clock limit for one call, or for one step of a stream (opening it, or one event):
+    /// a stream that keeps delivering is never ended. `None` derives it from the call's own
+    /// limits (see [`Limits::derived_call_timeout`]), so the component's clearer errors win.
+    pub call_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 64 << 20, call_timeout: Duration::from_secs(330) }
+        Limits { memory_bytes: 64 << 20, call_timeout: None }
+    }
+}
+
+/// Added to a derived deadline so the component's own, clearer, timeout error comes first.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+impl Limits {
+    /// The deadline of a call (or stream step) configured with `config`: every attempt the
+    /// component may make (retries, plus two other ids of the model) at its full `timeout`
+    /// (or `stream_idle_timeout`, whichever is longer), plus the retry budget and a margin.
+    /// Unset keys take the component's defaults, read from its key table.
+    pub fn derived_call_timeout(config: &BTreeMap<String, String>) -> Duration {
+        let number = |key: &str| -> f64 {
+            let default = amplifier_provider_bedrock::config::KEYS.iter().find(|k| k.name == key).and_then(|k| k.default);
+            config
+                .get(key)
+                .map(String::as_str)
+                .or(default)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .unwrap_or(0.0)
+        };
+        let per_attempt = number("timeout").max(number("stream_idle_timeout")).min(86_400.0);
+        let attempts = number("max_retries").min(100.0) + 1.0 + 2.0;
+        let seconds = attempts * per_attempt + number("retry_budget").min(86_400.0);
+        Duration::from_secs_f64(seconds) + DEADLINE_MARGIN
+    }
+
+    /// The deadline for a call with `config`: the explicit one, else the derived one.
+    fn call_deadline(&self, config: &BTreeMap<String, String>) -> Duration {
+        self.call_timeout.unwrap_or_else(|| Self::derived_call_timeout(config))
     }
 }
 
@@ -101,6 +134,8 @@ pub struct ProviderBuilder {
     allowed_endpoint: Option<String>,
     on_event: Option<EventCallback>,
     credential_chain: Option<AwsCredentialChain>,
+    http: HttpClientOptions,
+    ca_bundles: Vec<PathBuf>,
 }
 
 impl fmt::Debug for ProviderBuilder {
@@ -116,7 +151,7 @@ impl Default for ProviderBuilder {
     fn default() -> Self {
         ProviderBuilder {
             wasm: None,
-            cache_dir: Some(runtime::default_cache_dir()),
+            cache_dir: runtime::default_cache_dir(),
             config: BTreeMap::new(),
             credentials: None,
             limits: Limits::default(),
@@ -124,6 +159,8 @@ impl Default for ProviderBuilder {
             allowed_endpoint: None,
             on_event: None,
             credential_chain: None,
+            http: HttpClientOptions::default(),
+            ca_bundles: Vec::new(),
         }
     }
 }
@@ -187,6 +224,26 @@ impl ProviderBuilder {
         self
     }
 
+    /// Also trusts the certificate authorities in this PEM file for HTTPS. `AWS_CA_BUNDLE`, else
+    /// the credential chain's profile's `ca_bundle`, is trusted too, as the AWS SDKs do. Checked
+    /// at build.
+    pub fn ca_bundle(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_bundles.push(path.into());
+        self
+    }
+
+    /// Also trusts these PEM certificate authorities for HTTPS (a test CA, a proxy's CA).
+    pub fn trust_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.http.extra_roots_pem.push(pem.into());
+        self
+    }
+
+    /// How long an idle keep-alive connection stays open (default 45 s).
+    pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
+        self.http.idle_timeout = idle;
+        self
+    }
+
     /// Compiles (or loads from cache) and links the component.
     pub fn build(self) -> Result<Provider> {
         self.build_with_progress(&|| {})
@@ -198,7 +255,7 @@ impl ProviderBuilder {
             Some(path) => {
                 std::borrow::Cow::Owned(std::fs::read(path).with_context(|| format!("reading the component {}", path.display()))?)
             }
-            None => crate::component_wasm()?,
+            None => crate::runtime::component_wasm()?,
         };
         let engine = runtime::new_engine()?;
         let (component, cache) = runtime::load_component(&engine, &wasm, self.cache_dir.as_deref(), on_compile)?;
@@ -214,6 +271,8 @@ pub struct Provider {
     pre: BedrockProviderExportsPre<HostState>,
     settings: Arc<Mutex<Settings>>,
     cache: CacheOutcome,
+    /// Keep-alive connections, shared by every call, store and fork.
+    http: HttpClient,
 }
 
 impl fmt::Debug for Provider {
@@ -257,6 +316,18 @@ impl Provider {
         wasmtime_wasi_config::add_to_linker(&mut linker, |h: &mut HostState| WasiConfig::from(&h.config))?;
         let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the component")?;
         let pre = BedrockProviderExportsPre::new(pre)?;
+        let mut http = b.http;
+        // As the AWS SDKs: `AWS_CA_BUNDLE` wins over the profile's `ca_bundle`.
+        http.add_env_ca_bundle()?;
+        if std::env::var_os("AWS_CA_BUNDLE").is_none_or(|v| v.is_empty()) {
+            if let Some(path) = b.credential_chain.as_ref().and_then(|c| crate::http_client::profile_ca_bundle(c.profile())) {
+                http.add_ca_bundle(&path).context("the profile's ca_bundle")?;
+            }
+        }
+        for path in &b.ca_bundles {
+            http.add_ca_bundle(path)?;
+        }
+        let http = HttpClient::new(http);
         let settings = Settings {
             config: b.config,
             credentials: b.credentials,
@@ -266,7 +337,7 @@ impl Provider {
             on_event: b.on_event,
             credential_chain: b.credential_chain,
         };
-        Ok(Provider { engine, component, pre, settings: Arc::new(Mutex::new(settings)), cache })
+        Ok(Provider { engine, component, pre, settings: Arc::new(Mutex::new(settings)), cache, http })
     }
 
     /// The names of the interfaces the component imports, for auditing what it can reach.
@@ -294,7 +365,19 @@ impl Provider {
             pre: self.pre.clone(),
             settings: Arc::new(Mutex::new(settings)),
             cache: self.cache,
+            http: self.http.clone(),
         }
+    }
+
+    /// What the keep-alive HTTP client did so far (requests, connections opened, TLS
+    /// handshakes, reuses), over this provider and its forks.
+    pub fn connection_stats(&self) -> PoolStats {
+        self.http.stats()
+    }
+
+    /// The keep-alive HTTP client every call sends through.
+    pub fn http_client(&self) -> &HttpClient {
+        &self.http
     }
 
     /// Replaces the per-call limits for later calls.
@@ -362,12 +445,9 @@ impl Provider {
     /// an empty conversation gets a `config:` error for a bad value, else its own `validation:`
     /// error, which means the configuration is fine.
     pub async fn check_config(&self) -> Result<(), CallError> {
-        let mut settings = self.lock().clone();
-        settings.credentials = None;
-        settings.credential_chain = None;
         let request = br#"{"messages": []}"#.to_vec();
         let (r, _) = self
-            .call_with(settings, move |store, i| {
+            .call_with(self.offline_settings(), move |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &request).await })
             })
             .await;
@@ -412,15 +492,23 @@ impl Provider {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             config: WasiConfigVariables::from_iter(vars),
-            limits: StoreLimitsBuilder::new().memory_size(settings.limits.memory_bytes).instances(4).build(),
-            outbound: OutboundPolicy { regions, endpoint, refused: refused.clone() },
+            // A trap at the cap, rather than a failed `memory.grow` the guest turns into an
+            // abort: the call then fails with an error that names the cap.
+            limits: StoreLimitsBuilder::new().memory_size(settings.limits.memory_bytes).instances(4).trap_on_grow_failure(true).build(),
+            outbound: OutboundPolicy {
+                regions,
+                endpoint,
+                refused: refused.clone(),
+                client: self.http.clone(),
+                connect_timeout: connect_timeout(&settings.config),
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (settings.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        let deadline = settings.limits.call_deadline(&settings.config);
+        store.set_epoch_deadline(epoch_ticks(deadline));
         store.epoch_deadline_trap();
-        (store, stderr, refused, settings.limits.call_timeout)
+        (store, stderr, refused, deadline)
     }
 
     /// Runs `f` against a fresh instance, under the call deadline.
@@ -428,7 +516,7 @@ impl Provider {
         &self,
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
-            crate::bindings::BedrockProviderExports,
+            crate::runtime::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
         match self.call_settings().await {
@@ -443,9 +531,10 @@ impl Provider {
         settings: Settings,
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
-            crate::bindings::BedrockProviderExports,
+            crate::runtime::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
+        let limits = settings.limits;
         let (mut store, stderr, refused, deadline) = self.new_store(settings);
         let run = async {
             let instance =
@@ -453,8 +542,10 @@ impl Provider {
             f(&mut store, instance).await.map_err(anyhow::Error::from)
         };
         let result = match tokio::time::timeout(deadline, run).await {
-            Ok(r) => r.map_err(CallError::Host),
-            Err(_) => Err(CallError::Host(anyhow::anyhow!("the call did not finish within {:?} (Limits::call_timeout)", deadline))),
+            Ok(r) => r.map_err(|e| host_failure(e, &limits)),
+            Err(_) => Err(CallError::Host(anyhow::anyhow!(
+                "the call did not finish within {deadline:?} (Limits::call_timeout, or derived from the `timeout`, `max_retries` and `retry_budget` config keys)"
+            ))),
         };
         drop(store);
         let (events, stderr) = stderr.take();
@@ -462,15 +553,32 @@ impl Provider {
         (result, record)
     }
 
-    /// `get-info`: ProviderInfo.
+    /// Settings for a call that sends nothing: no credentials are resolved (or handed to the
+    /// sandbox), so metadata answers on a machine without AWS credentials.
+    fn offline_settings(&self) -> Settings {
+        let mut settings = self.lock().clone();
+        settings.credentials = None;
+        settings.credential_chain = None;
+        settings
+    }
+
+    /// `get-info`: ProviderInfo. Needs no credentials.
     pub async fn get_info(&self) -> Result<Value, CallError> {
-        let (r, _) = self.call(|store, i| Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await })).await;
+        let (r, _) = self
+            .call_with(self.offline_settings(), |store, i| {
+                Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await })
+            })
+            .await;
         Ok(serde_json::from_slice(&r?).context("get-info returned invalid JSON")?)
     }
 
-    /// `list-models`: ModelInfo list.
+    /// `list-models`: ModelInfo list. Needs no credentials.
     pub async fn list_models(&self) -> Result<Value, CallError> {
-        let (r, _) = self.call(|store, i| Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await })).await;
+        let (r, _) = self
+            .call_with(self.offline_settings(), |store, i| {
+                Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await })
+            })
+            .await;
         let bytes = r?.map_err(CallError::Provider)?;
         Ok(serde_json::from_slice(&bytes).context("list-models returned invalid JSON")?)
     }
@@ -480,9 +588,18 @@ impl Provider {
         self.complete_recorded(request).await.0
     }
 
+    /// `complete` for a ChatRequest that is still JSON text: a host that received it as bytes
+    /// passes them on unparsed, and malformed JSON gets the component's `validation:` error.
+    pub async fn complete_json(&self, request: &[u8]) -> Result<Value, CallError> {
+        self.complete_bytes(request.to_vec()).await.0
+    }
+
     /// Like [`complete`](Self::complete), also returning what the call left behind.
     pub async fn complete_recorded(&self, request: &Value) -> (Result<Value, CallError>, CallRecord) {
-        let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
+        self.complete_bytes(serde_json::to_vec(request).expect("a JSON value serialises")).await
+    }
+
+    async fn complete_bytes(&self, bytes: Vec<u8>) -> (Result<Value, CallError>, CallRecord) {
         let (r, record) =
             self.call(move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await })).await;
         let result = match r {
@@ -495,11 +612,13 @@ impl Provider {
         (result, record)
     }
 
-    /// `parse-tool-calls`: ChatResponse JSON → ToolCall list.
+    /// `parse-tool-calls`: ChatResponse JSON → ToolCall list. Needs no credentials.
     pub async fn parse_tool_calls(&self, response: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
         let (r, _) = self
-            .call(move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_parse_tool_calls(store, &bytes).await }))
+            .call_with(self.offline_settings(), move |store, i| {
+                Box::pin(async move { i.amplifier_modules_provider().call_parse_tool_calls(store, &bytes).await })
+            })
             .await;
         let out = r?.map_err(CallError::Provider)?;
         Ok(serde_json::from_slice(&out).context("parse-tool-calls returned invalid JSON")?)
@@ -540,18 +659,27 @@ impl Provider {
     {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
         let settings = self.call_settings().await?;
+        let limits = settings.limits;
         let (mut store, _stderr, _refused, deadline) = self.new_store(settings);
+        let expired = || {
+            CallError::Host(anyhow::anyhow!("a stream step did not finish within {deadline:?} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)"))
+        };
+        // Each step (opening the stream, then each event) gets the whole deadline afresh:
+        // a stream that keeps delivering is never ended by the host.
         let run = async {
             let instance =
                 self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
             let streaming = instance.amplifier_bedrock_provider_streaming();
-            let handle = match streaming.call_stream(&mut store, &bytes).await.map_err(anyhow::Error::from)? {
+            let opened = tokio::time::timeout(deadline, streaming.call_stream(&mut store, &bytes)).await;
+            let handle = match opened.map_err(|_| StepExpired)?.map_err(anyhow::Error::from)? {
                 Ok(h) => h,
                 Err(e) => return Ok(Err(e)),
             };
             let resource = streaming.completion_stream();
             let outcome = loop {
-                match resource.call_next(&mut store, handle).await.map_err(anyhow::Error::from)? {
+                store.set_epoch_deadline(epoch_ticks(deadline));
+                let next = tokio::time::timeout(deadline, resource.call_next(&mut store, handle)).await.map_err(|_| StepExpired)?;
+                match next.map_err(anyhow::Error::from)? {
                     Ok(Some(event)) => match serde_json::from_slice(&event) {
                         Ok(v) => {
                             if !on_event(v).await {
@@ -567,10 +695,46 @@ impl Provider {
             handle.resource_drop_async(&mut store).await.map_err(anyhow::Error::from)?;
             anyhow::Ok(outcome)
         };
-        match tokio::time::timeout(deadline, run).await {
-            Ok(Ok(outcome)) => outcome.map_err(CallError::Provider),
-            Ok(Err(e)) => Err(CallError::Host(e)),
-            Err(_) => Err(CallError::Host(anyhow::anyhow!("the call did not finish within {deadline:?} (Limits::call_timeout)"))),
+        match run.await {
+            Ok(outcome) => outcome.map_err(CallError::Provider),
+            Err(e) if e.is::<StepExpired>() => Err(expired()),
+            Err(e) => Err(host_failure(e, &limits)),
         }
     }
+}
+
+/// The `connect_timeout` config key (else its default): the host enforces it on connecting, which
+/// the component cannot see apart under `wasi:http` 0.2.
+fn connect_timeout(config: &BTreeMap<String, String>) -> Option<Duration> {
+    let default = amplifier_provider_bedrock::config::KEYS.iter().find(|k| k.name == "connect_timeout").and_then(|k| k.default);
+    let seconds = config.get("connect_timeout").map(String::as_str).or(default)?.trim().parse::<f64>().ok()?;
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+}
+
+/// A stream step outlived its deadline.
+#[derive(Debug)]
+struct StepExpired;
+
+impl fmt::Display for StepExpired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a stream step outlived its deadline")
+    }
+}
+
+impl std::error::Error for StepExpired {}
+
+/// The epoch ticks of `deadline`.
+fn epoch_ticks(deadline: Duration) -> u64 {
+    u64::try_from(deadline.as_millis() / EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A failure on the host's side of a call, saying so plainly when the memory cap stopped it.
+fn host_failure(error: anyhow::Error, limits: &Limits) -> CallError {
+    if format!("{error:#}").contains("forcing trap when growing memory") {
+        return CallError::Host(anyhow::anyhow!(
+            "the call needed more memory than its cap of {} MiB (Limits::memory_bytes): raise the cap or send a smaller request",
+            limits.memory_bytes >> 20
+        ));
+    }
+    CallError::Host(error)
 }

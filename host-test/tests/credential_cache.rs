@@ -1,5 +1,6 @@
 //! Credentials from the AWS chain are fetched once and reused until five minutes before they
-//! expire. One test in its own process, because it sets the AWS environment variables.
+//! expire; a failed refresh keeps valid credentials in use, and only expired ones fail a call.
+//! One test in its own process, because it sets the AWS environment variables.
 
 mod common;
 
@@ -64,4 +65,26 @@ async fn assumed_role_credentials_are_cached_then_refreshed_near_expiry() {
         .iter()
         .filter(|r| r.operation.is_some())
         .all(|r| r.header("x-amz-security-token") == Some(emulator::STS_SESSION_TOKEN)));
+
+    // A refresh that fails while the cached credentials are still valid: the call goes on with
+    // them, and the next call within the back-off does not ask STS again.
+    emu.set_sts_refusing(true);
+    let before = sts_calls();
+    provider.complete(&hello("five")).await.expect("still-valid credentials carry the call");
+    provider.complete(&hello("six")).await.unwrap();
+    assert_eq!(sts_calls(), before + 1, "one refresh attempt, then a back-off");
+
+    // Expired credentials with STS refusing: the call fails with `auth:` and the cause, briefly.
+    emu.set_sts_refusing(false);
+    emu.set_sts_lifetime(Duration::from_secs(2));
+    let provider = with_chain(AwsCredentialChain::load(Some("dev")).await);
+    provider.complete(&hello("seven")).await.unwrap();
+    emu.set_sts_refusing(true);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let e = provider.complete(&hello("eight")).await.unwrap_err().to_string();
+    assert!(e.starts_with("auth: "), "{e}");
+    assert!(e.contains("was refused") && e.contains("not authorized to perform: sts:AssumeRole"), "the cause is named: {e}");
+    assert!(!e.contains("Response {") && !e.contains("ProviderError {"), "no Debug dumps: {e}");
+    assert!(e.len() < 1200, "one readable paragraph, not {} characters: {e}", e.len());
+    assert!(!e.contains(emulator::SECRET_ACCESS_KEY), "{e}");
 }

@@ -129,13 +129,16 @@ async fn a_bad_mount_is_refused_and_the_previous_one_stays() {
     let mut provider = ProviderServiceClient::new(channel(&url).await);
     let good = proto::MountRequest { config: [("max_tokens".to_string(), "500".to_string())].into(), ..Default::default() };
     assert!(lifecycle.mount(good).await.unwrap().into_inner().success);
+    provider.complete(ask("fine")).await.unwrap();
+    let before = emu.requests().last().unwrap().json();
     let bad = proto::MountRequest { config: [("temperature".to_string(), "hot".to_string())].into(), ..Default::default() };
     let refused = lifecycle.mount(bad).await.unwrap().into_inner();
     assert!(!refused.success);
     assert!(refused.error.starts_with("config: `temperature` is \"hot\""), "{}", refused.error);
-    provider.complete(ask("still fine")).await.unwrap();
-    let sent = emu.requests().last().unwrap().json();
-    assert_eq!((sent["max_tokens"].clone(), sent["temperature"].clone()), (json!(500), json!(1.0)));
+    provider.complete(ask("fine")).await.unwrap();
+    let after = emu.requests().last().unwrap().json();
+    assert_eq!(after["max_tokens"], 500, "the previous mount still serves");
+    assert_eq!(after, before, "the refused mount changed nothing");
 }
 
 #[tokio::test]
@@ -384,4 +387,50 @@ fn serve_refuses_a_public_address_without_a_token() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs --token-file"), "{err}");
     assert!(out.stdout.is_empty(), "no READY line for a server that did not start");
+}
+
+/// A tool turn as upstream's proto converter shapes it (ROLE_TOOL, `tool_call_id`, and the
+/// answer as a tool_result block) is one answer to the call, sent to Bedrock as one tool_result.
+#[tokio::test]
+async fn a_tool_message_carrying_its_result_block_is_one_answer() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut client = ProviderServiceClient::new(channel(&url).await);
+    let block = |b: Block| proto::ContentBlockList { blocks: vec![proto::ContentBlock { block: Some(b), visibility: 0 }] };
+    let request = proto::ChatRequest {
+        messages: vec![
+            user("weather in Oslo?"),
+            proto::Message {
+                role: proto::Role::Assistant as i32,
+                content: Some(Content::BlockContent(block(Block::ToolCallBlock(proto::ToolCallBlock {
+                    id: "toolu_7".into(),
+                    name: "get_weather".into(),
+                    input_json: r#"{"city":"Oslo"}"#.into(),
+                })))),
+                ..Default::default()
+            },
+            proto::Message {
+                role: proto::Role::Tool as i32,
+                tool_call_id: "toolu_7".into(),
+                content: Some(Content::BlockContent(block(Block::ToolResultBlock(proto::ToolResultBlock {
+                    tool_call_id: "toolu_7".into(),
+                    output_json: r#""4 °C, rain""#.into(),
+                })))),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    client.complete(request).await.expect("one answer, not a duplicate");
+    let sent = emu.requests().last().unwrap().json();
+    let results: Vec<&Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["content"].as_array().into_iter().flatten())
+        .filter(|b| b["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 1, "{sent}");
+    assert_eq!(results[0]["tool_use_id"], "toolu_7");
+    assert_eq!(results[0]["content"], "4 °C, rain", "{sent}");
 }

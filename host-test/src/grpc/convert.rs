@@ -624,4 +624,86 @@ mod tests {
         let meta: Value = serde_json::from_str(&done.metadata_json).unwrap();
         assert_eq!(meta["request_id"], "r");
     }
+
+    mod properties {
+        //! Bounded property runs of the converters (the fuzz targets run them unbounded).
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn block() -> impl Strategy<Value = Value> {
+            let text = ".{0,40}";
+            prop_oneof![
+                text.prop_map(|t| json!({"type": "text", "text": t})),
+                (text, "[A-Za-z0-9+/=]{0,40}").prop_map(|(t, s)| if s.is_empty() {
+                    json!({"type": "thinking", "thinking": t})
+                } else {
+                    json!({"type": "thinking", "thinking": t, "signature": s})
+                }),
+                "[A-Za-z0-9+/=]{1,40}".prop_map(|d| json!({"type": "redacted_thinking", "data": d})),
+                ("toolu_[a-z0-9]{1,8}", "[a-z_]{1,12}", text)
+                    .prop_map(|(id, name, v)| json!({"type": "tool_call", "id": id, "name": name, "input": {"v": v}})),
+            ]
+        }
+
+        fn response() -> impl Strategy<Value = Value> {
+            (proptest::collection::vec(block(), 0..6), 0i64..1_000_000, 0i64..100_000, proptest::option::of(0i64..5000), "[a-z_]{1,12}")
+                .prop_map(|(content, input, output, cache_read, finish)| {
+                    let mut usage = json!({"input_tokens": input, "output_tokens": output, "total_tokens": input + output});
+                    if let Some(n) = cache_read {
+                        usage["cache_read_tokens"] = json!(n);
+                    }
+                    json!({"content": content, "usage": usage, "finish_reason": finish, "metadata": {"model": "m"}})
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn responses_round_trip(r in response()) {
+                let p = chat_response_to_proto(&r).unwrap();
+                prop_assert_eq!(chat_response_to_json(&p).unwrap(), r);
+            }
+
+            #[test]
+            fn any_wire_bytes_convert_or_name_a_field(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(request) = proto::ChatRequest::decode(bytes.as_slice()) {
+                    if let Err(e) = chat_request_to_json(&request) {
+                        prop_assert!(e.field().starts_with("ChatRequest."), "{}", e);
+                    }
+                }
+                if let Ok(response) = proto::ChatResponse::decode(bytes.as_slice()) {
+                    if let Err(e) = chat_response_to_json(&response) {
+                        prop_assert!(e.field().starts_with("ChatResponse."), "{}", e);
+                    }
+                }
+            }
+
+            #[test]
+            fn any_json_response_converts_or_names_a_field(v in any_json()) {
+                if let Err(e) = chat_response_to_proto(&json!({"content": v})) {
+                    prop_assert!(e.field().starts_with("ChatResponse.content"), "{}", e);
+                }
+            }
+        }
+
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                ".{0,12}".prop_map(Value::String),
+                prop_oneof![Just("text"), Just("thinking"), Just("tool_call"), Just("image"), Just("reasoning")]
+                    .prop_map(|t| json!({"type": t})),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+    }
 }
