@@ -202,20 +202,10 @@ async fn chat_with_several_prompts_uses_one_tls_connection_trusting_aws_ca_bundl
 /// completes), though the component sets no `wasi:http` options.
 #[tokio::test]
 async fn the_connect_timeout_key_bounds_connecting() {
-    use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            });
-        }
-    });
+    // Connected, but the TLS handshake never gets an answer.
+    let url = silent_after(b"").await.replace("http://", "https://");
     let p = common::base().fork();
-    p.set_config("endpoint_url", format!("https://{addr}"));
+    p.set_config("endpoint_url", url.trim_end_matches('/'));
     p.set_config("aws_region", "us-east-1");
     p.set_config("connect_timeout", "1");
     p.set_config("max_retries", "0");
@@ -226,6 +216,24 @@ async fn the_connect_timeout_key_bounds_connecting() {
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
 
+/// A server that reads a request, then writes `head` and stays silent on that connection.
+async fn silent_after(head: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(head).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    format!("http://{addr}/")
+}
+
 mod per_request_timeouts {
     //! The `wasi:http` request options still bound each phase on pooled connections.
 
@@ -234,8 +242,9 @@ mod per_request_timeouts {
     use bedrock_host::http_client::{HttpClient, HttpClientOptions};
     use bytes::Bytes;
     use http_body_util::BodyExt;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+    use super::silent_after;
 
     fn get(url: &str) -> http::Request<WasiBody> {
         let uri: http::Uri = url.parse().unwrap();
@@ -250,23 +259,6 @@ mod per_request_timeouts {
             first_byte_timeout: Some(Duration::from_millis(first_byte)),
             between_bytes_timeout: Some(Duration::from_millis(between_bytes)),
         })
-    }
-
-    /// A server that reads a request, then writes `head` and stays silent on that connection.
-    async fn silent_after(head: &'static [u8]) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = s.read(&mut buf).await;
-                    let _ = s.write_all(head).await;
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                });
-            }
-        });
-        format!("http://{addr}/")
     }
 
     #[tokio::test]
