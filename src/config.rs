@@ -37,7 +37,17 @@ pub enum KeyType {
     Count,
     /// A decimal number in a range.
     Number,
+    /// One of a fixed set of words (compared without regard to case).
+    Choice(&'static [&'static str]),
 }
+
+/// The values of `prompt_cache_ttl`: Anthropic's two cache lifetimes.
+pub const CACHE_TTLS: &[&str] = &["5m", "1h"];
+/// The values of `guardrail_trace`, as Bedrock's `X-Amzn-Bedrock-Trace` header takes them.
+pub const GUARDRAIL_TRACES: &[&str] = &["disabled", "enabled", "enabled_full"];
+/// Most continuation rounds `max_continuations` allows: each round re-sends the whole
+/// conversation, so more would multiply the input cost of one answer.
+pub const MAX_CONTINUATIONS: u32 = 10;
 
 /// One configuration key: its name, environment fallbacks, default and meaning.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +83,14 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey { name: "between_bytes_timeout", env: &[], default: Some("60"), ty: KeyType::Number, label: "Between-bytes timeout (seconds)", help: "Longest silence allowed between two chunks of the answer" },
     ConfigKey { name: "max_retries", env: &["AWS_MAX_ATTEMPTS"], default: Some("3"), ty: KeyType::Count, label: "Max retries", help: "Retries after throttling, service unavailable, internal errors, model not ready and connection failures (never validation or auth errors)" },
     ConfigKey { name: "retry_budget", env: &[], default: Some("60"), ty: KeyType::Number, label: "Retry budget (seconds)", help: "Most total time spent waiting between retries" },
+    ConfigKey { name: "enable_prompt_caching", env: &[], default: Some("true"), ty: KeyType::Boolean, label: "Prompt caching", help: "Mark the system prompt, the last tool definition and the last user message as cache points (at most 4 in all, the caller's own `cache_control` marks kept) on models that support caching; later calls with the same prefix read it from the cache" },
+    ConfigKey { name: "prompt_cache_ttl", env: &[], default: Some("5m"), ty: KeyType::Choice(CACHE_TTLS), label: "Prompt cache lifetime", help: "Lifetime of the cache points this provider places: 5m, or 1h on the models Bedrock offers 1-hour caching for (others keep 5m, reported in degradation)" },
+    ConfigKey { name: "guardrail_identifier", env: &[], default: None, ty: KeyType::Text, label: "Guardrail identifier", help: "Bedrock Guardrail id or ARN applied to every call (sent as X-Amzn-Bedrock-GuardrailIdentifier); an intervention ends the answer with finish_reason content_filter" },
+    ConfigKey { name: "guardrail_version", env: &[], default: None, ty: KeyType::Text, label: "Guardrail version", help: "Version of the guardrail: DRAFT or a version number; required with guardrail_identifier" },
+    ConfigKey { name: "guardrail_trace", env: &[], default: Some("disabled"), ty: KeyType::Choice(GUARDRAIL_TRACES), label: "Guardrail trace", help: "disabled, enabled or enabled_full: whether Bedrock returns the guardrail's assessment, reported in the response metadata as guardrail_trace" },
+    ConfigKey { name: "max_continuations", env: &[], default: Some("0"), ty: KeyType::Count, label: "Max continuations", help: "When an answer stops at max_tokens, continue it up to this many times and return one stitched answer (0: off; never after a tool call or while thinking; at most 10)" },
+    ConfigKey { name: "enable_long_context", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "1M-token context", help: "Send Anthropic's 1M-token context beta on the models that offer it on Bedrock (Claude Sonnet 4.5 and Sonnet 4); other models keep their window, reported in degradation" },
+    ConfigKey { name: "stream_events", env: &[], default: Some("true"), ty: KeyType::Boolean, label: "Stream events", help: "Emit llm:stream_block_start / _delta / _end (and llm:stream_thinking_delta) hook events while an answer streams; off saves one event line per delta when nothing listens" },
     ConfigKey { name: "debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Debug events", help: "Emit llm:request:debug and llm:response:debug events" },
     ConfigKey { name: "raw_debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Raw debug events", help: "Emit llm:request:raw and llm:response:raw events with complete bodies (secrets redacted)" },
     ConfigKey { name: "endpoint_url", env: &["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"], default: None, ty: KeyType::Text, label: "Endpoint URL", help: "Bedrock Runtime endpoint override, e.g. a VPC endpoint or a local emulator" },
@@ -298,6 +316,18 @@ pub struct ProviderConfig {
     pub max_retries: u32,
     /// Most total waiting between retries.
     pub retry_budget: Duration,
+    /// Place cache points on models that support prompt caching.
+    pub enable_prompt_caching: bool,
+    /// Lifetime of the cache points this provider places: `5m` or `1h`.
+    pub prompt_cache_ttl: &'static str,
+    /// The guardrail applied to every call.
+    pub guardrail: Option<Guardrail>,
+    /// Continuation rounds after a `max_tokens` stop.
+    pub max_continuations: u32,
+    /// Ask for the 1M-token context where the model offers it.
+    pub enable_long_context: bool,
+    /// Emit `llm:stream_*` hook events while streaming.
+    pub stream_events: bool,
     /// Emit `:debug` events.
     pub debug: bool,
     /// Emit `:raw` events.
@@ -306,6 +336,17 @@ pub struct ProviderConfig {
     pub endpoint: Option<Endpoint>,
     /// Credentials to sign with.
     pub credentials: Credentials,
+}
+
+/// A Bedrock Guardrail applied to a call, sent as Bedrock's guardrail headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guardrail {
+    /// Guardrail id or ARN.
+    pub identifier: String,
+    /// `DRAFT` or a version number.
+    pub version: String,
+    /// `DISABLED`, `ENABLED` or `ENABLED_FULL`, as the `X-Amzn-Bedrock-Trace` header takes it.
+    pub trace: String,
 }
 
 impl ProviderConfig {
@@ -364,6 +405,21 @@ impl ProviderConfig {
             between_bytes_timeout: seconds("between_bytes_timeout")?,
             max_retries,
             retry_budget: Duration::from_secs_f64(r.number("retry_budget", 0.0, 86_400.0)?),
+            enable_prompt_caching: r.boolean("enable_prompt_caching")?,
+            prompt_cache_ttl: r.choice("prompt_cache_ttl")?,
+            guardrail: r.guardrail()?,
+            max_continuations: match r.count("max_continuations")? {
+                n if n <= MAX_CONTINUATIONS => n,
+                n => {
+                    return Err(ConfigError::Invalid {
+                        key: "max_continuations".into(),
+                        value: Some(n.to_string()),
+                        expected: format!("a whole number from 0 to {MAX_CONTINUATIONS}"),
+                    })
+                }
+            },
+            enable_long_context: r.boolean("enable_long_context")?,
+            stream_events: r.boolean("stream_events")?,
             debug: r.boolean("debug")?,
             raw_debug: r.boolean("raw_debug")?,
             endpoint,
@@ -439,6 +495,54 @@ impl Reader<'_> {
         match v.parse::<f64>() {
             Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
             _ => Err(ConfigError::Invalid { key: from, value: Some(v), expected: format!("a number from {min} to {max}") }),
+        }
+    }
+
+    /// One of the key's choices, as the table spells it.
+    fn choice(&self, name: &str) -> Result<&'static str, ConfigError> {
+        let KeyType::Choice(choices) = key(name).ty else { unreachable!("config key {name} is not a choice") };
+        let (from, v) = self.raw_or_default(name)?;
+        choices.iter().find(|c| c.eq_ignore_ascii_case(&v)).copied().ok_or_else(|| ConfigError::Invalid {
+            key: from,
+            value: Some(v),
+            expected: format!("one of {}", choices.join(", ")),
+        })
+    }
+
+    /// The guardrail keys go together: an identifier needs its version (Bedrock has no
+    /// default version), and a version or trace without an identifier would be ignored.
+    fn guardrail(&self) -> Result<Option<Guardrail>, ConfigError> {
+        let trace = self.choice("guardrail_trace")?.to_ascii_uppercase();
+        match (self.text("guardrail_identifier")?, self.text("guardrail_version")?) {
+            (Some(identifier), Some(version)) => {
+                let numbered = !version.is_empty() && version.len() <= 8 && version.bytes().all(|b| b.is_ascii_digit()) && !version.starts_with('0');
+                if !(version == "DRAFT" || numbered) {
+                    return Err(ConfigError::Invalid {
+                        key: "guardrail_version".into(),
+                        value: Some(version),
+                        expected: "DRAFT or a version number such as 1".into(),
+                    });
+                }
+                if identifier.len() > 2048 || !identifier.chars().all(|c| c.is_ascii_alphanumeric() || ":/-_.".contains(c)) {
+                    return Err(ConfigError::Invalid {
+                        key: "guardrail_identifier".into(),
+                        value: Some(identifier),
+                        expected: "a guardrail id such as gr-abc123def456 or its ARN".into(),
+                    });
+                }
+                Ok(Some(Guardrail { identifier, version, trace }))
+            }
+            (Some(_), None) => Err(ConfigError::Invalid {
+                key: "guardrail_version".into(),
+                value: None,
+                expected: "set when `guardrail_identifier` is set: DRAFT or a version number".into(),
+            }),
+            (None, Some(_)) => Err(ConfigError::Invalid {
+                key: "guardrail_identifier".into(),
+                value: None,
+                expected: "set when `guardrail_version` is set: the guardrail's id or ARN".into(),
+            }),
+            (None, None) => Ok(None),
         }
     }
 

@@ -17,6 +17,13 @@ use crate::models::ModelSpec;
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 /// The beta flag that lets Claude think between tool calls.
 pub const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
+/// The key Bedrock adds to a guarded answer (the body, or a stream's last event):
+/// `INTERVENED` or `NONE`.
+pub const GUARDRAIL_ACTION: &str = "amazon-bedrock-guardrailAction";
+/// The key of Bedrock's trace beside it (`{"guardrail": …}`), when the trace is on.
+pub const BEDROCK_TRACE: &str = "amazon-bedrock-trace";
+/// Amplifier's finish reason for an answer a guardrail stopped.
+pub const CONTENT_FILTER: &str = "content_filter";
 /// Smallest thinking budget Anthropic accepts.
 pub const MIN_THINKING_BUDGET: u32 = 1024;
 /// Lowest `top_p` Anthropic accepts while thinking.
@@ -253,6 +260,34 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
         }
         _ => {}
     }
+    if config.enable_prompt_caching && model.is_none_or(|m| m.prompt_caching) {
+        let one_hour = config.prompt_cache_ttl == "1h" && model.is_none_or(|m| m.cache_ttl_1h);
+        if config.prompt_cache_ttl == "1h" && !one_hour {
+            adjustments.push(Adjustment {
+                field: "prompt_cache_ttl",
+                requested: "1h".into(),
+                actual: "5m".into(),
+                reason: format!("{model_name} has no 1-hour prompt cache on Bedrock"),
+            });
+        }
+        place_cache_points(&mut body, one_hour)?;
+    }
+    if config.enable_long_context {
+        match model.and_then(|m| m.long_context_window) {
+            Some(_) => {
+                let betas = body.entry("anthropic_beta").or_insert_with(|| json!([]));
+                if let Some(list) = betas.as_array_mut() {
+                    list.push(json!(crate::models::LONG_CONTEXT_BETA));
+                }
+            }
+            None => adjustments.push(Adjustment {
+                field: "context_window",
+                requested: "1000000".into(),
+                actual: model.map_or_else(|| "the model's own".into(), |m| m.context_window.to_string()),
+                reason: format!("{model_name} has no 1M-token context on Bedrock (Claude Sonnet 4.5 and Sonnet 4 do)"),
+            }),
+        }
+    }
     Ok(Translated {
         body: Value::Object(body),
         max_tokens,
@@ -260,6 +295,72 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
         adjustments,
         answer_tool: answer_tool.map(|_| ANSWER_TOOL.to_string()),
     })
+}
+
+/// Most `cache_control` marks Anthropic takes in one request.
+pub const MAX_CACHE_POINTS: usize = 4;
+
+/// Places this provider's cache points: the last system block, the last tool definition and
+/// the last block of the last user message, in that order of preference while fewer than
+/// [`MAX_CACHE_POINTS`] marks are set (the caller's own marks count and are kept). A point
+/// takes the lifetime that keeps Anthropic's order rule (no 1-hour mark after a 5-minute one in
+/// the order tools, system, messages) with the caller's marks, and is left out when none does.
+fn place_cache_points(body: &mut Map<String, Value>, one_hour: bool) -> Result<(), ProviderError> {
+    // Every block that can carry a mark, in prefix order, as (section, message, block).
+    let mut slots: Vec<(&'static str, usize, usize)> = Vec::new();
+    let len = |v: Option<&Value>| v.and_then(Value::as_array).map_or(0, Vec::len);
+    slots.extend((0..len(body.get("tools"))).map(|i| ("tools", 0, i)));
+    slots.extend((0..len(body.get("system"))).map(|i| ("system", 0, i)));
+    for (m, message) in body.get("messages").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        slots.extend((0..len(message.get("content"))).map(|i| ("messages", m, i)));
+    }
+    fn block<'a>(body: &'a mut Map<String, Value>, (section, m, i): (&str, usize, usize)) -> Option<&'a mut Map<String, Value>> {
+        let list = body.get_mut(section)?;
+        let item = if section == "messages" { list.get_mut(m)?.get_mut("content")?.get_mut(i)? } else { list.get_mut(i)? };
+        item.as_object_mut()
+    }
+    // The caller's marks: where they are and whether each lasts an hour.
+    let marks: Vec<(usize, bool)> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(at, slot)| {
+            let cc = block(body, *slot)?.get("cache_control")?;
+            Some((at, cc.get("ttl").and_then(Value::as_str) == Some("1h")))
+        })
+        .collect();
+    if marks.len() > MAX_CACHE_POINTS {
+        return Err(ProviderError::validation(format!(
+            "the request marks {} blocks with `cache_control`, but Bedrock takes at most {MAX_CACHE_POINTS}: remove some marks, or leave caching to this provider (`enable_prompt_caching`)",
+            marks.len()
+        )));
+    }
+    let last_of = |section: &str| slots.iter().rposition(|s| s.0 == section);
+    let last_user = body.get("messages").and_then(Value::as_array).and_then(|m| m.iter().rposition(|m| m["role"] == "user"));
+    let last_user_block = last_user.and_then(|m| slots.iter().rposition(|s| s.0 == "messages" && s.1 == m));
+    let mut free = MAX_CACHE_POINTS - marks.len();
+    for at in [last_of("system"), last_of("tools"), last_user_block].into_iter().flatten() {
+        if free == 0 || marks.iter().any(|(m, _)| *m == at) {
+            continue;
+        }
+        let five_minute_before = marks.iter().any(|(m, hour)| *m < at && !hour);
+        let one_hour_after = marks.iter().any(|(m, hour)| *m > at && *hour);
+        let hour = match (five_minute_before, one_hour_after) {
+            (true, true) => continue,
+            (true, false) => false,
+            (false, true) if !one_hour => continue,
+            (false, true) => true,
+            (false, false) => one_hour,
+        };
+        let Some(target) = block(body, slots[at]) else { continue };
+        // Anthropic refuses a mark on a thinking block, and an empty text cannot be cached.
+        if matches!(target.get("type").and_then(Value::as_str), Some("thinking" | "redacted_thinking")) {
+            continue;
+        }
+        let mark = if hour { json!({"type": "ephemeral", "ttl": "1h"}) } else { json!({"type": "ephemeral"}) };
+        target.insert("cache_control".into(), mark);
+        free -= 1;
+    }
+    Ok(())
 }
 
 /// `temperature`, `top_p` and `top_k` as the model takes them. Only values someone set are
@@ -775,6 +876,7 @@ pub fn finish_reason(stop_reason: &str) -> String {
         "end_turn" | "stop_sequence" => "stop",
         "tool_use" => "tool_calls",
         "max_tokens" | "model_context_window_exceeded" => "length",
+        "guardrail_intervened" | "refusal" => CONTENT_FILTER,
         other => other,
     }
     .to_string()
@@ -860,12 +962,23 @@ pub fn from_anthropic(message: &Value, model_id: &str, request_id: Option<&str>)
     if let Some(seq) = message.get("stop_sequence").filter(|v| !v.is_null()) {
         metadata.insert("stop_sequence".into(), seq.clone());
     }
+    let guardrail_action = message.get(GUARDRAIL_ACTION).and_then(Value::as_str);
+    if let Some(action) = guardrail_action {
+        metadata.insert("guardrail_action".into(), json!(action));
+    }
+    if let Some(trace) = message.get(BEDROCK_TRACE) {
+        metadata.insert("guardrail_trace".into(), trace.get("guardrail").unwrap_or(trace).clone());
+    }
+    let finish = match guardrail_action {
+        Some("INTERVENED") => Some(CONTENT_FILTER.to_string()),
+        _ => stop_reason.map(finish_reason),
+    };
     Ok(ChatResponse {
         content,
         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
         usage: message.get("usage").map(usage),
         degradation: None,
-        finish_reason: stop_reason.map(finish_reason),
+        finish_reason: finish,
         metadata: Some(metadata),
         extensions: Map::new(),
     })
@@ -916,7 +1029,8 @@ mod tests {
         let b = &t.body;
         assert_eq!(b["anthropic_version"], ANTHROPIC_VERSION);
         assert!(b.get("model").is_none() && b.get("stream").is_none());
-        assert_eq!(b["system"], json!([{"type": "text", "text": "Be brief."}]));
+        let cached = json!({"type": "ephemeral"});
+        assert_eq!(b["system"], json!([{"type": "text", "text": "Be brief.", "cache_control": cached}]), "a cache point on the system prompt");
         assert_eq!(
             b["messages"][0]["content"],
             json!([
@@ -932,10 +1046,12 @@ mod tests {
             b["messages"][2]["content"],
             json!([
                 {"type": "tool_result", "tool_use_id": "t1", "content": "18C"},
-                {"type": "tool_result", "tool_use_id": "t2", "content": "24C"}
-            ])
+                {"type": "tool_result", "tool_use_id": "t2", "content": "24C", "cache_control": cached}
+            ]),
+            "a cache point on the last user message; the caller's own mark (the context) is the fourth"
         );
         assert_eq!(b["tools"][0]["input_schema"]["type"], "object");
+        assert_eq!(b["tools"][0]["cache_control"], cached, "a cache point on the last tool");
         assert_eq!(b["tool_choice"], json!({"type": "auto"}));
         assert_eq!(b["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
         assert!(b.get("temperature").is_none(), "thinking runs at the model's default temperature, 1");
@@ -1069,8 +1185,80 @@ mod tests {
         assert_eq!(v["content"][0], json!({"type": "thinking", "thinking": "hmm", "signature": "S"}));
         assert_eq!(v["metadata"]["model"], "us.model");
         assert_eq!(v["metadata"]["request_id"], "req-1");
-        for (stop, finish) in [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("refusal", "refusal")] {
+        for (stop, finish) in [
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("max_tokens", "length"),
+            ("refusal", "content_filter"),
+            ("guardrail_intervened", "content_filter"),
+        ] {
             assert_eq!(finish_reason(stop), finish);
         }
+    }
+
+    fn translate_with(req: Value, config: &[(&'static str, &'static str)], model: &str) -> Result<Translated, ProviderError> {
+        let source = crate::testing::ConfigPairs(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let req: ChatRequest = serde_json::from_value(req).unwrap();
+        to_anthropic(&req, &ProviderConfig::resolve(&source).unwrap(), lookup(model))
+    }
+
+    #[test]
+    fn cache_points_count_the_callers_marks_and_keep_the_ttl_order() {
+        let long = |n: usize| "word ".repeat(n);
+        let tool = json!({"name": "f", "parameters": {"type": "object"}});
+        let marked = |ttl: &str| json!({"type": "text", "text": "ctx", "cache_control": {"type": "ephemeral", "ttl": ttl}});
+        // Three caller marks leave room for one: the system prompt, the first choice.
+        let t = translate_with(
+            json!({"messages": [
+                {"role": "system", "content": long(10)},
+                {"role": "user", "content": [marked("5m"), marked("5m"), marked("5m"), {"type": "text", "text": "q"}]}
+            ], "tools": [tool]}),
+            &[],
+            crate::models::DEFAULT_MODEL,
+        )
+        .unwrap();
+        assert!(t.body["system"][0]["cache_control"].is_object());
+        assert!(t.body["tools"][0].get("cache_control").is_none(), "no room left");
+        assert!(t.body["messages"][0]["content"][3].get("cache_control").is_none());
+        // Five marks are refused before sending, naming the limit.
+        let five: Vec<Value> = (0..5).map(|_| marked("5m")).collect();
+        let e = translate_with(json!({"messages": [{"role": "user", "content": five}]}), &[], crate::models::DEFAULT_MODEL).unwrap_err();
+        assert!(e.to_string().contains("at most 4"), "{e}");
+        // 1h where the model has it; never after the caller's 5-minute mark.
+        let t = translate_with(
+            json!({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": [marked("5m"), {"type": "text", "text": "q"}]}]}),
+            &[("prompt_cache_ttl", "1h")],
+            crate::models::DEFAULT_MODEL,
+        )
+        .unwrap();
+        assert_eq!(t.body["system"][0]["cache_control"], json!({"type": "ephemeral", "ttl": "1h"}));
+        assert_eq!(t.body["messages"][0]["content"][1]["cache_control"], json!({"type": "ephemeral"}), "after a 5m mark: 5m");
+        let t = translate_with(json!({"messages": [{"role": "user", "content": "q"}]}), &[("prompt_cache_ttl", "1h")], "anthropic.claude-opus-4-1-20250805-v1:0").unwrap();
+        assert_eq!(t.body["messages"][0]["content"][0]["cache_control"], json!({"type": "ephemeral"}));
+        assert_eq!(t.adjustments[0].field, "prompt_cache_ttl", "Opus 4.1 has no 1-hour cache: reported");
+        // Off: nothing placed, the caller's marks kept.
+        let t = translate_with(json!({"messages": [{"role": "user", "content": [marked("5m")]}], "tools": [tool]}), &[("enable_prompt_caching", "false")], crate::models::DEFAULT_MODEL).unwrap();
+        assert!(t.body["tools"][0].get("cache_control").is_none());
+        assert_eq!(t.body["messages"][0]["content"][0]["cache_control"]["ttl"], "5m");
+    }
+
+    #[test]
+    fn long_context_beta_only_where_the_model_has_it() {
+        let req = json!({"messages": [{"role": "user", "content": "q"}], "tools": [{"name": "f", "parameters": {"type": "object"}}], "reasoning_effort": "low"});
+        let t = translate_with(req.clone(), &[("enable_long_context", "true")], crate::models::DEFAULT_MODEL).unwrap();
+        assert_eq!(t.body["anthropic_beta"], json!([INTERLEAVED_THINKING_BETA, crate::models::LONG_CONTEXT_BETA]));
+        let t = translate_with(req, &[("enable_long_context", "true")], "anthropic.claude-haiku-4-5-20251001-v1:0").unwrap();
+        assert_eq!(t.body["anthropic_beta"], json!([INTERLEAVED_THINKING_BETA]));
+        assert_eq!(degradation(&t.adjustments).unwrap()["requested"], "context_window=1000000");
+    }
+
+    #[test]
+    fn a_guardrail_intervention_is_a_content_filter_finish_with_its_trace() {
+        let message = json!({"content": [{"type": "text", "text": "Sorry."}], "stop_reason": "end_turn",
+            GUARDRAIL_ACTION: "INTERVENED", BEDROCK_TRACE: {"guardrail": {"input": {"gr": {}}}}});
+        let r = from_anthropic(&message, "m", None).unwrap();
+        assert_eq!(r.finish_reason.as_deref(), Some(CONTENT_FILTER));
+        let meta = r.metadata.unwrap();
+        assert_eq!((meta["guardrail_action"].clone(), meta["guardrail_trace"].clone()), (json!("INTERVENED"), json!({"input": {"gr": {}}})));
     }
 }

@@ -24,6 +24,30 @@ pub const PROVIDER_CONFIG_WARNING: &str = "provider:config_warning";
 pub const PROVIDER_TOOL_SEQUENCE_REPAIRED: &str = "provider:tool_sequence_repaired";
 /// `provider:model_fallback`: Bedrock refused an id and the model's next id was called (`from`, `to`, `reason`).
 pub const PROVIDER_MODEL_FALLBACK: &str = "provider:model_fallback";
+/// `provider:retry`: a failed attempt will be tried again after a wait (`attempt` is the
+/// number of the attempt to come, `max_retries`, `delay` in seconds, `reason` (the error's
+/// prefix), `error_type`, `error_message`).
+pub const PROVIDER_RETRY: &str = "provider:retry";
+/// `provider:throttle`: Bedrock refused for rate or quota reasons (`attempt`, `delay` before
+/// the next try or null when none is left, `error_message`); precedes the `provider:retry`.
+pub const PROVIDER_THROTTLE: &str = "provider:throttle";
+/// `provider:continuation`: an answer stopped at `max_tokens` and is being continued (`round`,
+/// `max_continuations`, `output_tokens` so far, `characters` of text so far).
+pub const PROVIDER_CONTINUATION: &str = "provider:continuation";
+/// `llm:stream_block_start`: a content block began in a streamed answer (`block_index`,
+/// `block_type`: text, thinking, redacted_thinking or tool_use; `name` and `id` for tool_use).
+pub const LLM_STREAM_BLOCK_START: &str = "llm:stream_block_start";
+/// `llm:stream_block_delta`: more text of a text block (`block_index`, `block_type`,
+/// `sequence` counted from 0 per block, `text`, never empty).
+pub const LLM_STREAM_BLOCK_DELTA: &str = "llm:stream_block_delta";
+/// `llm:stream_thinking_delta`: more of a thinking block, same keys as a block delta; apart
+/// so a display that hides thinking can skip it by name.
+pub const LLM_STREAM_THINKING_DELTA: &str = "llm:stream_thinking_delta";
+/// `llm:stream_block_end`: a content block is complete (`block_index`, `block_type`).
+pub const LLM_STREAM_BLOCK_END: &str = "llm:stream_block_end";
+/// `llm:stream_aborted`: a stream failed after content had been delivered (`error`: `type`
+/// (the error's prefix) and `msg`; `blocks_started`).
+pub const LLM_STREAM_ABORTED: &str = "llm:stream_aborted";
 /// The key that marks a stderr line as an event.
 pub const LINE_KEY: &str = "amplifier_event";
 /// What replaces a secret.

@@ -23,6 +23,7 @@ pub fn provider_info() -> Value {
             let field_type = match k.ty {
                 KeyType::Secret => "secret",
                 KeyType::Boolean => "boolean",
+                KeyType::Choice(_) => "choice",
                 KeyType::Text | KeyType::PositiveInteger | KeyType::Count | KeyType::Number => "text",
             };
             json!({
@@ -31,7 +32,11 @@ pub fn provider_info() -> Value {
                 "field_type": field_type,
                 "prompt": k.help,
                 "env_var": k.env.first(),
-                "choices": if k.ty == KeyType::Boolean { json!(["true", "false"]) } else { Value::Null },
+                "choices": match k.ty {
+                    KeyType::Boolean => json!(["true", "false"]),
+                    KeyType::Choice(choices) => json!(choices),
+                    _ => Value::Null,
+                },
                 // Region and credentials may come from the host's AWS chain, so nothing is strictly required here.
                 "required": false,
                 "default": k.default,

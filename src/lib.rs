@@ -63,6 +63,7 @@ mod exports {
     use crate::bindings::exports::amplifier_bedrock::provider::streaming::{
         CompletionStream, Guest as StreamingGuest, GuestCompletionStream,
     };
+    use crate::bindings::exports::amplifier_bedrock::provider::tokens::Guest as TokensGuest;
     use crate::bindings::exports::wasi::cli::run::Guest as RunGuest;
     use crate::platform::{WasiPlatform, HOST_PLATFORM};
     use crate::{info, models, provider};
@@ -115,6 +116,12 @@ mod exports {
         fn stream(request: Vec<u8>) -> Result<CompletionStream, String> {
             let inner = provider::CompletionStream::open(&request, &HOST_PLATFORM, false).map_err(|e| e.to_string())?;
             Ok(CompletionStream::new(Stream { inner: RefCell::new(inner) }))
+        }
+    }
+
+    impl TokensGuest for Component {
+        fn count_tokens(request: Vec<u8>) -> Result<Vec<u8>, String> {
+            provider::count_tokens(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(|e| e.to_string())
         }
     }
 

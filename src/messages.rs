@@ -249,6 +249,25 @@ pub struct Usage {
     pub extensions: Object,
 }
 
+impl Usage {
+    /// The usage of two calls that made one answer (a continued one): every count summed.
+    pub fn plus(&self, other: &Usage) -> Usage {
+        let opt = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        Usage {
+            input_tokens: self.input_tokens + other.input_tokens,
+            output_tokens: self.output_tokens + other.output_tokens,
+            total_tokens: self.total_tokens + other.total_tokens,
+            reasoning_tokens: opt(self.reasoning_tokens, other.reasoning_tokens),
+            cache_read_tokens: opt(self.cache_read_tokens, other.cache_read_tokens),
+            cache_write_tokens: opt(self.cache_write_tokens, other.cache_write_tokens),
+            extensions: self.extensions.clone(),
+        }
+    }
+}
+
 /// A completion response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {

@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 /// The model used when neither the request nor the configuration names one.
 pub const DEFAULT_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 
+/// The beta flag of the 1M-token context window (Claude Sonnet 4 and 4.5 on Bedrock).
+pub const LONG_CONTEXT_BETA: &str = "context-1m-2025-08-07";
+
 /// A geography with a cross-region inference profile prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Geo {
@@ -107,6 +110,11 @@ pub struct ModelSpec {
     pub documents: bool,
     /// Prompt caching (`cache_control`).
     pub prompt_caching: bool,
+    /// The 1-hour cache lifetime (`"ttl": "1h"`) on Bedrock, besides the 5-minute one.
+    pub cache_ttl_1h: bool,
+    /// The context window with Anthropic's 1M-token beta ([`LONG_CONTEXT_BETA`]), for the
+    /// models Bedrock offers it on.
+    pub long_context_window: Option<u32>,
     /// On-demand price per million input tokens, USD.
     pub usd_per_mtok_in: f64,
     /// On-demand price per million output tokens, USD.
@@ -130,7 +138,9 @@ const ALL_SAMPLING: Sampling = Sampling { temperature_xor_top_p: false, top_k: t
 /// thinking is a beta of the Claude 4 models; the 4.5 models and Opus 4.1 take only one of
 /// `temperature` and `top_p`; every Claude model takes `top_k`; vision, PDF documents and
 /// prompt caching on Claude 4.x), and Bedrock's inference-profile list (the `global.`
-/// profiles of Sonnet 4, Sonnet 4.5, Haiku 4.5 and Opus 4.5). Claude 3.5 Haiku is the one
+/// profiles of Sonnet 4, Sonnet 4.5, Haiku 4.5 and Opus 4.5), Bedrock's prompt-caching page
+/// (1-hour cache lifetime for Sonnet 4.5, Haiku 4.5 and Opus 4.5) and Anthropic's 1M-token
+/// context beta, which Bedrock offers for Sonnet 4 and Sonnet 4.5. Claude 3.5 Haiku is the one
 /// model here without thinking, images or documents on Bedrock.
 pub const CATALOG: &[ModelSpec] = &[
     ModelSpec {
@@ -145,6 +155,8 @@ pub const CATALOG: &[ModelSpec] = &[
         vision: true,
         documents: true,
         prompt_caching: true,
+        cache_ttl_1h: true,
+        long_context_window: Some(1_000_000),
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
         cost_tier: "medium",
@@ -161,6 +173,8 @@ pub const CATALOG: &[ModelSpec] = &[
         vision: true,
         documents: true,
         prompt_caching: true,
+        cache_ttl_1h: true,
+        long_context_window: None,
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
@@ -177,6 +191,8 @@ pub const CATALOG: &[ModelSpec] = &[
         vision: true,
         documents: true,
         prompt_caching: true,
+        cache_ttl_1h: false,
+        long_context_window: None,
         usd_per_mtok_in: 15.0,
         usd_per_mtok_out: 75.0,
         cost_tier: "high",
@@ -193,6 +209,8 @@ pub const CATALOG: &[ModelSpec] = &[
         vision: true,
         documents: true,
         prompt_caching: true,
+        cache_ttl_1h: true,
+        long_context_window: None,
         usd_per_mtok_in: 1.0,
         usd_per_mtok_out: 5.0,
         cost_tier: "low",
@@ -209,6 +227,8 @@ pub const CATALOG: &[ModelSpec] = &[
         vision: true,
         documents: true,
         prompt_caching: true,
+        cache_ttl_1h: false,
+        long_context_window: Some(1_000_000),
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
         cost_tier: "medium",
@@ -225,6 +245,8 @@ pub const CATALOG: &[ModelSpec] = &[
         vision: true,
         documents: true,
         prompt_caching: true,
+        cache_ttl_1h: false,
+        long_context_window: None,
         usd_per_mtok_in: 15.0,
         usd_per_mtok_out: 75.0,
         cost_tier: "high",
@@ -241,6 +263,8 @@ pub const CATALOG: &[ModelSpec] = &[
         vision: false,
         documents: false,
         prompt_caching: true,
+        cache_ttl_1h: false,
+        long_context_window: None,
         usd_per_mtok_in: 0.8,
         usd_per_mtok_out: 4.0,
         cost_tier: "low",
@@ -324,6 +348,12 @@ pub fn model_infos() -> Value {
                 if m.cost_tier == "low" {
                     caps.push("fast");
                 }
+                if m.prompt_caching {
+                    caps.push("prompt_caching");
+                }
+                if m.long_context_window.is_some() {
+                    caps.push("long_context");
+                }
                 json!({
                     "id": m.id,
                     "display_name": m.display_name,
@@ -336,6 +366,8 @@ pub fn model_infos() -> Value {
                     "metadata": {
                         "cost_tier": m.cost_tier,
                         "inference_profiles": m.profiles.iter().map(|g| g.prefix().trim_end_matches('.')).collect::<Vec<_>>(),
+                        "cache_ttls": if m.cache_ttl_1h { json!(crate::config::CACHE_TTLS) } else { json!(["5m"]) },
+                        "long_context_window": m.long_context_window,
                     },
                 })
             })

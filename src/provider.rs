@@ -11,9 +11,9 @@ use crate::convert;
 use crate::error::{ErrorKind, ProviderError};
 use crate::events::{
     self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW, PROVIDER_CONFIG_WARNING,
-    PROVIDER_MODEL_FALLBACK, PROVIDER_TOOL_SEQUENCE_REPAIRED,
+    PROVIDER_CONTINUATION, PROVIDER_MODEL_FALLBACK, PROVIDER_RETRY, PROVIDER_THROTTLE, PROVIDER_TOOL_SEQUENCE_REPAIRED,
 };
-use crate::messages::{from_json, ChatResponse};
+use crate::messages::{from_json, ChatResponse, ContentBlock};
 pub use crate::port::Platform;
 pub use crate::request::{prepare, Operation, PreparedCall};
 use crate::retry::RetryPolicy;
@@ -49,10 +49,48 @@ impl<'a> Emitter<'a> {
         Emitter { platform, call, secrets: call.config.credentials.secrets() }
     }
 
-    fn emit(&self, event: &str, mut data: Value) {
+    /// Every event names the provider and model, and carries the call's own `request_id`: the
+    /// Amplifier kernel pairs a call's events by it (and keeps a provider's value).
+    pub(crate) fn emit(&self, event: &str, mut data: Value) {
         data["provider"] = json!("bedrock");
         data["model"] = json!(self.call.model_id);
+        data["request_id"] = json!(self.call.call_id);
         self.platform.emit(&events::line(event, &data, &self.secrets));
+    }
+
+    /// `provider:throttle` (for a throttling error) and `provider:retry`, before a wait.
+    fn retry(&self, attempt: u32, delay: Option<Duration>, error: &ProviderError) {
+        let seconds = delay.map(|d| d.as_secs_f64());
+        if error.kind == ErrorKind::Throttled {
+            self.emit(PROVIDER_THROTTLE, json!({"attempt": attempt, "delay": seconds, "error_message": error.to_string()}));
+        }
+        if let Some(delay) = seconds {
+            self.emit(
+                PROVIDER_RETRY,
+                json!({
+                    "attempt": attempt + 1,
+                    "max_retries": self.call.config.max_retries,
+                    "delay": delay,
+                    "reason": error.kind.prefix(),
+                    "error_type": error.kind.prefix(),
+                    "error_message": error.to_string(),
+                }),
+            );
+        }
+    }
+
+    /// `provider:continuation`, before another round of an answer cut at `max_tokens`.
+    fn continuation(&self, round: u32, so_far: &ChatResponse) {
+        let characters: usize = so_far.content.iter().map(|b| if let ContentBlock::Text { text, .. } = b { text.chars().count() } else { 0 }).sum();
+        self.emit(
+            PROVIDER_CONTINUATION,
+            json!({
+                "round": round,
+                "max_continuations": self.call.config.max_continuations,
+                "output_tokens": so_far.usage.as_ref().map_or(0, |u| u.output_tokens),
+                "characters": characters,
+            }),
+        );
     }
 
     /// Before sending: config warnings, repairs made, then `llm:request` (and debug events).
@@ -113,7 +151,8 @@ impl<'a> Emitter<'a> {
                 "duration_ms": duration_ms,
                 "usage": f.usage.as_ref().map(events::usage_payload),
                 "finish_reason": f.finish_reason,
-                "request_id": f.request_id,
+                // Not `request_id`: that is the call's own id, which pairs its events.
+                "bedrock_request_id": f.request_id,
             }),
             Err(e) => json!({
                 "status": "error",
@@ -142,11 +181,14 @@ pub(crate) struct Attempts {
 }
 
 impl Attempts {
-    /// Waits before another attempt, if the call's retry policy allows one.
-    pub(crate) fn may_retry(&mut self, platform: &dyn Platform, call: &PreparedCall) -> bool {
+    /// Waits before another attempt after `error`, if the call's retry policy allows one, and
+    /// reports it (`provider:throttle`, `provider:retry`).
+    pub(crate) fn may_retry(&mut self, platform: &dyn Platform, call: &PreparedCall, error: &ProviderError) -> bool {
         let policy = RetryPolicy { max_retries: call.config.max_retries, budget: call.config.retry_budget };
         let wait = RetryPolicy::backoff(self.count.saturating_sub(1), platform.random_u64());
-        if !policy.allows(self.count.saturating_sub(1), self.waited, wait) {
+        let allowed = policy.allows(self.count.saturating_sub(1), self.waited, wait);
+        Emitter::new(platform, call).retry(self.count, allowed.then_some(wait), error);
+        if !allowed {
             return false;
         }
         platform.sleep(wait);
@@ -178,7 +220,7 @@ pub(crate) fn with_retries<T>(
                     continue;
                 }
             }
-            Next::Retry if attempts.may_retry(platform, call) => continue,
+            Next::Retry if attempts.may_retry(platform, call, &error) => continue,
             _ => {}
         }
         return Err(error.after_attempts(attempts.count));
@@ -201,10 +243,77 @@ pub(crate) fn finish_response(mut response: ChatResponse, call: &PreparedCall) -
     response
 }
 
-/// `complete`: ChatRequest JSON → ChatResponse JSON, with retries and hook events.
+/// `complete`: ChatRequest JSON → ChatResponse JSON, with retries and hook events; an answer
+/// cut at `max_tokens` is continued and stitched when `max_continuations` allows.
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
+    let (mut response, call) = complete_round(request_json, platform)?;
+    let mut round = 0;
+    while round < call.config.max_continuations && call.thinking_budget.is_none() {
+        let Some(prefill) = continuable_text(&response) else { break };
+        round += 1;
+        Emitter::new(platform, &call).continuation(round, &response);
+        let mut next: Value = serde_json::from_slice(request_json).map_err(|e| ProviderError::validation(e.to_string()))?;
+        if let Some(messages) = next.get_mut("messages").and_then(Value::as_array_mut) {
+            messages.push(json!({"role": "assistant", "content": prefill}));
+        }
+        let body = serde_json::to_vec(&next).map_err(|e| ProviderError::validation(e.to_string()))?;
+        let (more, _) = complete_round(&body, platform)?;
+        response = stitch(response, prefill.len(), more, round);
+    }
+    Ok(response)
+}
+
+/// The text to continue from, when `response` stopped at `max_tokens` inside text: what it said
+/// so far without trailing whitespace (Anthropic refuses a prefill that ends in whitespace).
+/// `None` when it must not be continued: a tool call or thinking is in it, or it did not stop
+/// for length.
+fn continuable_text(response: &ChatResponse) -> Option<String> {
+    if response.finish_reason.as_deref() != Some("length") {
+        return None;
+    }
+    let mut text = String::new();
+    for block in &response.content {
+        match block {
+            ContentBlock::Text { text: t, .. } => text.push_str(t),
+            _ => return None,
+        }
+    }
+    let trimmed = text.trim_end();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// One answer from two rounds: the text so far (its first `kept` bytes, the prefill) followed
+/// by the continuation, usage summed, the last round's finish and metadata.
+fn stitch(mut so_far: ChatResponse, kept: usize, more: ChatResponse, round: u32) -> ChatResponse {
+    let mut text: String = so_far.content.iter().filter_map(|b| if let ContentBlock::Text { text, .. } = b { Some(text.as_str()) } else { None }).collect();
+    text.truncate(kept);
+    let mut blocks = more.content.into_iter().peekable();
+    if let Some(ContentBlock::Text { text: next, .. }) = blocks.next_if(|b| matches!(b, ContentBlock::Text { .. })) {
+        text.push_str(&next);
+    }
+    let mut content = vec![ContentBlock::Text { text, extensions: Default::default() }];
+    content.extend(blocks);
+    let usage = match (so_far.usage.take(), more.usage) {
+        (Some(a), Some(b)) => Some(a.plus(&b)),
+        (a, b) => a.or(b),
+    };
+    let mut metadata = more.metadata.unwrap_or_default();
+    metadata.insert("continuations".into(), json!(round));
+    ChatResponse {
+        tool_calls: more.tool_calls,
+        usage,
+        degradation: so_far.degradation.or(more.degradation),
+        finish_reason: more.finish_reason,
+        metadata: Some(metadata),
+        content,
+        extensions: so_far.extensions,
+    }
+}
+
+/// One Bedrock round of `complete`, and the call it made.
+fn complete_round(request_json: &[u8], platform: &dyn Platform) -> Result<(ChatResponse, PreparedCall), ProviderError> {
     if wants_stream(request_json) {
-        return CompletionStream::open(request_json, platform, true)?.into_response();
+        return CompletionStream::open(request_json, platform, true)?.into_response_and_call();
     }
     let mut call = prepare(request_json, platform, Operation::Invoke)?;
     Emitter::new(platform, &call).request(false);
@@ -212,27 +321,56 @@ pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResp
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| invoke_once(platform, call, attempt))
         .map(|r| finish_response(r, &call));
     Emitter::new(platform, &call).response(outcome.as_ref().map(Finished::of), platform.monotonic().saturating_sub(started), None);
-    outcome.map_err(|e| e.without_secrets(&call.config.credentials.secrets()))
+    let secrets = call.config.credentials.secrets();
+    match outcome {
+        Ok(response) => Ok((response, call)),
+        Err(e) => Err(e.without_secrets(&secrets)),
+    }
 }
 
-/// One attempt.
-fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<ChatResponse, (ProviderError, Next)> {
+/// One HTTP exchange of a call that answers with one JSON body: the body and Bedrock's request
+/// id, or the attempt's failure classified.
+fn exchange(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<(Value, Option<String>), (ProviderError, Next)> {
     let response = platform.open(&call.http, &call.timeouts).and_then(StreamingResponse::read_all).map_err(network_failure)?;
     Emitter::new(platform, call).raw_response(attempt, &response);
     let request_id = response.header("x-amzn-requestid").map(str::to_string);
     if !(200..300).contains(&response.status) {
         return Err(bedrock::classify_response(&response, &call.context()));
     }
-    let message: Value = serde_json::from_slice(&response.body).map_err(|e| {
+    let body: Value = serde_json::from_slice(&response.body).map_err(|e| {
         (
             ProviderError::new(ErrorKind::Bedrock, format!("Bedrock answered HTTP {} with a body that is not JSON ({e})", response.status))
                 .with_request_id(request_id.clone()),
             Next::Stop,
         )
     })?;
+    Ok((body, request_id))
+}
+
+/// One attempt.
+fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<ChatResponse, (ProviderError, Next)> {
+    let (message, request_id) = exchange(platform, call, attempt)?;
     convert::from_anthropic(&message, &call.model_id, request_id.as_deref()).map_err(|e| {
         (ProviderError::new(ErrorKind::Bedrock, format!("unexpected response shape: {e}")).with_request_id(request_id), Next::Stop)
     })
+}
+
+/// `count-tokens`: the input tokens a ChatRequest would use with its model, counted by
+/// Bedrock's CountTokens (the request is translated exactly as `complete` would send it), as
+/// `{"input_tokens", "model", "request_id"}`.
+pub fn count_tokens(request_json: &[u8], platform: &dyn Platform) -> Result<Value, ProviderError> {
+    let mut call = prepare(request_json, platform, Operation::CountTokens)?;
+    let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| {
+        let (body, request_id) = exchange(platform, call, attempt)?;
+        match body.get("inputTokens").and_then(Value::as_u64) {
+            Some(n) => Ok(json!({"input_tokens": n, "model": call.model_id, "request_id": request_id})),
+            None => Err((
+                ProviderError::new(ErrorKind::Bedrock, "Bedrock's CountTokens answer has no `inputTokens` number").with_request_id(request_id),
+                Next::Stop,
+            )),
+        }
+    });
+    outcome.map_err(|e| e.without_secrets(&call.config.credentials.secrets()))
 }
 
 /// Whether a ChatRequest asks for streaming; malformed JSON is left to `prepare` to report.
@@ -507,13 +645,27 @@ mod tests {
         assert_eq!(done["type"], "done");
         assert_eq!(done["finish_reason"], "tool_calls");
         assert_eq!(done["tool_calls"][0]["arguments"], meta["expected"]["tool_calls"][0]["input"]);
-        let names: Vec<String> = f
-            .events
-            .borrow()
-            .iter()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()["amplifier_event"].as_str().unwrap().to_string())
-            .collect();
+        let hooks: Vec<Value> = f.events.borrow().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect();
+        let name = |e: &Value| e["amplifier_event"].as_str().unwrap().to_string();
+        let names: Vec<String> = hooks.iter().map(name).filter(|n| !n.starts_with("llm:stream")).collect();
         assert_eq!(names, ["llm:request", "llm:response"]);
+        // The provider streaming contract: one start/end pair per block, deltas numbered per
+        // block, tool calls without deltas, and one request id for the whole call.
+        let call_id = hooks[0]["data"]["request_id"].as_str().unwrap().to_string();
+        assert_eq!((call_id.len(), &call_id[14..15]), (36, "4"), "a UUID v4: {call_id}");
+        assert!(hooks.iter().all(|e| e["data"]["request_id"] == call_id.as_str()));
+        let stream: Vec<&Value> = hooks.iter().filter(|e| name(e).starts_with("llm:stream")).collect();
+        let starts: Vec<(u64, &str)> = stream
+            .iter()
+            .filter(|e| e["amplifier_event"] == "llm:stream_block_start")
+            .map(|e| (e["data"]["block_index"].as_u64().unwrap(), e["data"]["block_type"].as_str().unwrap()))
+            .collect();
+        assert_eq!(starts, [(0, "text"), (1, "tool_use")]);
+        assert_eq!(stream.iter().filter(|e| e["amplifier_event"] == "llm:stream_block_end").count(), 2);
+        let deltas: Vec<&Value> = stream.iter().filter(|e| e["amplifier_event"] == "llm:stream_block_delta").map(|e| &e["data"]).collect();
+        assert!(deltas.iter().enumerate().all(|(i, d)| d["sequence"] == i as u64 && d["block_index"] == 0 && d["text"] != ""));
+        let streamed: String = deltas.iter().map(|d| d["text"].as_str().unwrap()).collect();
+        assert_eq!(streamed, text, "the hook events carry the same text");
         let response: Value = serde_json::from_str(f.events.borrow().last().unwrap()).unwrap();
         assert_eq!(response["data"]["stream"], true);
         assert!(response["data"]["time_to_first_token_ms"].is_u64());

@@ -29,6 +29,20 @@ pub enum Operation {
     Invoke,
     /// `InvokeModelWithResponseStream`: an event stream.
     InvokeStream,
+    /// `CountTokens`: the input tokens the InvokeModel body would use, counted without
+    /// running the model (and without charge).
+    CountTokens,
+}
+
+impl Operation {
+    /// The last segment of the operation's path.
+    fn action(self) -> &'static str {
+        match self {
+            Operation::Invoke => "invoke",
+            Operation::InvokeStream => "invoke-with-response-stream",
+            Operation::CountTokens => "count-tokens",
+        }
+    }
 }
 
 /// A fully prepared Bedrock call: what to send and the context for errors.
@@ -63,6 +77,9 @@ pub struct PreparedCall {
     pub config_warnings: Vec<(String, Option<&'static str>)>,
     /// Ids of tool calls answered with a synthetic error result.
     pub repaired_tool_calls: Vec<String>,
+    /// This call's own id (a UUID v4), in every event it emits: the Amplifier kernel pairs a
+    /// call's `llm:request`, `llm:response`, retry and stream events by it.
+    pub call_id: String,
     operation: Operation,
 }
 
@@ -114,11 +131,22 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     let region = config.require_region()?.to_string();
     let requested = request.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| config.default_model.clone());
     let requested = requested.trim();
-    let mut fallbacks = models::candidates(requested, &region, config.use_cross_region_inference);
+    // CountTokens takes the foundation model itself: Bedrock refuses inference-profile ids there.
+    let mut fallbacks = match operation {
+        Operation::CountTokens => vec![models::base_model_id(requested).to_string()],
+        _ => models::candidates(requested, &region, config.use_cross_region_inference),
+    };
     let model_id = fallbacks.remove(0);
     let translated = convert::to_anthropic(&request, &config, models::lookup(&model_id))?;
-    let body =
-        serde_json::to_vec(&translated.body).map_err(|e| ProviderError::validation(format!("the request could not be encoded: {e}")))?;
+    let encode = |v: &Value| serde_json::to_vec(v).map_err(|e| ProviderError::validation(format!("the request could not be encoded: {e}")));
+    let body = match operation {
+        Operation::CountTokens => {
+            use base64::Engine as _;
+            let invoke_body = base64::engine::general_purpose::STANDARD.encode(encode(&translated.body)?);
+            encode(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}))?
+        }
+        _ => encode(&translated.body)?,
+    };
     let http = sign_for(&config, &region, &model_id, operation, body, platform)?;
 
     let total = match request.timeout {
@@ -144,6 +172,7 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         fallbacks,
         config_warnings,
         repaired_tool_calls,
+        call_id: uuid_v4(platform.random_u64(), platform.random_u64()),
         operation,
         config,
     })
@@ -159,18 +188,22 @@ fn sign_for(
     platform: &dyn Platform,
 ) -> Result<HttpRequest, ProviderError> {
     let endpoint = config.endpoint()?;
-    let action = match operation {
-        Operation::Invoke => "invoke",
-        Operation::InvokeStream => "invoke-with-response-stream",
-    };
-    let path = format!("{}/model/{}/{action}", endpoint.base_path, utf8_percent_encode(model_id, PATH_SEGMENT));
+    let path = format!("{}/model/{}/{}", endpoint.base_path, utf8_percent_encode(model_id, PATH_SEGMENT), operation.action());
     let url = format!("{}://{}{path}", endpoint.scheme, endpoint.authority);
     let mut headers: Vec<(String, String)> = match operation {
-        Operation::Invoke => vec![("accept".into(), "application/json".into()), ("content-type".into(), "application/json".into())],
+        Operation::Invoke | Operation::CountTokens => {
+            vec![("accept".into(), "application/json".into()), ("content-type".into(), "application/json".into())]
+        }
         Operation::InvokeStream => {
             vec![("content-type".into(), "application/json".into()), ("x-amzn-bedrock-accept".into(), "application/json".into())]
         }
     };
+    // Signed with the rest, so nobody on the way can strip or swap the guardrail.
+    if let (Some(g), Operation::Invoke | Operation::InvokeStream) = (&config.guardrail, operation) {
+        headers.push(("x-amzn-bedrock-guardrailidentifier".into(), g.identifier.clone()));
+        headers.push(("x-amzn-bedrock-guardrailversion".into(), g.version.clone()));
+        headers.push(("x-amzn-bedrock-trace".into(), g.trace.clone()));
+    }
     let to_sign: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let added = sign::authorize(
         &Unsigned { method: "POST", url: &url, headers: &to_sign, body: &body },
@@ -187,4 +220,15 @@ fn sign_for(
     // Added after signing, as botocore does: Content-Length is not a signed header.
     headers.push(("content-length".into(), body.len().to_string()));
     Ok(HttpRequest { scheme: endpoint.scheme, authority: endpoint.authority, path, headers, body })
+}
+
+/// A random (version 4) UUID from 128 random bits.
+fn uuid_v4(high: u64, low: u64) -> String {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&high.to_be_bytes());
+    b[8..].copy_from_slice(&low.to_be_bytes());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }

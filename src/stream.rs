@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use crate::bedrock;
 use crate::error::{ErrorKind, ProviderError};
+use crate::events;
 use crate::eventstream::{self, BedrockFrame, FrameReader};
 use crate::messages::ChatResponse;
 use crate::port::Platform;
@@ -47,6 +48,9 @@ pub struct Assembler {
     stop_reason: Option<String>,
     stop_sequence: Value,
     metrics: Option<Value>,
+    /// Bedrock's guardrail verdict and trace, when a guardrail is applied.
+    guardrail_action: Option<String>,
+    guardrail_trace: Option<Value>,
     text_chars: usize,
     delivered: bool,
     finished: bool,
@@ -63,6 +67,8 @@ impl Assembler {
             stop_reason: None,
             stop_sequence: Value::Null,
             metrics: None,
+            guardrail_action: None,
+            guardrail_trace: None,
             text_chars: 0,
             delivered: false,
             finished: false,
@@ -72,6 +78,11 @@ impl Assembler {
     /// Whether any content event has been produced (after which a retry would repeat it).
     pub fn content_delivered(&self) -> bool {
         self.delivered
+    }
+
+    /// How many content blocks have started.
+    pub fn blocks_started(&self) -> usize {
+        self.blocks.len()
     }
 
     /// Whether `message_stop` has arrived.
@@ -87,6 +98,13 @@ impl Assembler {
     /// Applies one Anthropic event, appending our events to `out`.
     pub fn apply(&mut self, event: &Value, out: &mut Vec<Value>) -> Result<(), String> {
         let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
+        // Bedrock adds the guardrail's verdict (and trace) to the event it rides on, the last one.
+        if let Some(action) = event.get(crate::convert::GUARDRAIL_ACTION).and_then(Value::as_str) {
+            self.guardrail_action = Some(action.to_string());
+        }
+        if let Some(trace) = event.get(crate::convert::BEDROCK_TRACE) {
+            self.guardrail_trace = Some(trace.get("guardrail").unwrap_or(trace).clone());
+        }
         match event.get("type").and_then(Value::as_str).unwrap_or_default() {
             "message_start" => {
                 self.message = event.get("message").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -232,9 +250,17 @@ impl Assembler {
         self.stop_reason.as_deref()
     }
 
-    /// Finish reason, once known.
+    /// Finish reason, once known: `content_filter` when a guardrail intervened.
     pub fn finish_reason(&self) -> Option<String> {
+        if self.guardrail_action.as_deref() == Some("INTERVENED") {
+            return Some(crate::convert::CONTENT_FILTER.into());
+        }
         self.stop_reason.as_deref().map(crate::convert::finish_reason)
+    }
+
+    /// The guardrail's verdict (`INTERVENED` or `NONE`) and trace, when one was applied.
+    pub fn guardrail(&self) -> (Option<&str>, Option<&Value>) {
+        (self.guardrail_action.as_deref(), self.guardrail_trace.as_ref())
     }
 
     /// What had arrived, for an error that ends the stream early.
@@ -275,6 +301,12 @@ impl Assembler {
         m.insert("stop_reason".into(), json!(self.stop_reason));
         m.insert("stop_sequence".into(), self.stop_sequence.clone());
         m.insert("usage".into(), Value::Object(self.usage.clone()));
+        if let Some(action) = &self.guardrail_action {
+            m.insert(crate::convert::GUARDRAIL_ACTION.into(), json!(action));
+        }
+        if let Some(trace) = &self.guardrail_trace {
+            m.insert(crate::convert::BEDROCK_TRACE.into(), json!({"guardrail": trace}));
+        }
         Value::Object(m)
     }
 }
@@ -302,6 +334,9 @@ pub struct CompletionStream<'p> {
     first_event: Option<Duration>,
     /// Block index of the JSON `response_format` answer, delivered as text.
     answer_block: Option<u64>,
+    /// Each open block's type and the sequence number of its next delta, for the
+    /// `llm:stream_*` hook events.
+    hooked_blocks: std::collections::BTreeMap<u64, (&'static str, u64)>,
     ended: bool,
 }
 
@@ -333,6 +368,7 @@ impl<'p> CompletionStream<'p> {
             started: platform.monotonic(),
             first_event: None,
             answer_block: None,
+            hooked_blocks: Default::default(),
             ended: false,
         };
         if let Err(e) = stream.connect() {
@@ -373,6 +409,13 @@ impl<'p> CompletionStream<'p> {
                 return Ok(None);
             }
             if let Err(e) = self.pump() {
+                if self.assembler.content_delivered() {
+                    let message = e.clone().without_secrets(&self.call.config.credentials.secrets()).to_string();
+                    Emitter::new(self.platform, &self.call).emit(
+                        events::LLM_STREAM_ABORTED,
+                        json!({"error": {"type": e.kind.prefix(), "msg": message}, "blocks_started": self.assembler.blocks_started()}),
+                    );
+                }
                 self.end_with(&e);
                 return Err(e.without_secrets(&self.call.config.credentials.secrets()));
             }
@@ -415,6 +458,11 @@ impl<'p> CompletionStream<'p> {
                 for e in out.iter_mut() {
                     self.answer_as_text(e);
                 }
+                if self.call.config.stream_events {
+                    for e in &out {
+                        self.stream_hook(e);
+                    }
+                }
                 self.queue.extend(out);
                 if self.assembler.is_finished() {
                     self.finish_ok();
@@ -426,13 +474,59 @@ impl<'p> CompletionStream<'p> {
                 let body = json!({ "message": message }).to_string();
                 let error = bedrock::classify(200, Some(&code), body.as_bytes(), self.request_id.as_deref(), &self.call.context());
                 // Nothing reached the caller yet: trying again repeats nothing.
-                if bedrock::is_retryable(&code) && !self.assembler.content_delivered() && self.attempts.may_retry(self.platform, &self.call)
+                if bedrock::is_retryable(&code)
+                    && !self.assembler.content_delivered()
+                    && self.attempts.may_retry(self.platform, &self.call, &error)
                 {
                     self.body = None;
                     return self.connect();
                 }
                 Err(error.after_attempts(self.attempts.count))
             }
+        }
+    }
+
+    /// The `llm:stream_*` hook event for one of our stream events, in the payload shape of
+    /// Amplifier's provider streaming contract: text and thinking deltas (never empty), each
+    /// numbered per block; a tool call is a block start and end without deltas.
+    fn stream_hook(&mut self, event: &Value) {
+        let Some(index) = event["index"].as_u64() else { return };
+        let emitter = Emitter::new(self.platform, &self.call);
+        match event["type"].as_str() {
+            Some("block_start") => {
+                let kind = match event["block"]["type"].as_str() {
+                    Some("text") => "text",
+                    Some("thinking") => "thinking",
+                    Some("redacted_thinking") => "redacted_thinking",
+                    _ => "tool_use",
+                };
+                self.hooked_blocks.insert(index, (kind, 0));
+                let mut data = json!({"block_index": index, "block_type": kind});
+                if kind == "tool_use" {
+                    data["name"] = event["block"]["name"].clone();
+                    data["id"] = event["block"]["id"].clone();
+                }
+                emitter.emit(events::LLM_STREAM_BLOCK_START, data);
+            }
+            Some("delta") => {
+                let Some((kind, sequence)) = self.hooked_blocks.get_mut(&index) else { return };
+                let (name, piece) = match (event.get("text"), event.get("thinking")) {
+                    (Some(Value::String(t)), _) => (events::LLM_STREAM_BLOCK_DELTA, t),
+                    (_, Some(Value::String(t))) => (events::LLM_STREAM_THINKING_DELTA, t),
+                    _ => return,
+                };
+                if piece.is_empty() {
+                    return;
+                }
+                emitter.emit(name, json!({"block_index": index, "block_type": kind, "sequence": *sequence, "text": piece}));
+                *sequence += 1;
+            }
+            Some("block_stop") => {
+                if let Some((kind, _)) = self.hooked_blocks.remove(&index) {
+                    emitter.emit(events::LLM_STREAM_BLOCK_END, json!({"block_index": index, "block_type": kind}));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -467,6 +561,13 @@ impl<'p> CompletionStream<'p> {
         }
         if let Some(metrics) = self.assembler.metrics() {
             m["bedrock_invocation_metrics"] = metrics.clone();
+        }
+        let (action, trace) = self.assembler.guardrail();
+        if let Some(action) = action {
+            m["guardrail_action"] = json!(action);
+        }
+        if let Some(trace) = trace {
+            m["guardrail_trace"] = trace.clone();
         }
         m
     }
@@ -512,7 +613,12 @@ impl<'p> CompletionStream<'p> {
 
     /// Reads the whole stream into the ChatResponse a non-streaming call returns for the
     /// same content.
-    pub fn into_response(mut self) -> Result<ChatResponse, ProviderError> {
+    pub fn into_response(self) -> Result<ChatResponse, ProviderError> {
+        self.into_response_and_call().map(|(response, _)| response)
+    }
+
+    /// Like [`into_response`](Self::into_response), also giving back the call that was made.
+    pub fn into_response_and_call(mut self) -> Result<(ChatResponse, PreparedCall), ProviderError> {
         loop {
             match self.next_event() {
                 Ok(Some(_)) => {}
@@ -529,7 +635,8 @@ impl<'p> CompletionStream<'p> {
             crate::convert::from_anthropic(&self.assembler.message(), &self.call.model_id, self.request_id.as_deref()).map_err(|e| {
                 ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")).with_request_id(self.request_id.clone())
             })?;
-        Ok(finish_response(response, &self.call))
+        let response = finish_response(response, &self.call);
+        Ok((response, self.call))
     }
 
     /// For an error from [`next_event`](Self::next_event): what had been received, when any

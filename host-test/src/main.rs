@@ -70,6 +70,20 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Count the input tokens a prompt (or a whole ChatRequest) would use, with Bedrock's
+    /// CountTokens (free; nothing is generated). Takes the same inputs as `complete`.
+    CountTokens {
+        /// The prompt.
+        prompt: Option<String>,
+        /// An Amplifier ChatRequest JSON file instead of PROMPT (`-` reads standard input).
+        #[arg(long, value_name = "FILE|-", conflicts_with = "prompt")]
+        request: Option<String>,
+        /// Print the JSON answer (`input_tokens`, `model`, `request_id`).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// An interactive conversation with streamed answers; history is kept. `/exit` or EOF ends it.
     Chat {
         #[command(flatten)]
@@ -294,28 +308,29 @@ fn messages_with_system(system: &Option<String>, mut rest: Vec<Value>) -> Vec<Va
     rest
 }
 
+/// The ChatRequest of `complete` and `count-tokens`: a prompt (after `--system`), or a whole
+/// request from a file or standard input; `--model` overrides its model.
+fn chat_request(prompt: Option<String>, request: Option<String>, connection: &Connection) -> Result<Value, Failure> {
+    let mut request = match (prompt, request) {
+        (Some(p), None) => json!({"messages": messages_with_system(&connection.system, vec![json!({"role": "user", "content": p})])}),
+        (None, Some(file)) => {
+            let mut text = String::new();
+            let read = if file == "-" { std::io::stdin().read_to_string(&mut text).map(|_| ()) } else { std::fs::read_to_string(&file).map(|t| text = t) };
+            read.map_err(|e| Failure::Usage(format!("--request {file}: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("--request {file}: not JSON ({e})")))?
+        }
+        _ => return Err(Failure::Usage("give a PROMPT or --request FILE".into())),
+    };
+    if let Some(m) = &connection.model {
+        request["model"] = json!(m);
+    }
+    Ok(request)
+}
+
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Complete { prompt, request, stream, json, connection } => {
-            let mut request = match (prompt, request) {
-                (Some(p), None) => {
-                    json!({"messages": messages_with_system(&connection.system, vec![json!({"role": "user", "content": p})])})
-                }
-                (None, Some(file)) => {
-                    let mut text = String::new();
-                    let read = if file == "-" {
-                        std::io::stdin().read_to_string(&mut text).map(|_| ())
-                    } else {
-                        std::fs::read_to_string(&file).map(|t| text = t)
-                    };
-                    read.map_err(|e| Failure::Usage(format!("--request {file}: {e}")))?;
-                    serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("--request {file}: not JSON ({e})")))?
-                }
-                _ => return Err(Failure::Usage("give a PROMPT or --request FILE".into())),
-            };
-            if let Some(m) = &connection.model {
-                request["model"] = json!(m);
-            }
+            let request = chat_request(prompt, request, &connection)?;
             let (provider, _emulator) = connect(&connection).await?;
             if stream {
                 let mut out = std::io::stdout();
@@ -338,6 +353,17 @@ async fn run(command: Command) -> Result<(), Failure> {
                 } else {
                     outln!("{}", text_of(&response["content"]));
                 }
+            }
+            Ok(())
+        }
+        Command::CountTokens { prompt, request, json, connection } => {
+            let request = chat_request(prompt, request, &connection)?;
+            let (provider, _emulator) = connect(&connection).await?;
+            let counted = provider.count_tokens(&request).await?;
+            if json {
+                outln!("{counted}");
+            } else {
+                outln!("{} input tokens ({})", counted["input_tokens"], counted["model"].as_str().unwrap_or_default());
             }
             Ok(())
         }

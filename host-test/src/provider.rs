@@ -612,6 +612,18 @@ impl Provider {
         (result, record)
     }
 
+    /// `count-tokens`: the input tokens a ChatRequest would use with its model, counted by
+    /// Bedrock's CountTokens (free) after the same translation `complete` applies, as
+    /// `{"input_tokens", "model", "request_id"}`. For budget planning before sending.
+    pub async fn count_tokens(&self, request: &Value) -> Result<Value, CallError> {
+        let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
+        let (r, _) = self
+            .call(move |store, i| Box::pin(async move { i.amplifier_bedrock_provider_tokens().call_count_tokens(store, &bytes).await }))
+            .await;
+        let out = r?.map_err(CallError::Provider)?;
+        Ok(serde_json::from_slice(&out).context("count-tokens returned invalid JSON")?)
+    }
+
     /// `parse-tool-calls`: ChatResponse JSON → ToolCall list. Needs no credentials.
     pub async fn parse_tool_calls(&self, response: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
