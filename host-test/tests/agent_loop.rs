@@ -256,6 +256,8 @@ async fn thinking_blocks_replay_exactly_and_never_cause_a_refusal() {
 async fn interrupted_tool_turns_are_refused_or_repaired_in_place() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
+    // The bodies below are compared whole: without cache points (tested in bedrock_features.rs).
+    p.set_config("enable_prompt_caching", "false");
     let conversation = json!({"messages": [
         {"role": "user", "content": "read both"},
         {"role": "assistant", "content": [
@@ -278,7 +280,9 @@ async fn interrupted_tool_turns_are_refused_or_repaired_in_place() {
     assert_eq!(turn[0], json!({"type": "tool_result", "tool_use_id": "call_a", "content": "A"}));
     assert_eq!((turn[1]["tool_use_id"].as_str(), turn[1]["is_error"].as_bool()), (Some("call_b"), Some(true)));
     assert_eq!(turn[2], json!({"type": "text", "text": "never mind, summarise"}));
-    let repaired = events_of(&record, "provider:tool_sequence_repaired");
+    let mut repaired = events_of(&record, "provider:tool_sequence_repaired");
+    assert_eq!(repaired[0]["request_id"], events_of(&record, "llm:request")[0]["request_id"], "one id per call");
+    repaired[0].as_object_mut().unwrap().remove("request_id");
     assert_eq!(
         repaired,
         vec![
@@ -487,6 +491,7 @@ fn the_cli_prints_config_warnings_on_stderr() {
 async fn developer_messages_are_context_and_visibility_is_stripped() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
+    p.set_config("enable_prompt_caching", "false");
     p.complete(&json!({"messages": [
         {"role": "system", "content": "Be brief."},
         {"role": "developer", "content": "AGENTS.md: use tabs", "visibility": "internal"},

@@ -15,6 +15,7 @@ use bedrock_host::grpc::convert::{chat_response_to_json, chat_response_to_proto}
 use bedrock_host::grpc::proto::module_lifecycle_client::ModuleLifecycleClient;
 use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
 use bedrock_host::grpc::proto::{self, content_block::Block, message::Content};
+use bedrock_host::grpc::service::{EVENTS_METADATA_KEY, EVENTS_REQUEST_KEY, EVENTS_TRUNCATED, MAX_EVENTS_BYTES};
 use bedrock_host::grpc::{serve, BedrockService, CredentialMode, ServeOptions};
 use common::{against, testdata};
 use serde_json::{json, Value};
@@ -433,4 +434,127 @@ async fn a_tool_message_carrying_its_result_block_is_one_answer() {
     assert_eq!(results.len(), 1, "{sent}");
     assert_eq!(results[0]["tool_use_id"], "toolu_7");
     assert_eq!(results[0]["content"], "4 °C, rain", "{sent}");
+}
+
+/// A `Complete` request that asks for its call's hook events, up to `budget` bytes of them.
+fn asking_for_events(request: proto::ChatRequest, budget: usize) -> tonic::Request<proto::ChatRequest> {
+    let mut request = tonic::Request::new(request);
+    request.metadata_mut().insert(EVENTS_REQUEST_KEY, budget.to_string().parse().unwrap());
+    request
+}
+
+/// The events in a response's or status's metadata, as `(name, data)`, and their raw bytes.
+fn events_in(metadata: &tonic::metadata::MetadataMap) -> (Vec<(String, Value)>, Vec<u8>) {
+    let Some(value) = metadata.get_bin(EVENTS_METADATA_KEY) else { return (vec![], vec![]) };
+    let bytes = value.to_bytes().unwrap().to_vec();
+    let list: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+    let events = list
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.as_object().unwrap().len(), 2, "only name and data: {e}");
+            (e["name"].as_str().unwrap().to_string(), e["data"].clone())
+        })
+        .collect();
+    (events, bytes)
+}
+
+fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+fn throttling() -> Scripted {
+    Scripted::new(
+        429,
+        vec![("x-amzn-ErrorType".into(), "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/".into())],
+        br#"{"message":"Too many requests, please wait before trying again."}"#.to_vec(),
+    )
+}
+
+/// The proto has no event channel: a caller that asks gets the call's hook events in the
+/// response's metadata (the status's, when the call fails), all but `llm:request`/`llm:response`,
+/// in order, one request id, bounded, and as scrubbed as the component made them.
+#[tokio::test]
+async fn complete_returns_the_calls_events_in_metadata_when_asked() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    // A client's default limit for response metadata is 16 KiB; one that asks raises it.
+    let channel = Channel::from_shared(url.clone()).unwrap().http2_max_header_list_size(1 << 20).connect().await.unwrap();
+    let mut client = ProviderServiceClient::new(channel.clone());
+    let mut lifecycle = ModuleLifecycleClient::new(channel);
+
+    // A throttled first attempt, then the answer: the events of both attempts.
+    emu.push(throttling());
+    let answer = client.complete(asking_for_events(ask("hi"), MAX_EVENTS_BYTES)).await.unwrap();
+    assert!(text_of(answer.get_ref()).ends_with("You said: hi"));
+    let (events, _) = events_in(answer.metadata());
+    assert_eq!(names(&events), ["provider:throttle", "provider:retry"]);
+    let (throttle, retry) = (&events[0].1, &events[1].1);
+    assert_eq!(
+        (throttle["attempt"].as_u64(), throttle["error_message"].as_str().map(|m| m.starts_with("throttled:"))),
+        (Some(1), Some(true))
+    );
+    assert_eq!((retry["attempt"].as_u64(), retry["reason"].as_str(), retry["max_retries"].as_u64()), (Some(2), Some("throttled"), Some(3)));
+    let id = throttle["request_id"].as_str().unwrap();
+    assert_eq!(id.len(), 36, "the call's UUID: {id}");
+    assert!(events.iter().all(|(_, d)| d["request_id"] == id && d["provider"] == "bedrock" && d["model"].is_string()), "{events:?}");
+
+    // Opt-in: a caller that did not ask gets no events (they could exceed its metadata limit).
+    emu.push(throttling());
+    let answer = client.complete(ask("quiet")).await.unwrap();
+    assert!(answer.metadata().get_bin(EVENTS_METADATA_KEY).is_none());
+    let zero = client.complete(asking_for_events(ask("none"), 0)).await.unwrap();
+    assert!(zero.metadata().get_bin(EVENTS_METADATA_KEY).is_none(), "0 asks for none");
+    let mut bad = asking_for_events(ask("x"), 1);
+    bad.metadata_mut().insert(EVENTS_REQUEST_KEY, "plenty".parse().unwrap());
+    let e = client.complete(bad).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains(EVENTS_REQUEST_KEY), "{}", e.message());
+
+    // A call that fails after retrying: its events travel with the status.
+    let mount = |pairs: &[(&str, &str)]| proto::MountRequest {
+        config: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    };
+    assert!(lifecycle.mount(mount(&[("max_retries", "1")])).await.unwrap().into_inner().success);
+    emu.push(throttling());
+    emu.push(throttling());
+    let e = client.complete(asking_for_events(ask("x"), MAX_EVENTS_BYTES)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
+    let (events, _) = events_in(e.metadata());
+    assert_eq!(names(&events), ["provider:throttle", "provider:retry", "provider:throttle"]);
+    assert_eq!(events[2].1["delay"], Value::Null, "no attempt left");
+
+    // Over the budget: a streamed answer's delta goes first, the block events and a marker stay.
+    let long = proto::ChatRequest { stream: true, max_output_tokens: 4000, ..ask("Count from 1 to 1500") };
+    let answer = client.complete(asking_for_events(long.clone(), MAX_EVENTS_BYTES)).await.unwrap();
+    let (events, _) = events_in(answer.metadata());
+    assert_eq!(names(&events), ["llm:stream_block_start", "llm:stream_block_delta", "llm:stream_block_end"]);
+    assert_eq!(events[1].1["text"].as_str(), Some(text_of(answer.get_ref()).as_str()));
+    let answer = client.complete(asking_for_events(long, 1024)).await.unwrap();
+    let (events, bytes) = events_in(answer.metadata());
+    assert_eq!(names(&events), ["llm:stream_block_start", "llm:stream_block_end", EVENTS_TRUNCATED]);
+    let marker = &events[2].1;
+    assert_eq!((marker["dropped"].as_u64(), marker["limit_bytes"].as_u64()), (Some(1), Some(1024)));
+    assert_eq!(marker["dropped_events"], json!({"llm:stream_block_delta": 1}));
+    assert_eq!(marker["request_id"], events[0].1["request_id"]);
+    assert!(bytes.len() < 1024 + 512, "{} bytes", bytes.len());
+
+    // Debug and raw events of a call with a wrong secret: present, and without the secret.
+    let canary = "CANARYsecretKEY/1111111111111111111111111";
+    let config = [
+        ("aws_access_key_id", emulator::ACCESS_KEY_ID),
+        ("aws_secret_access_key", canary),
+        ("max_retries", "0"),
+        ("debug", "true"),
+        ("raw_debug", "true"),
+    ];
+    assert!(lifecycle.mount(mount(&config)).await.unwrap().into_inner().success);
+    let e = client.complete(asking_for_events(ask("leak?"), MAX_EVENTS_BYTES)).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{}", e.message());
+    let (events, bytes) = events_in(e.metadata());
+    for name in ["llm:request:debug", "llm:request:raw", "llm:response:raw"] {
+        assert!(names(&events).contains(&name), "{name} in {:?}", names(&events));
+    }
+    assert!(!names(&events).iter().any(|n| *n == "llm:request" || *n == "llm:response"), "the caller emits those itself");
+    assert!(!String::from_utf8_lossy(&bytes).contains(canary), "the component scrubbed its events");
 }

@@ -225,7 +225,8 @@ async fn a_full_tool_loop() {
     assert_eq!(sent["messages"][1]["content"][1]["id"], call["id"]);
     assert_eq!(
         sent["messages"][2],
-        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "{\"ok\": true}"}]})
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "{\"ok\": true}", "cache_control": {"type": "ephemeral"}}]}),
+        "the tool result, with the cache point on the last user turn"
     );
 }
 
