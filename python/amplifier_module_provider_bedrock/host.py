@@ -193,6 +193,12 @@ answer (or a conversation with images) with a transport error instead of reachin
 own clear one."""
 
 
+MAX_METADATA_BYTES = 1 << 20
+"""Response metadata accepted: a Complete call's hook events (up to 256 KiB of JSON, base64 on
+the wire, see `provider.EVENTS_MAX_BYTES`). gRPC's defaults (8 KiB, and never over 16 KiB) would
+fail the call itself over a long list of events."""
+
+
 def open_channel(endpoint: str) -> grpc.aio.Channel:
     """An asyncio channel to a `bedrock-host serve` at `host:port`."""
     return grpc.aio.insecure_channel(
@@ -200,5 +206,8 @@ def open_channel(endpoint: str) -> grpc.aio.Channel:
         options=[
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            # gRPC refuses metadata between its soft and hard limits at random: both are set.
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
         ],
     )

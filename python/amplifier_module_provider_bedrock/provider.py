@@ -5,10 +5,16 @@ conventions (see `convert`), the server runs it through the sandboxed Wasm compo
 validates it, signs it and calls Bedrock), and the proto ChatResponse is decoded back. Errors
 arrive as gRPC statuses carrying the component's prefixed message and become amplifier-core
 `llm_errors` (see `errors`).
+
+The component's own hook events of a call (retries, throttling, model fallback, continuation,
+config warnings, stream blocks, debug events) cannot travel in the proto, which has no event
+channel; the server returns them in the call's gRPC metadata once the call is over, and they are
+emitted here on the coordinator's hooks between our `llm:request` and `llm:response`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -17,6 +23,7 @@ from typing import Any
 import grpc
 from amplifier_core._grpc_gen import amplifier_module_pb2 as pb
 from amplifier_core._grpc_gen import amplifier_module_pb2_grpc as pb_grpc
+from amplifier_core.correlation import new_request_id
 from amplifier_core.events import LLM_REQUEST, LLM_RESPONSE
 from amplifier_core.llm_errors import ConfigurationError, LLMError
 from amplifier_core.message_models import ChatRequest, ChatResponse, ToolCall
@@ -42,6 +49,21 @@ CONTROL_TIMEOUT_S = 30.0
 """Deadline for Mount, GetInfo, ListModels and ParseToolCalls: none of them calls Bedrock."""
 
 CLEANUP_TIMEOUT_S = 5.0
+
+EVENTS_REQUEST_KEY = "x-bedrock-events-max-bytes"
+"""Request metadata asking `bedrock-host serve` for a Complete call's hook events, and how many
+bytes of event JSON we accept (the server sends none unless asked)."""
+
+EVENTS_METADATA_KEY = "x-bedrock-events-bin"
+"""Response or error-status metadata with the call's events: a JSON array of {"name", "data"}."""
+
+EVENTS_MAX_BYTES = 256 * 1024
+"""Bytes of event JSON asked for per call: the server's own cap. The channel accepts this much
+response metadata (see `host.MAX_METADATA_BYTES`); beyond it the server drops the bulky events
+(stream deltas, debug bodies) first and ends the list with `provider:events_truncated`."""
+
+_OWN_EVENTS = frozenset({LLM_REQUEST, LLM_RESPONSE})
+"""Emitted by this module itself, each once per call: never forwarded from the server."""
 
 
 def server_config(config: dict[str, Any]) -> dict[str, str]:
@@ -135,7 +157,8 @@ class BedrockProvider:
     async def complete(self, request: ChatRequest | dict[str, Any], **kwargs: Any) -> ChatResponse:
         """One completion. `kwargs` that name ChatRequest fields override them (on a copy).
 
-        Emits `llm:request` before the call and `llm:response` after it (also on failure).
+        Emits `llm:request` before the call and `llm:response` after it (also on failure), and
+        between them the component's events of the call, all with one `request_id`.
         """
         if isinstance(request, dict):
             request = ChatRequest.model_validate(request)
@@ -144,6 +167,14 @@ class BedrockProvider:
             request = ChatRequest.model_validate({**request.model_dump(), **overrides})
         model = request.model or self._default_model
         proto = convert.request_to_proto(request)
+        # One correlation id for the whole call, chosen here and set on every event of it.
+        # amplifier-core pairs a call's events by `request_id`, and an explicit value wins and
+        # becomes the id of the call in flight. So the component's own id (another UUID, made in
+        # the sandbox) must not be forwarded: the first forwarded event would re-point the call,
+        # and our `llm:response` would no longer match our `llm:request`. Leaving the id out of
+        # forwarded events is no better: the kernel stamps only llm:request/llm:response and
+        # provider:retry/provider:throttle, so a continuation or fallback would carry none.
+        request_id = new_request_id()
         await self._emit(
             LLM_REQUEST,
             {
@@ -152,15 +183,26 @@ class BedrockProvider:
                 "message_count": len(request.messages),
                 "stream": bool(request.stream),
                 "max_tokens": request.max_output_tokens,
+                "request_id": request_id,
             },
         )
         started = time.monotonic()
+        call = self._conn.provider.Complete(
+            proto,
+            metadata=(*self._conn.metadata, (EVENTS_REQUEST_KEY, str(EVENTS_MAX_BYTES))),
+        )
         try:
-            reply = await self._conn.provider.Complete(proto, metadata=self._conn.metadata)
+            reply = await call
         except grpc.aio.AioRpcError as e:
             error = from_rpc_error(e, model)
-            await self._emit_error(model, started, error)
+            # A failure answered before any response headers arrives as trailers only, so the
+            # events are in whichever metadata the status came with.
+            await self._forward_events(request_id, e.initial_metadata(), e.trailing_metadata())
+            await self._emit_error(model, started, error, request_id)
             raise error from e
+        await self._forward_events(
+            request_id, await call.initial_metadata(), await call.trailing_metadata()
+        )
         response = convert.response_from_proto(reply)
         metadata = response.metadata or {}
         usage = response.usage
@@ -173,8 +215,9 @@ class BedrockProvider:
                 "duration_ms": _elapsed_ms(started),
                 "usage": usage.model_dump(mode="json", exclude_none=True) if usage else {},
                 "finish_reason": response.finish_reason,
-                # Not `request_id`: the kernel uses that field to correlate a turn's events.
+                # Bedrock's own id; `request_id` is the kernel's correlation field.
                 "bedrock_request_id": metadata.get("request_id"),
+                "request_id": request_id,
             },
         )
         return response
@@ -190,7 +233,9 @@ class BedrockProvider:
     async def close(self) -> None:
         await self._conn.close()
 
-    async def _emit_error(self, model: str, started: float, error: LLMError) -> None:
+    async def _emit_error(
+        self, model: str, started: float, error: LLMError, request_id: str
+    ) -> None:
         await self._emit(
             LLM_RESPONSE,
             {
@@ -200,8 +245,19 @@ class BedrockProvider:
                 "duration_ms": _elapsed_ms(started),
                 "error": str(error),
                 "error_kind": error_kind(error),
+                "request_id": request_id,
             },
         )
+
+    async def _forward_events(self, request_id: str, *metadata: Any) -> None:
+        """Emit the component's events of one call, in order, as the call's (`request_id`).
+
+        They come after the call, not as they happened: the proto has no channel to stream them
+        on. Unreadable event metadata is logged and skipped; it never fails a completion.
+        """
+        for name, data in _events_from_metadata(*metadata):
+            if name not in _OWN_EVENTS:
+                await self._emit(name, {**data, "request_id": request_id})
 
     async def _emit(self, event: str, data: dict[str, Any]) -> None:
         hooks = getattr(self._coordinator, "hooks", None)
@@ -211,6 +267,25 @@ class BedrockProvider:
 
 def _elapsed_ms(started: float) -> int:
     return round((time.monotonic() - started) * 1000)
+
+
+def _events_from_metadata(*metadata: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The (name, data) events in the first of these gRPC metadata that has any."""
+    for md in metadata:
+        for key, value in md or ():
+            if key != EVENTS_METADATA_KEY:
+                continue
+            try:
+                entries = json.loads(value)
+                events = [(e["name"], e["data"]) for e in entries]
+                if all(isinstance(n, str) and isinstance(d, dict) for n, d in events):
+                    return events
+                reason = "an entry has no string name or object data"
+            except (ValueError, TypeError, KeyError) as e:
+                reason = f"{type(e).__name__}: {e}"
+            logger.warning("bedrock-host sent unreadable %s metadata (%s)", key, reason)
+            return []
+    return []
 
 
 async def mount(coordinator: Any, config: dict[str, Any] | None = None):

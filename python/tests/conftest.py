@@ -146,6 +146,30 @@ def module_path() -> Path:
     return Path(amplifier_module_provider_bedrock.__file__).parent
 
 
+COMPONENT_EVENTS = (
+    "llm:request:debug",
+    "llm:response:debug",
+    "llm:request:raw",
+    "llm:response:raw",
+    "provider:config_warning",
+    "provider:tool_sequence_repaired",
+    "provider:model_fallback",
+    "provider:throttle",
+    "provider:retry",
+    "provider:continuation",
+    "llm:stream_block_start",
+    "llm:stream_block_delta",
+    "llm:stream_thinking_delta",
+    "llm:stream_block_end",
+    "llm:stream_aborted",
+    "provider:events_truncated",
+)
+"""Every event the component emits besides llm:request/llm:response (README "Hook events"), and
+the server's truncation marker: hooks register by name, so a recorder needs them all."""
+
+ALL_EVENTS = ("llm:request", "llm:response", *COMPONENT_EVENTS)
+
+
 class Recorder:
     """Every hook event emitted on a coordinator, as (name, data)."""
 
@@ -160,6 +184,15 @@ class Recorder:
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [data for event, data in self.events if event == name]
+
+    def names(self) -> list[str]:
+        return [event for event, _ in self.events]
+
+    def register(self, hooks: Any, events: tuple[str, ...] = ALL_EVENTS) -> Recorder:
+        """Record these events (by default every one the module can emit) on `hooks`."""
+        for event in events:
+            hooks.register(event, self, name=f"recorder-{id(self)}-{event}")
+        return self
 
 
 @pytest_asyncio.fixture

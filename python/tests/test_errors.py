@@ -94,9 +94,8 @@ async def test_secrets_stay_out_of_logs_events_and_errors(emulator, caplog, secr
         "raw_debug": True,
     }
     coordinator = MockCoordinator()
-    recorder = Recorder()
-    for event in ("llm:request", "llm:response"):
-        coordinator.hooks.register(event, recorder, name=f"canary-{event}")
+    # Every event, the component's forwarded ones (debug and raw bodies and headers) included.
+    recorder = Recorder().register(coordinator.hooks)
     cleanup = await amplifier_module_provider_bedrock.mount(coordinator, config)
     error = None
     try:
@@ -111,6 +110,7 @@ async def test_secrets_stay_out_of_logs_events_and_errors(emulator, caplog, secr
     finally:
         await cleanup()
     assert len(recorder.named("llm:response")) == 1
+    assert recorder.named("llm:request:raw"), "the forwarded raw events are part of what is checked"
     visible = _everything_visible(caplog, recorder, error)
     assert "bedrock-host[" in caplog.text, "the server's stderr is part of what is checked"
     assert CANARIES[secret] not in visible

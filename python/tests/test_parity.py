@@ -137,6 +137,8 @@ async def test_tool_round_trip(mounted, emulator, tmp_path):
         "type": "tool_result",
         "tool_use_id": "toolu_01Paris",
         "content": '{"temperature_c": 18, "sky": "clear"}',
+        # The last user message's cache point: prompt caching is on by default.
+        "cache_control": {"type": "ephemeral"},
     }
 
 

@@ -76,9 +76,9 @@ async def test_session_answers_a_prompt_through_the_module(emulator, discovery, 
     assert [(c["operation"], c["model_id"]) for c in calls] == [
         ("invoke", "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
     ]
-    assert calls[0]["body"]["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": prompt}]}
-    ]
+    # The last user message carries a cache point: prompt caching is on by default.
+    cached = {"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}
+    assert calls[0]["body"]["messages"] == [{"role": "user", "content": [cached]}]
     assert seen == ["llm:request", "llm:response"]
     if discovery == "source_resolver":
         assert "[module:validated] provider-bedrock" in caplog.text

@@ -3,15 +3,21 @@
 //! Every RPC is one call of the component in its own sandboxed store, so calls run
 //! concurrently and share nothing but the compiled component. `Mount` replaces the provider's
 //! configuration (the serve command line's keys, overlaid with the mount's).
+//!
+//! `amplifier_module.proto` has no channel for hook events, and it is upstream's, so it stays as
+//! it is: a `Complete` caller that asks for them (request metadata [`EVENTS_REQUEST_KEY`]) gets
+//! the call's events back in the response's metadata, or in the error status's
+//! ([`EVENTS_METADATA_KEY`]), once the call has finished.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 use tokio_stream::Stream;
+use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
 
 use super::convert;
@@ -19,6 +25,7 @@ use super::proto;
 use super::proto::module_lifecycle_server::ModuleLifecycle;
 use super::proto::provider_service_server::ProviderService;
 use crate::credentials::{AwsCredentialChain, Credentials};
+use crate::events::HostEvent;
 use crate::provider::{CallError, Provider};
 
 /// Config keys that carry credentials: a mount that sets them makes them the call credentials.
@@ -26,6 +33,32 @@ const CREDENTIAL_KEYS: [&str; 4] = ["aws_access_key_id", "aws_secret_access_key"
 
 /// Events buffered between the component and a slow `CompleteStreaming` reader.
 const STREAM_BUFFER: usize = 16;
+
+/// Request metadata by which a `Complete` caller asks for the call's hook events: the most bytes
+/// of event JSON it accepts (clamped to [`MAX_EVENTS_BYTES`]; `0` asks for none). Opt-in because
+/// a client rejects response metadata over its own limit by failing the whole call (grpc-core
+/// and hyper default to 8 to 16 KiB), so a caller that never asked (the Rust kernel's bridge, a
+/// generic client) must not get them; one that asks raises its limit to match.
+pub const EVENTS_REQUEST_KEY: &str = "x-bedrock-events-max-bytes";
+
+/// Response metadata (on success) or status metadata (on failure) holding the events of a
+/// `Complete` call whose caller asked: a JSON array of `{"name", "data"}` in the order they
+/// happened. Binary metadata, so any JSON passes (it is base64 on the wire: 4/3 of the JSON).
+pub const EVENTS_METADATA_KEY: &str = "x-bedrock-events-bin";
+
+/// Most bytes of event JSON one call sends back, whatever its caller accepts: a streamed answer
+/// makes an event per delta, and `raw_debug` events carry whole bodies.
+pub const MAX_EVENTS_BYTES: usize = 256 << 10;
+
+/// The last entry of an event list that had to leave events out: `dropped` (how many),
+/// `dropped_events` (how many of each name) and `limit_bytes`, plus the call's `provider`,
+/// `model` and `request_id` like every event.
+pub const EVENTS_TRUNCATED: &str = "provider:events_truncated";
+
+/// Events the caller does not get back: the Amplifier module emits its own `llm:request` (before
+/// the call, which is when a hook expects it) and `llm:response`, and two of each would count
+/// every call twice.
+const CALLER_EMITTED: [&str; 2] = ["llm:request", "llm:response"];
 
 /// How the provider gets credentials when a mount names none.
 #[derive(Debug, Clone)]
@@ -153,6 +186,80 @@ pub fn status_for(error: &CallError) -> Status {
     Status::new(code, message)
 }
 
+/// The event budget a `Complete` request asks for: `None` when it asks for no events.
+fn events_budget(metadata: &MetadataMap) -> Result<Option<usize>, Status> {
+    let Some(value) = metadata.get(EVENTS_REQUEST_KEY) else { return Ok(None) };
+    let budget = value.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "validation: the `{EVENTS_REQUEST_KEY}` metadata must be a byte count (0 for no events, at most {MAX_EVENTS_BYTES} are sent), not {value:?}"
+        ))
+    })?;
+    Ok((budget > 0).then(|| budget.min(MAX_EVENTS_BYTES)))
+}
+
+/// Per-delta stream events and debug events: many, or large, and the first to go when the
+/// budget is short, so that retries, throttling, fallbacks and continuations still arrive.
+fn is_bulk(name: &str) -> bool {
+    matches!(name, "llm:stream_block_delta" | "llm:stream_thinking_delta") || name.ends_with(":debug") || name.ends_with(":raw")
+}
+
+/// The [`EVENTS_METADATA_KEY`] JSON for a call's events (`None` when there are none to send):
+/// every event but [`CALLER_EMITTED`] in order, in at most `budget` bytes. When they do not all
+/// fit, the other events are kept before the [bulk](is_bulk) ones, each kept if it still fits,
+/// and a final [`EVENTS_TRUNCATED`] entry (a few hundred bytes over the budget) says what was
+/// left out. The component has already scrubbed every event of the call's secrets.
+fn events_json(events: &[HostEvent], budget: usize) -> Option<Vec<u8>> {
+    let entries: Vec<(&HostEvent, String)> = events
+        .iter()
+        .filter(|e| !CALLER_EMITTED.contains(&e.name.as_str()))
+        .map(|e| (e, json!({"name": e.name, "data": e.data}).to_string()))
+        .collect();
+    let first = entries.first()?.0;
+    let mut keep = vec![false; entries.len()];
+    let mut used = "[]".len();
+    for bulk in [false, true] {
+        for (i, (event, text)) in entries.iter().enumerate() {
+            // `+ 1` for the comma before it (one too many in all: the first has none).
+            let cost = text.len() + 1;
+            if is_bulk(&event.name) == bulk && used + cost <= budget {
+                keep[i] = true;
+                used += cost;
+            }
+        }
+    }
+    let mut kept: Vec<&str> = Vec::with_capacity(entries.len() + 1);
+    let mut dropped: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((event, text), keep) in entries.iter().zip(keep) {
+        if keep {
+            kept.push(text);
+        } else {
+            *dropped.entry(event.name.as_str()).or_default() += 1;
+        }
+    }
+    let marker;
+    if !dropped.is_empty() {
+        let mut data = Map::new();
+        data.insert("dropped".into(), json!(dropped.values().sum::<u64>()));
+        data.insert("dropped_events".into(), json!(dropped));
+        data.insert("limit_bytes".into(), json!(budget));
+        for key in ["provider", "model", "request_id"] {
+            if let Some(v) = first.data.get(key) {
+                data.insert(key.into(), v.clone());
+            }
+        }
+        marker = json!({"name": EVENTS_TRUNCATED, "data": data}).to_string();
+        kept.push(&marker);
+    }
+    Some(format!("[{}]", kept.join(",")).into_bytes())
+}
+
+/// Adds a call's events (if its caller asked and there are any) to `metadata`.
+fn attach_events(metadata: &mut MetadataMap, events: &[HostEvent], budget: Option<usize>) {
+    if let Some(bytes) = budget.and_then(|b| events_json(events, b)) {
+        metadata.insert_bin(EVENTS_METADATA_KEY, MetadataValue::from_bytes(&bytes));
+    }
+}
+
 fn invalid(e: convert::ConvertError) -> Status {
     Status::invalid_argument(e.to_string())
 }
@@ -240,15 +347,36 @@ impl ProviderService for BedrockService {
 
     async fn complete(&self, request: Request<proto::ChatRequest>) -> Result<Response<proto::ChatResponse>, Status> {
         let started = Instant::now();
+        let budget = match events_budget(request.metadata()) {
+            Ok(budget) => budget,
+            Err(status) => {
+                self.log("Complete", started, Err(&status));
+                return Err(status);
+            }
+        };
+        let mut events = Vec::new();
         let result = async {
             let json = convert::chat_request_to_json(request.get_ref()).map_err(invalid)?;
-            let response = self.provider.complete(&json).await.map_err(|e| status_for(&e))?;
+            let (outcome, record) = self.provider.complete_recorded(&json).await;
+            events = record.events;
+            let response = outcome.map_err(|e| status_for(&e))?;
             let model = response["metadata"]["model"].as_str().map(|m| format!(" model={m}")).unwrap_or_default();
             Ok::<_, Status>((convert::chat_response_to_proto(&response).map_err(internal)?, model))
         }
         .await;
         self.log("Complete", started, result.as_ref().map(|(_, model)| model.as_str()));
-        result.map(|(r, _)| Response::new(r))
+        match result {
+            Ok((reply, _)) => {
+                let mut response = Response::new(reply);
+                attach_events(response.metadata_mut(), &events, budget);
+                Ok(response)
+            }
+            // A failed call's events matter most: the retries and throttling that led to it.
+            Err(mut status) => {
+                attach_events(status.metadata_mut(), &events, budget);
+                Err(status)
+            }
+        }
     }
 
     type CompleteStreamingStream = ChatStream;
@@ -403,5 +531,69 @@ mod tests {
         assert_eq!(code("config: `temperature` is \"hot\""), Code::Internal);
         let status = status_for(&CallError::Provider("throttled: slow down".into()));
         assert_eq!(status.message(), "throttled: slow down", "the prefixed message is kept");
+    }
+
+    fn event(name: &str, mut data: Value) -> HostEvent {
+        data["request_id"] = json!("call-1");
+        HostEvent { name: name.into(), data }
+    }
+
+    fn parsed(bytes: Option<Vec<u8>>) -> Vec<Value> {
+        serde_json::from_slice::<Vec<Value>>(&bytes.expect("events to send")).unwrap()
+    }
+
+    #[test]
+    fn events_are_sent_in_order_without_the_callers_own() {
+        let events = [
+            event("llm:request", json!({})),
+            event("provider:throttle", json!({"attempt": 1})),
+            event("provider:retry", json!({"attempt": 2})),
+            event("llm:response", json!({"status": "ok"})),
+        ];
+        let sent = parsed(events_json(&events, MAX_EVENTS_BYTES));
+        assert_eq!(
+            sent,
+            [json!({"name": "provider:throttle", "data": events[1].data}), json!({"name": "provider:retry", "data": events[2].data})]
+        );
+        assert_eq!(events_json(&events[..1], MAX_EVENTS_BYTES), None, "nothing to send");
+    }
+
+    #[test]
+    fn a_short_budget_drops_bulk_events_first_and_says_so_last() {
+        let delta = |n: u64| event("llm:stream_block_delta", json!({"sequence": n, "text": "x".repeat(100)}));
+        let mut events: Vec<HostEvent> = (0..20).map(delta).collect();
+        events.insert(10, event("provider:continuation", json!({"round": 1})));
+        events.push(event("llm:stream_block_end", json!({"block_index": 0})));
+        let budget = 1000;
+        let sent = parsed(events_json(&events, budget));
+        let names: Vec<&str> = sent.iter().map(|e| e["name"].as_str().unwrap()).collect();
+        let deltas = names.iter().filter(|n| **n == "llm:stream_block_delta").count();
+        assert!(deltas > 0 && deltas < 20, "{names:?}");
+        assert!(names.contains(&"provider:continuation") && names.contains(&"llm:stream_block_end"), "{names:?}");
+        assert_eq!(names.iter().position(|n| *n == "provider:continuation"), Some(deltas), "kept in their order: {names:?}");
+        let marker = sent.last().unwrap();
+        assert_eq!(marker["name"], EVENTS_TRUNCATED);
+        assert_eq!(marker["data"]["dropped"], 20 - deltas as u64);
+        assert_eq!(marker["data"]["dropped_events"], json!({"llm:stream_block_delta": 20 - deltas as u64}));
+        assert_eq!((marker["data"]["limit_bytes"].as_u64(), marker["data"]["request_id"].as_str()), (Some(1000), Some("call-1")));
+        let without_marker = sent.len() - 1;
+        let events_bytes = serde_json::to_vec(&sent[..without_marker]).unwrap().len();
+        assert!(events_bytes <= budget, "{events_bytes} bytes");
+    }
+
+    #[test]
+    fn the_budget_is_opt_in_clamped_and_checked() {
+        let with = |value: &str| {
+            let mut m = MetadataMap::new();
+            m.insert(EVENTS_REQUEST_KEY, value.parse().unwrap());
+            events_budget(&m)
+        };
+        assert_eq!(events_budget(&MetadataMap::new()).unwrap(), None);
+        assert_eq!(with("0").unwrap(), None);
+        assert_eq!(with("4096").unwrap(), Some(4096));
+        assert_eq!(with("99999999999").unwrap(), Some(MAX_EVENTS_BYTES));
+        let e = with("lots").unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().starts_with("validation: the `x-bedrock-events-max-bytes` metadata must be a byte count"), "{}", e.message());
     }
 }
