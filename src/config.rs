@@ -494,7 +494,11 @@ impl Reader<'_> {
         let (from, v) = self.raw_or_default(name)?;
         match v.parse::<f64>() {
             Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
-            _ => Err(ConfigError::Invalid { key: from, value: Some(v), expected: format!("a number from {min} to {max}") }),
+            _ => Err(ConfigError::Invalid {
+                key: from,
+                value: Some(v),
+                expected: format!("a number from {} to {}", crate::error::number(min), crate::error::number(max)),
+            }),
         }
     }
 
@@ -515,7 +519,8 @@ impl Reader<'_> {
         let trace = self.choice("guardrail_trace")?.to_ascii_uppercase();
         match (self.text("guardrail_identifier")?, self.text("guardrail_version")?) {
             (Some(identifier), Some(version)) => {
-                let numbered = !version.is_empty() && version.len() <= 8 && version.bytes().all(|b| b.is_ascii_digit()) && !version.starts_with('0');
+                let numbered =
+                    !version.is_empty() && version.len() <= 8 && version.bytes().all(|b| b.is_ascii_digit()) && !version.starts_with('0');
                 if !(version == "DRAFT" || numbered) {
                     return Err(ConfigError::Invalid {
                         key: "guardrail_version".into(),

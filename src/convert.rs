@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::config::ProviderConfig;
-use crate::error::ProviderError;
+use crate::error::{number, ProviderError};
 use crate::messages::{ChatRequest, ChatResponse, ContentBlock, MessageContent, Object, Role, Usage};
 use crate::models::ModelSpec;
 
@@ -378,7 +378,7 @@ fn sampling_parameters(
         if (0.0..=1.0).contains(&v) {
             Ok(v)
         } else {
-            Err(ProviderError::validation(format!("`{name}` is {v}: it must be from 0.0 to 1.0")))
+            Err(ProviderError::validation(format!("`{name}` is {}: it must be from 0.0 to 1.0", number(v))))
         }
     };
     let mut temperature = request.temperature.map(|t| unit("temperature", t)).transpose()?;
@@ -400,7 +400,7 @@ fn sampling_parameters(
         if let Some(t) = temperature.take().filter(|t| *t != 1.0) {
             adjustments.push(Adjustment {
                 field: "temperature",
-                requested: t.to_string(),
+                requested: number(t),
                 actual: "1".into(),
                 reason: "extended thinking runs at temperature 1".into(),
             });
@@ -409,9 +409,9 @@ fn sampling_parameters(
             top_p = None;
             adjustments.push(Adjustment {
                 field: "top_p",
-                requested: p.to_string(),
+                requested: number(p),
                 actual: "not sent".into(),
-                reason: format!("extended thinking takes top_p of {MIN_TOP_P_WITH_THINKING} or more only"),
+                reason: format!("extended thinking takes top_p of {} or more only", number(MIN_TOP_P_WITH_THINKING)),
             });
         }
         if let Some(k) = top_k.take() {
@@ -431,17 +431,17 @@ fn sampling_parameters(
                 top_p = None;
                 adjustments.push(Adjustment {
                     field: "top_p",
-                    requested: p.to_string(),
+                    requested: number(p),
                     actual: "not sent".into(),
-                    reason: format!("{model_name} takes only one of temperature and top_p; the temperature ({t}) was kept"),
+                    reason: format!("{model_name} takes only one of temperature and top_p; the temperature ({}) was kept", number(t)),
                 });
             } else {
                 temperature = None;
                 adjustments.push(Adjustment {
                     field: "temperature",
-                    requested: t.to_string(),
+                    requested: number(t),
                     actual: "not sent".into(),
-                    reason: format!("{model_name} takes only one of temperature and top_p; the request's top_p ({p}) was kept"),
+                    reason: format!("{model_name} takes only one of temperature and top_p; the request's top_p ({}) was kept", number(p)),
                 });
             }
         }
@@ -1030,7 +1030,11 @@ mod tests {
         assert_eq!(b["anthropic_version"], ANTHROPIC_VERSION);
         assert!(b.get("model").is_none() && b.get("stream").is_none());
         let cached = json!({"type": "ephemeral"});
-        assert_eq!(b["system"], json!([{"type": "text", "text": "Be brief.", "cache_control": cached}]), "a cache point on the system prompt");
+        assert_eq!(
+            b["system"],
+            json!([{"type": "text", "text": "Be brief.", "cache_control": cached}]),
+            "a cache point on the system prompt"
+        );
         assert_eq!(
             b["messages"][0]["content"],
             json!([
@@ -1233,11 +1237,21 @@ mod tests {
         .unwrap();
         assert_eq!(t.body["system"][0]["cache_control"], json!({"type": "ephemeral", "ttl": "1h"}));
         assert_eq!(t.body["messages"][0]["content"][1]["cache_control"], json!({"type": "ephemeral"}), "after a 5m mark: 5m");
-        let t = translate_with(json!({"messages": [{"role": "user", "content": "q"}]}), &[("prompt_cache_ttl", "1h")], "anthropic.claude-opus-4-1-20250805-v1:0").unwrap();
+        let t = translate_with(
+            json!({"messages": [{"role": "user", "content": "q"}]}),
+            &[("prompt_cache_ttl", "1h")],
+            "anthropic.claude-opus-4-1-20250805-v1:0",
+        )
+        .unwrap();
         assert_eq!(t.body["messages"][0]["content"][0]["cache_control"], json!({"type": "ephemeral"}));
         assert_eq!(t.adjustments[0].field, "prompt_cache_ttl", "Opus 4.1 has no 1-hour cache: reported");
         // Off: nothing placed, the caller's marks kept.
-        let t = translate_with(json!({"messages": [{"role": "user", "content": [marked("5m")]}], "tools": [tool]}), &[("enable_prompt_caching", "false")], crate::models::DEFAULT_MODEL).unwrap();
+        let t = translate_with(
+            json!({"messages": [{"role": "user", "content": [marked("5m")]}], "tools": [tool]}),
+            &[("enable_prompt_caching", "false")],
+            crate::models::DEFAULT_MODEL,
+        )
+        .unwrap();
         assert!(t.body["tools"][0].get("cache_control").is_none());
         assert_eq!(t.body["messages"][0]["content"][0]["cache_control"]["ttl"], "5m");
     }
@@ -1259,6 +1273,9 @@ mod tests {
         let r = from_anthropic(&message, "m", None).unwrap();
         assert_eq!(r.finish_reason.as_deref(), Some(CONTENT_FILTER));
         let meta = r.metadata.unwrap();
-        assert_eq!((meta["guardrail_action"].clone(), meta["guardrail_trace"].clone()), (json!("INTERVENED"), json!({"input": {"gr": {}}})));
+        assert_eq!(
+            (meta["guardrail_action"].clone(), meta["guardrail_trace"].clone()),
+            (json!("INTERVENED"), json!({"input": {"gr": {}}}))
+        );
     }
 }

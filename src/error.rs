@@ -6,6 +6,17 @@
 
 use std::fmt;
 
+/// A number as people write it (`0.5`, `300`), for messages. Formatted by serde_json's float
+/// writer, which the component carries anyway, rather than `f64`'s `Display`, whose decimal
+/// formatting code would add some 12 KB to the component for messages alone.
+pub fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        (v as i64).to_string()
+    } else {
+        serde_json::Value::from(v).to_string()
+    }
+}
+
 /// The stable category of an error; its prefix is part of the public contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

@@ -13,7 +13,7 @@ use crate::events::{
     self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW, PROVIDER_CONFIG_WARNING,
     PROVIDER_CONTINUATION, PROVIDER_MODEL_FALLBACK, PROVIDER_RETRY, PROVIDER_THROTTLE, PROVIDER_TOOL_SEQUENCE_REPAIRED,
 };
-use crate::messages::{from_json, ChatResponse, ContentBlock};
+use crate::messages::{ChatResponse, ContentBlock};
 pub use crate::port::Platform;
 pub use crate::request::{prepare, Operation, PreparedCall};
 use crate::retry::RetryPolicy;
@@ -81,7 +81,8 @@ impl<'a> Emitter<'a> {
 
     /// `provider:continuation`, before another round of an answer cut at `max_tokens`.
     fn continuation(&self, round: u32, so_far: &ChatResponse) {
-        let characters: usize = so_far.content.iter().map(|b| if let ContentBlock::Text { text, .. } = b { text.chars().count() } else { 0 }).sum();
+        let characters: usize =
+            so_far.content.iter().map(|b| if let ContentBlock::Text { text, .. } = b { text.chars().count() } else { 0 }).sum();
         self.emit(
             PROVIDER_CONTINUATION,
             json!({
@@ -285,7 +286,8 @@ fn continuable_text(response: &ChatResponse) -> Option<String> {
 /// One answer from two rounds: the text so far (its first `kept` bytes, the prefill) followed
 /// by the continuation, usage summed, the last round's finish and metadata.
 fn stitch(mut so_far: ChatResponse, kept: usize, more: ChatResponse, round: u32) -> ChatResponse {
-    let mut text: String = so_far.content.iter().filter_map(|b| if let ContentBlock::Text { text, .. } = b { Some(text.as_str()) } else { None }).collect();
+    let mut text: String =
+        so_far.content.iter().filter_map(|b| if let ContentBlock::Text { text, .. } = b { Some(text.as_str()) } else { None }).collect();
     text.truncate(kept);
     let mut blocks = more.content.into_iter().peekable();
     if let Some(ContentBlock::Text { text: next, .. }) = blocks.next_if(|b| matches!(b, ContentBlock::Text { .. })) {
@@ -365,7 +367,8 @@ pub fn count_tokens(request_json: &[u8], platform: &dyn Platform) -> Result<Valu
         match body.get("inputTokens").and_then(Value::as_u64) {
             Some(n) => Ok(json!({"input_tokens": n, "model": call.model_id, "request_id": request_id})),
             None => Err((
-                ProviderError::new(ErrorKind::Bedrock, "Bedrock's CountTokens answer has no `inputTokens` number").with_request_id(request_id),
+                ProviderError::new(ErrorKind::Bedrock, "Bedrock's CountTokens answer has no `inputTokens` number")
+                    .with_request_id(request_id),
                 Next::Stop,
             )),
         }
@@ -378,13 +381,47 @@ fn wants_stream(request_json: &[u8]) -> bool {
     serde_json::from_slice::<Value>(request_json).ok().and_then(|v| v.get("stream").and_then(Value::as_bool)).unwrap_or(false)
 }
 
-/// `parse-tool-calls`: ChatResponse JSON → the tool calls in its content.
+/// `parse-tool-calls`: ChatResponse JSON → its `tool_calls`, or else the `tool_call` blocks of its
+/// `content`, in order.
+///
+/// Read from the JSON directly rather than through ChatResponse's derived `Deserialize`: only
+/// these fields matter here, and that deserializer alone would add some 20 KB to the component.
 pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::messages::ToolCall>, ProviderError> {
-    let response: ChatResponse = from_json("response", response_json).map_err(ProviderError::validation)?;
-    Ok(match response.tool_calls {
-        Some(calls) if !calls.is_empty() => calls,
-        _ => ChatResponse::collect_tool_calls(&response.content),
-    })
+    let invalid = |path: String, what: &str| ProviderError::validation(format!("response field `{path}`: {what}"));
+    let response: Value = serde_json::from_slice(response_json)
+        .map_err(|e| ProviderError::validation(format!("response is not valid JSON of the expected shape: {e}")))?;
+    let Some(response) = response.as_object() else {
+        return Err(ProviderError::validation("response is not valid JSON of the expected shape: expected a ChatResponse object"));
+    };
+    let call = |path: String, v: &Value, arguments_key: &str| -> Result<crate::messages::ToolCall, ProviderError> {
+        let text = |key: &str| match v.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(invalid(format!("{path}.{key}"), "expected a string")),
+        };
+        let arguments = match v.get(arguments_key) {
+            Some(Value::Object(o)) => o.clone(),
+            None | Some(Value::Null) => Default::default(),
+            Some(_) => return Err(invalid(format!("{path}.{arguments_key}"), "expected an object")),
+        };
+        Ok(crate::messages::ToolCall { id: text("id")?, name: text("name")?, arguments, extensions: Default::default() })
+    };
+    if let Some(calls) = response.get("tool_calls").filter(|v| !v.is_null()) {
+        let calls = calls.as_array().ok_or_else(|| invalid("tool_calls".into(), "expected a list"))?;
+        if !calls.is_empty() {
+            return calls.iter().enumerate().map(|(i, c)| call(format!("tool_calls[{i}]"), c, "arguments")).collect();
+        }
+    }
+    let content = match response.get("content") {
+        Some(Value::Array(blocks)) => blocks,
+        Some(Value::String(_)) | None => return Ok(Vec::new()),
+        Some(_) => return Err(invalid("content".into(), "expected a list of content blocks")),
+    };
+    content
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.get("type").and_then(Value::as_str) == Some("tool_call"))
+        .map(|(i, b)| call(format!("content[{i}]"), b, "input"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -516,6 +553,18 @@ mod tests {
         let calls = parse_tool_calls(br#"{"content":[{"type":"tool_call","id":"a","name":"f","input":{"x":1}}]}"#).unwrap();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].arguments["x"], 1);
+        let calls = parse_tool_calls(br#"{"content":[],"tool_calls":[{"id":"b","name":"g","arguments":{}}]}"#).unwrap();
+        assert_eq!((calls[0].id.as_str(), calls[0].name.as_str()), ("b", "g"));
+        assert!(parse_tool_calls(br#"{"content":"just text"}"#).unwrap().is_empty());
+        for (bad, field) in [
+            (&br#"{"content":[{"type":"tool_call","id":7,"name":"f"}]}"#[..], "`content[0].id`"),
+            (br#"{"content":[{"type":"tool_call","id":"a","name":"f","input":[1]}]}"#, "`content[0].input`"),
+            (br#"{"tool_calls":{"id":"a"}}"#, "`tool_calls`"),
+        ] {
+            let e = parse_tool_calls(bad).unwrap_err().to_string();
+            assert!(e.starts_with("validation: response field ") && e.contains(field), "{e}");
+        }
+        assert!(parse_tool_calls(b"[1]").unwrap_err().to_string().starts_with("validation: response is not valid JSON"));
     }
 
     #[test]

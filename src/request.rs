@@ -151,7 +151,12 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
 
     let total = match request.timeout {
         Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
-        Some(t) => return Err(ProviderError::validation(format!("`timeout` is {t}: it must be a positive number of seconds"))),
+        Some(t) => {
+            return Err(ProviderError::validation(format!(
+                "`timeout` is {}: it must be a positive number of seconds",
+                crate::error::number(t)
+            )))
+        }
         None => config.timeout,
     };
     let mut timeouts = Timeouts::new(total, config.connect_timeout, config.first_byte_timeout, config.between_bytes_timeout);
