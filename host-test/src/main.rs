@@ -315,7 +315,11 @@ fn chat_request(prompt: Option<String>, request: Option<String>, connection: &Co
         (Some(p), None) => json!({"messages": messages_with_system(&connection.system, vec![json!({"role": "user", "content": p})])}),
         (None, Some(file)) => {
             let mut text = String::new();
-            let read = if file == "-" { std::io::stdin().read_to_string(&mut text).map(|_| ()) } else { std::fs::read_to_string(&file).map(|t| text = t) };
+            let read = if file == "-" {
+                std::io::stdin().read_to_string(&mut text).map(|_| ())
+            } else {
+                std::fs::read_to_string(&file).map(|t| text = t)
+            };
             read.map_err(|e| Failure::Usage(format!("--request {file}: {e}")))?;
             serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("--request {file}: not JSON ({e})")))?
         }

@@ -62,7 +62,10 @@ async fn a_second_call_with_the_same_prefix_reads_the_prompt_cache_on_both_paths
     let read = second["usage"]["cache_read_tokens"].as_i64().expect("the second call reads the cache");
     assert!(read > 1024 && read < written, "the prefix up to the system prompt: {second}");
     let fresh_and_write = emulator::input_tokens(&emu.requests().pop().unwrap().json()) as i64 - read;
-    assert_eq!(second["usage"]["input_tokens"].as_i64().unwrap() + second["usage"]["cache_write_tokens"].as_i64().unwrap_or(0) - read, fresh_and_write);
+    assert_eq!(
+        second["usage"]["input_tokens"].as_i64().unwrap() + second["usage"]["cache_write_tokens"].as_i64().unwrap_or(0) - read,
+        fresh_and_write
+    );
     assert_eq!(
         second["usage"]["total_tokens"].as_i64().unwrap(),
         second["usage"]["input_tokens"].as_i64().unwrap() + second["usage"]["output_tokens"].as_i64().unwrap(),
@@ -146,7 +149,10 @@ async fn a_guardrail_is_sent_signed_and_its_intervention_ends_the_answer_as_cont
     })
     .await
     .unwrap();
-    assert_eq!((done["finish_reason"].clone(), done["metadata"]["guardrail_action"].clone()), (json!("content_filter"), json!("INTERVENED")));
+    assert_eq!(
+        (done["finish_reason"].clone(), done["metadata"]["guardrail_action"].clone()),
+        (json!("content_filter"), json!("INTERVENED"))
+    );
     assert!(done["metadata"]["guardrail_trace"].is_object(), "{done}");
     let mut streamed = blocked.clone();
     streamed["stream"] = json!(true);
@@ -254,7 +260,10 @@ async fn retries_throttling_and_streams_are_reported_as_events_of_one_call() {
     let retry = events_of(&record, "provider:retry");
     assert_eq!((throttle.len(), retry.len()), (1, 1));
     assert_eq!(throttle[0]["attempt"], 1);
-    assert_eq!((retry[0]["attempt"].as_u64(), retry[0]["max_retries"].as_u64(), retry[0]["reason"].as_str()), (Some(2), Some(3), Some("throttled")));
+    assert_eq!(
+        (retry[0]["attempt"].as_u64(), retry[0]["max_retries"].as_u64(), retry[0]["reason"].as_str()),
+        (Some(2), Some(3), Some("throttled"))
+    );
     assert!(retry[0]["delay"].as_f64().is_some_and(|d| d >= 0.0) && retry[0]["error_message"].as_str().unwrap().starts_with("throttled:"));
     let id = events_of(&record, "llm:request")[0]["request_id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 36);

@@ -107,11 +107,9 @@ fn the_component_imports_only_standard_wasi() {
         assert!(!import.starts_with("wasi:filesystem") && !import.starts_with("wasi:sockets"), "{import}");
     }
     assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")), "{imports:?}");
-    for export in [
-        "amplifier:modules/provider@1.0.0",
-        "amplifier-bedrock:provider/streaming@0.2.0",
-        "amplifier-bedrock:provider/tokens@0.2.0",
-    ] {
+    for export in
+        ["amplifier:modules/provider@1.0.0", "amplifier-bedrock:provider/streaming@0.2.0", "amplifier-bedrock:provider/tokens@0.2.0"]
+    {
         assert!(exports.iter().any(|e| e == export), "missing export {export}: {exports:?}");
     }
     assert!(exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2.")), "{exports:?}");
