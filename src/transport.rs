@@ -194,8 +194,9 @@ impl fmt::Display for TransportError {
             ),
             TransportError::Timeout { phase, key, limit } => write!(
                 f,
-                "no answer within {} s ({phase}): raise the `{key}` config key, ask for fewer output tokens, or check connectivity to Bedrock",
-                crate::error::number((limit.as_millis() / 100) as f64 / 10.0)
+                "no answer within {}.{} s ({phase}): raise the `{key}` config key, ask for fewer output tokens, or check connectivity to Bedrock",
+                limit.as_millis() / 1000,
+                limit.as_millis() % 1000 / 100
             ),
             TransportError::Tls { url, detail } => write!(
                 f,

@@ -42,17 +42,19 @@ pub struct BenchOptions {
     pub stream_bytes: usize,
     /// One-shot processes started per process row (0 skips those rows).
     pub processes: usize,
+    /// Text sizes of the answers whose guest memory high-water mark is measured.
+    pub memory_answers: Vec<usize>,
 }
 
 impl BenchOptions {
     /// The full run.
     pub fn full(iterations: usize) -> BenchOptions {
-        BenchOptions { iterations, stream_bytes: 20_000_000, processes: 5 }
+        BenchOptions { iterations, stream_bytes: 20_000_000, processes: 5, memory_answers: vec![1_000, 1_000_000, 50_000_000] }
     }
 
     /// A quick run that exercises every row (for CI, so the bench never rots).
     pub fn quick() -> BenchOptions {
-        BenchOptions { iterations: 5, stream_bytes: 1_000_000, processes: 1 }
+        BenchOptions { iterations: 5, stream_bytes: 1_000_000, processes: 1, memory_answers: vec![1_000, 1_000_000, 5_000_000] }
     }
 }
 
@@ -142,17 +144,8 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     // 3. Streaming throughput: 20 MB of text through the component's event decoding and the
     //    host callback, against reading the same body natively without decoding.
     let piece = "streaming benchmark text, ".repeat(2_500);
-    let mut events = vec![
-        json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}}),
-        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-    ];
     let count = (options.stream_bytes / piece.len()).max(1);
-    events.extend((0..count).map(|_| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})));
-    events.extend([
-        json!({"type": "content_block_stop", "index": 0}),
-        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 1}}),
-        json!({"type": "message_stop"}),
-    ]);
+    let events = text_stream(&piece, count);
     let answer = Scripted::event_stream(&events);
     #[cfg(feature = "sdk-bench")]
     let stream_answer = answer.clone();
@@ -181,6 +174,45 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
         ratio: mbps(ours) / mbps(native),
         note: "throughput; higher is better",
     });
+
+    // 3a. What the per-delta `llm:stream_*` hook events cost: the same stream with them off.
+    let quiet = provider.fork();
+    quiet.set_config("stream_events", "false");
+    emu.push(Scripted::event_stream(&events));
+    let t = Instant::now();
+    quiet.stream(&request, |_| {}).await?;
+    let without_events = t.elapsed();
+    rows.push(Row {
+        name: "stream: hook events on (default) vs off",
+        ours: format!("{:.0} MB/s", mbps(ours)),
+        baseline: format!("{:.0} MB/s", mbps(without_events)),
+        ratio: mbps(ours) / mbps(without_events),
+        note: "the cost of llm:stream_* events (stream_events=false turns them off)",
+    });
+
+    // 3b. The guest's memory high-water mark while streaming answers of growing size: text
+    //     passes straight through, so it must stay flat (a store limiter records it).
+    let mut peaks = Vec::new();
+    for &size in &options.memory_answers {
+        let piece = "streaming benchmark text, ".repeat((size / 26).clamp(1, 2_500));
+        emu.push(Scripted::event_stream(&text_stream(&piece, (size / piece.len()).max(1))));
+        let (r, record) = provider.stream_recorded(&request, |_| std::future::ready(true)).await;
+        r?;
+        peaks.push((size, record.memory_peak_bytes));
+    }
+    let mib = |b: usize| format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64);
+    let label = |b: usize| if b >= 1_000_000 { format!("{} MB", b / 1_000_000) } else { format!("{} KB", b / 1_000) };
+    if let Some(&(small, base)) = peaks.first() {
+        for &(size, peak) in &peaks[1..] {
+            rows.push(Row {
+                name: "guest memory high-water: streamed answer vs small one",
+                ours: format!("{} answer: {}", label(size), mib(peak)),
+                baseline: format!("{} answer: {}", label(small), mib(base)),
+                ratio: peak as f64 / base.max(1) as f64,
+                note: "must not grow with the answer (1.0)",
+            });
+        }
+    }
 
     // 4. Over TLS: the component through the pooled HTTPS client (one handshake), per call.
     let tls_emu = Emulator::start_tls().await?;
@@ -233,6 +265,21 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
+}
+
+/// Anthropic stream events of one text block: `count` deltas of `piece`.
+fn text_stream(piece: &str, count: usize) -> Vec<Value> {
+    let mut events = vec![
+        json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ];
+    events.extend((0..count).map(|_| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})));
+    events.extend([
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 1}}),
+        json!({"type": "message_stop"}),
+    ]);
+    events
 }
 
 fn emulator_credentials() -> Credentials {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,8 +107,41 @@ struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     config: WasiConfigVariables,
-    limits: StoreLimits,
+    limits: RecordingLimits,
     outbound: OutboundPolicy,
+}
+
+/// The store's limits, also recording the largest linear memory the guest grew to: the bench
+/// and the tests read it to show that the guest's memory does not grow with the answer.
+struct RecordingLimits {
+    limits: StoreLimits,
+    peak: Arc<AtomicUsize>,
+}
+
+impl wasmtime::ResourceLimiter for RecordingLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak.fetch_max(desired, Ordering::Relaxed);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 impl WasiView for HostState {
@@ -301,6 +335,8 @@ pub struct CallRecord {
     pub refused: Vec<String>,
     /// The hook events the component emitted, in order.
     pub events: Vec<HostEvent>,
+    /// The largest the guest's linear memory grew to during the call, in bytes.
+    pub memory_peak_bytes: usize,
 }
 
 impl Provider {
@@ -472,7 +508,7 @@ impl Provider {
         Ok(settings)
     }
 
-    fn new_store(&self, settings: Settings) -> (Store<HostState>, StderrSink, Arc<Mutex<Vec<String>>>, Duration) {
+    fn new_store(&self, settings: Settings) -> (Store<HostState>, StderrSink, Arc<Mutex<Vec<String>>>, Duration, Arc<AtomicUsize>) {
         let stderr = StderrSink::new(settings.on_event.clone());
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -487,6 +523,7 @@ impl Provider {
         });
         let regions = settings.allowed_regions.clone().unwrap_or_else(|| settings.config.get("aws_region").cloned().into_iter().collect());
         let refused = Arc::new(Mutex::new(Vec::new()));
+        let peak = Arc::new(AtomicUsize::new(0));
         let state = HostState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -494,7 +531,10 @@ impl Provider {
             config: WasiConfigVariables::from_iter(vars),
             // A trap at the cap, rather than a failed `memory.grow` the guest turns into an
             // abort: the call then fails with an error that names the cap.
-            limits: StoreLimitsBuilder::new().memory_size(settings.limits.memory_bytes).instances(4).trap_on_grow_failure(true).build(),
+            limits: RecordingLimits {
+                limits: StoreLimitsBuilder::new().memory_size(settings.limits.memory_bytes).instances(4).trap_on_grow_failure(true).build(),
+                peak: peak.clone(),
+            },
             outbound: OutboundPolicy {
                 regions,
                 endpoint,
@@ -508,7 +548,7 @@ impl Provider {
         let deadline = settings.limits.call_deadline(&settings.config);
         store.set_epoch_deadline(epoch_ticks(deadline));
         store.epoch_deadline_trap();
-        (store, stderr, refused, deadline)
+        (store, stderr, refused, deadline, peak)
     }
 
     /// Runs `f` against a fresh instance, under the call deadline.
@@ -535,7 +575,7 @@ impl Provider {
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
         let limits = settings.limits;
-        let (mut store, stderr, refused, deadline) = self.new_store(settings);
+        let (mut store, stderr, refused, deadline, peak) = self.new_store(settings);
         let run = async {
             let instance =
                 self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
@@ -549,7 +589,12 @@ impl Provider {
         };
         drop(store);
         let (events, stderr) = stderr.take();
-        let record = CallRecord { stderr, refused: refused.lock().unwrap_or_else(|p| p.into_inner()).clone(), events };
+        let record = CallRecord {
+            stderr,
+            refused: refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            events,
+            memory_peak_bytes: peak.load(Ordering::Relaxed),
+        };
         (result, record)
     }
 
@@ -664,15 +709,28 @@ impl Provider {
     }
 
     /// The streaming loop: `on_event` answers whether to go on.
-    async fn stream_until<F, Fut>(&self, request: &Value, mut on_event: F) -> Result<(), CallError>
+    async fn stream_until<F, Fut>(&self, request: &Value, on_event: F) -> Result<(), CallError>
+    where
+        F: FnMut(Value) -> Fut + Send,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        self.stream_recorded(request, on_event).await.0
+    }
+
+    /// The streaming loop, also returning what the call left behind (its events, and the
+    /// guest's memory high-water mark): `on_event` answers whether to go on.
+    pub async fn stream_recorded<F, Fut>(&self, request: &Value, mut on_event: F) -> (Result<(), CallError>, CallRecord)
     where
         F: FnMut(Value) -> Fut + Send,
         Fut: std::future::Future<Output = bool> + Send,
     {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
-        let settings = self.call_settings().await?;
+        let settings = match self.call_settings().await {
+            Ok(settings) => settings,
+            Err(e) => return (Err(e), CallRecord::default()),
+        };
         let limits = settings.limits;
-        let (mut store, _stderr, _refused, deadline) = self.new_store(settings);
+        let (mut store, stderr, refused, deadline, peak) = self.new_store(settings);
         let expired = || {
             CallError::Host(anyhow::anyhow!("a stream step did not finish within {deadline:?} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)"))
         };
@@ -707,11 +765,15 @@ impl Provider {
             handle.resource_drop_async(&mut store).await.map_err(anyhow::Error::from)?;
             anyhow::Ok(outcome)
         };
-        match run.await {
+        let result = match run.await {
             Ok(outcome) => outcome.map_err(CallError::Provider),
             Err(e) if e.is::<StepExpired>() => Err(expired()),
             Err(e) => Err(host_failure(e, &limits)),
-        }
+        };
+        drop(store);
+        let (events, stderr) = stderr.take();
+        let refused = refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (result, CallRecord { stderr, refused, events, memory_peak_bytes: peak.load(Ordering::Relaxed) })
     }
 }
 

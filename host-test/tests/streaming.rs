@@ -157,20 +157,34 @@ async fn a_50_mb_answer_streams_through_a_16_mib_sandbox() {
     p.set_limits(Limits { memory_bytes: 16 << 20, ..Limits::default() });
     let mut received = 0usize;
     let mut done = Value::Null;
-    p.stream(&hello("a long answer, please"), |e| {
-        if let Some(t) = e.get("text").and_then(Value::as_str) {
-            received += t.len();
-        }
-        if e["type"] == "done" {
-            done = e;
-        }
-    })
-    .await
-    .unwrap();
+    let (r, big) = p
+        .stream_recorded(&hello("a long answer, please"), |e| {
+            if let Some(t) = e.get("text").and_then(Value::as_str) {
+                received += t.len();
+            }
+            if e["type"] == "done" {
+                done = e;
+            }
+            std::future::ready(true)
+        })
+        .await;
+    r.unwrap();
     assert_eq!(received, pieces * piece.len());
     assert!(received >= 50_000_000);
     assert_eq!(done["finish_reason"], "stop");
     assert_eq!(done["usage"]["output_tokens"], 12_000_000);
+
+    // The guest's memory high-water mark (recorded by the store's limiter) does not grow with
+    // the answer: the 50 MB stream peaks where a one-line answer does, within one piece's room.
+    let (r, small) = p.stream_recorded(&hello("a short one"), |_| std::future::ready(true)).await;
+    r.unwrap();
+    assert!(small.memory_peak_bytes > 0);
+    assert!(
+        big.memory_peak_bytes <= small.memory_peak_bytes + (2 << 20),
+        "50 MB answer: {} bytes; short answer: {} bytes",
+        big.memory_peak_bytes,
+        small.memory_peak_bytes
+    );
 }
 
 #[tokio::test]
