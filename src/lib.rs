@@ -114,7 +114,7 @@ mod exports {
         type CompletionStream = Stream;
 
         fn stream(request: Vec<u8>) -> Result<CompletionStream, String> {
-            let inner = provider::CompletionStream::open(&request, &HOST_PLATFORM, false).map_err(|e| e.to_string())?;
+            let inner = provider::CompletionStream::open_continuing(&request, &HOST_PLATFORM).map_err(|e| e.to_string())?;
             Ok(CompletionStream::new(Stream { inner: RefCell::new(inner) }))
         }
     }

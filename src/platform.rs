@@ -116,7 +116,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
     let platform = WasiPlatform { events: options.events };
     let mut out = std::io::stdout().lock();
     if options.stream {
-        let mut stream = match provider::CompletionStream::open(&request, &platform, false) {
+        let mut stream = match provider::CompletionStream::open_continuing(&request, &platform) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{e}");

@@ -80,16 +80,14 @@ impl<'a> Emitter<'a> {
     }
 
     /// `provider:continuation`, before another round of an answer cut at `max_tokens`.
-    fn continuation(&self, round: u32, so_far: &ChatResponse) {
-        let characters: usize =
-            so_far.content.iter().map(|b| if let ContentBlock::Text { text, .. } = b { text.chars().count() } else { 0 }).sum();
+    pub(crate) fn continuation(&self, round: u32, output_tokens: i64, text_so_far: &str) {
         self.emit(
             PROVIDER_CONTINUATION,
             json!({
                 "round": round,
                 "max_continuations": self.call.config.max_continuations,
-                "output_tokens": so_far.usage.as_ref().map_or(0, |u| u.output_tokens),
-                "characters": characters,
+                "output_tokens": output_tokens,
+                "characters": text_so_far.chars().count(),
             }),
         );
     }
@@ -252,23 +250,29 @@ pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResp
     while round < call.config.max_continuations && call.thinking_budget.is_none() {
         let Some(prefill) = continuable_text(&response) else { break };
         round += 1;
-        Emitter::new(platform, &call).continuation(round, &response);
-        let mut next: Value = serde_json::from_slice(request_json).map_err(|e| ProviderError::validation(e.to_string()))?;
-        if let Some(messages) = next.get_mut("messages").and_then(Value::as_array_mut) {
-            messages.push(json!({"role": "assistant", "content": prefill}));
-        }
-        let body = serde_json::to_vec(&next).map_err(|e| ProviderError::validation(e.to_string()))?;
-        let (more, _) = complete_round(&body, platform)?;
+        let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
+        Emitter::new(platform, &call).continuation(round, output_tokens, &prefill);
+        let (more, _) = complete_round(&with_prefill(request_json, &prefill)?, platform)?;
         response = stitch(response, prefill.len(), more, round);
     }
     Ok(response)
+}
+
+/// The request again, with `prefill` as the start of the assistant's turn, which Claude then
+/// continues.
+pub(crate) fn with_prefill(request_json: &[u8], prefill: &str) -> Result<Vec<u8>, ProviderError> {
+    let mut next: Value = serde_json::from_slice(request_json).map_err(|e| ProviderError::validation(e.to_string()))?;
+    if let Some(messages) = next.get_mut("messages").and_then(Value::as_array_mut) {
+        messages.push(json!({"role": "assistant", "content": prefill}));
+    }
+    serde_json::to_vec(&next).map_err(|e| ProviderError::validation(e.to_string()))
 }
 
 /// The text to continue from, when `response` stopped at `max_tokens` inside text: what it said
 /// so far without trailing whitespace (Anthropic refuses a prefill that ends in whitespace).
 /// `None` when it must not be continued: a tool call or thinking is in it, or it did not stop
 /// for length.
-fn continuable_text(response: &ChatResponse) -> Option<String> {
+pub(crate) fn continuable_text(response: &ChatResponse) -> Option<String> {
     if response.finish_reason.as_deref() != Some("length") {
         return None;
     }

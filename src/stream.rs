@@ -337,7 +337,26 @@ pub struct CompletionStream<'p> {
     /// Each open block's type and the sequence number of its next delta, for the
     /// `llm:stream_*` hook events.
     hooked_blocks: std::collections::BTreeMap<u64, (&'static str, u64)>,
+    /// Set when an answer cut at `max_tokens` is to be continued (`max_continuations`).
+    continuing: Option<Continuing>,
     ended: bool,
+}
+
+/// A streamed answer being continued after `max_tokens` stops: each round is a new Bedrock
+/// call whose assistant turn starts with the text so far; its blocks follow the earlier rounds'
+/// under the next indices, and `usage` events and `done` count every round.
+#[derive(Debug)]
+struct Continuing {
+    /// The request as the caller sent it.
+    request: Vec<u8>,
+    /// Rounds started after the first.
+    round: u32,
+    /// The answer's text so far: the next round's prefill.
+    text: String,
+    /// Usage of the finished rounds.
+    usage: Option<crate::messages::Usage>,
+    /// Block indices taken by the finished rounds.
+    offset: u64,
 }
 
 impl std::fmt::Debug for CompletionStream<'_> {
@@ -353,8 +372,22 @@ impl<'p> CompletionStream<'p> {
     /// Validates, signs and sends the request, and waits for Bedrock's status. HTTP-level
     /// failures are retried like `complete`'s.
     pub fn open(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool) -> Result<Self, ProviderError> {
+        Self::open_with(request_json, platform, keep_content, false)
+    }
+
+    /// Like [`open`](Self::open), for the streaming interface: an answer cut at `max_tokens` is
+    /// continued in the same stream when `max_continuations` allows (its text is then kept,
+    /// as the next round's prefill). `complete` continues answers itself and does not use this.
+    pub fn open_continuing(request_json: &[u8], platform: &'p dyn Platform) -> Result<Self, ProviderError> {
+        Self::open_with(request_json, platform, false, true)
+    }
+
+    fn open_with(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool, continues: bool) -> Result<Self, ProviderError> {
         let call = prepare(request_json, platform, Operation::InvokeStream)?;
         Emitter::new(platform, &call).request(true);
+        let continuing = (continues && call.config.max_continuations > 0 && call.thinking_budget.is_none())
+            .then(|| Continuing { request: request_json.to_vec(), round: 0, text: String::new(), usage: None, offset: 0 });
+        let keep_content = keep_content || continuing.is_some();
         let mut stream = CompletionStream {
             platform,
             call,
@@ -369,6 +402,7 @@ impl<'p> CompletionStream<'p> {
             first_event: None,
             answer_block: None,
             hooked_blocks: Default::default(),
+            continuing,
             ended: false,
         };
         if let Err(e) = stream.connect() {
@@ -455,6 +489,16 @@ impl<'p> CompletionStream<'p> {
                 self.assembler
                     .apply(&event, &mut out)
                     .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream went wrong: {e}")))?;
+                if let Some(c) = &self.continuing {
+                    for e in out.iter_mut() {
+                        if let (Some(i), true) = (e["index"].as_u64(), c.offset > 0) {
+                            e["index"] = json!(i + c.offset);
+                        }
+                        if let (Some(before), "usage") = (&c.usage, e["type"].as_str().unwrap_or_default()) {
+                            e["usage"] = json!(before.plus(&self.assembler.usage()));
+                        }
+                    }
+                }
                 for e in out.iter_mut() {
                     self.answer_as_text(e);
                 }
@@ -465,7 +509,7 @@ impl<'p> CompletionStream<'p> {
                 }
                 self.queue.extend(out);
                 if self.assembler.is_finished() {
-                    self.finish_ok();
+                    self.finish_ok()?;
                 }
                 Ok(())
             }
@@ -572,8 +616,48 @@ impl<'p> CompletionStream<'p> {
         m
     }
 
-    fn finish_ok(&mut self) {
-        let usage = self.assembler.usage();
+    /// Starts the next round when the answer stopped at `max_tokens` in text and the stream
+    /// continues answers; `false` when the answer is finished as it is.
+    fn continue_answer(&mut self) -> Result<bool, ProviderError> {
+        let Some(c) = self.continuing.as_mut() else { return Ok(false) };
+        if c.round >= self.call.config.max_continuations {
+            return Ok(false);
+        }
+        let round = crate::convert::from_anthropic(&self.assembler.message(), &self.call.model_id, None)
+            .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")))?;
+        let Some(text) = crate::provider::continuable_text(&round) else { return Ok(false) };
+        // The round's own llm:response, as for any Bedrock call.
+        let elapsed = self.platform.monotonic().saturating_sub(self.started);
+        let finished = Finished { usage: round.usage.clone(), finish_reason: round.finish_reason.clone(), request_id: self.request_id.clone().map(Value::String) };
+        Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, Some(self.first_event.unwrap_or(elapsed)));
+        c.text = format!("{}{text}", c.text).trim_end().to_string();
+        c.usage = match (c.usage.take(), round.usage) {
+            (Some(a), Some(b)) => Some(a.plus(&b)),
+            (a, b) => a.or(b),
+        };
+        c.offset += self.assembler.blocks_started() as u64;
+        c.round += 1;
+        let output_tokens = c.usage.as_ref().map_or(0, |u| u.output_tokens);
+        Emitter::new(self.platform, &self.call).continuation(c.round, output_tokens, &c.text);
+        let next = crate::provider::with_prefill(&c.request, &c.text)?;
+        self.call = prepare(&next, self.platform, Operation::InvokeStream)?;
+        Emitter::new(self.platform, &self.call).request(true);
+        self.attempts = Attempts::default();
+        self.body = None;
+        (self.started, self.first_event) = (self.platform.monotonic(), None);
+        self.connect()?;
+        Ok(true)
+    }
+
+    fn finish_ok(&mut self) -> Result<(), ProviderError> {
+        if self.continue_answer()? {
+            return Ok(());
+        }
+        let round_usage = self.assembler.usage();
+        let usage = match self.continuing.as_ref().and_then(|c| c.usage.as_ref()) {
+            Some(before) => before.plus(&round_usage),
+            None => round_usage.clone(),
+        };
         let mut finish_reason = self.assembler.finish_reason();
         let mut tool_calls = self.assembler.tool_calls();
         if let Some(tool) = &self.call.answer_tool {
@@ -591,6 +675,9 @@ impl<'p> CompletionStream<'p> {
             "usage": usage,
             "metadata": self.metadata(),
         });
+        if let Some(c) = self.continuing.as_ref().filter(|c| c.round > 0) {
+            done["metadata"]["continuations"] = json!(c.round);
+        }
         if let Some(d) = crate::convert::degradation(&self.call.adjustments) {
             done["degradation"] = d;
         }
@@ -599,8 +686,9 @@ impl<'p> CompletionStream<'p> {
         self.body = None;
         let elapsed = self.platform.monotonic().saturating_sub(self.started);
         let first = Some(self.first_event.unwrap_or(elapsed));
-        let finished = Finished { usage: Some(usage), finish_reason, request_id: self.request_id.clone().map(Value::String) };
+        let finished = Finished { usage: Some(round_usage), finish_reason, request_id: self.request_id.clone().map(Value::String) };
         Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, first);
+        Ok(())
     }
 
     /// Ends the stream with `error`, which gains what had been received.

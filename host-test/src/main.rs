@@ -379,8 +379,9 @@ async fn run(command: Command) -> Result<(), Failure> {
                 outln!("{}", serde_json::to_string_pretty(&models).expect("JSON"));
             } else {
                 for m in models.as_array().into_iter().flatten() {
+                    let long = if m["metadata"]["long_context_window"].is_u64() { " (1M: enable_long_context)" } else { "" };
                     outln!(
-                        "{:<48} {:<20} context {:>7}  max output {:>6}",
+                        "{:<48} {:<20} context {:>7}  max output {:>6}{long}",
                         m["id"].as_str().unwrap_or(""),
                         m["display_name"].as_str().unwrap_or(""),
                         m["context_window"],

@@ -231,6 +231,40 @@ async fn an_answer_cut_at_max_tokens_is_continued_and_stitched() {
     streamed["stream"] = json!(true);
     assert_eq!(text_of(&p.complete(&streamed).await.unwrap()), whole);
 
+    // The event stream continues too: each round's blocks follow under the next indices, and
+    // `done` counts every round.
+    let seen = recorder(&p);
+    let (mut text, mut starts, mut done) = (String::new(), Vec::new(), Value::Null);
+    p.stream(&request, |e| {
+        text.push_str(e["text"].as_str().unwrap_or_default());
+        match e["type"].as_str() {
+            Some("block_start") => starts.push(e["index"].as_u64().unwrap()),
+            Some("done") => done = e,
+            _ => {}
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(text, whole);
+    assert_eq!(starts, [0, 1, 2]);
+    assert_eq!((done["finish_reason"].as_str(), done["usage"]["output_tokens"].as_i64()), (Some("stop"), Some(25)), "{done}");
+    assert_eq!(done["metadata"]["continuations"], 2);
+    let names: Vec<String> = seen.lock().unwrap().iter().map(|e| e.name.clone()).filter(|n| !n.starts_with("llm:stream")).collect();
+    assert_eq!(
+        names,
+        [
+            "llm:request",
+            "llm:response",
+            "provider:continuation",
+            "llm:request",
+            "llm:response",
+            "provider:continuation",
+            "llm:request",
+            "llm:response"
+        ]
+    );
+    p.set_event_callback(None);
+
     // Never after a tool call: the turn is handed back as it is.
     emu.push_message(json!({"id": "m", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
         "content": [{"type": "text", "text": "Let me look."}, {"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}],

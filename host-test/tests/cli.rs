@@ -38,9 +38,30 @@ fn models_and_info_print() {
     let out = bedrock_host(&["models"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("anthropic.claude-sonnet-4-5-20250929-v1:0"));
+    let models = String::from_utf8_lossy(&out.stdout).to_string();
+    let sonnet = models.lines().find(|l| l.starts_with("anthropic.claude-sonnet-4-5-20250929-v1:0")).unwrap();
+    assert!(sonnet.ends_with("(1M: enable_long_context)"), "{sonnet}");
     let out = bedrock_host(&["info", "--json"]);
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["id"], "bedrock");
+    let ttl = info["config_fields"].as_array().unwrap().iter().find(|f| f["id"] == "prompt_cache_ttl").unwrap();
+    assert_eq!((ttl["field_type"].as_str(), &ttl["choices"]), (Some("choice"), &serde_json::json!(["5m", "1h"])));
+}
+
+#[test]
+fn count_tokens_takes_the_inputs_of_complete() {
+    let out = bedrock_host(&["count-tokens", "--emulator", "--system", "Be brief.", "How long is this?"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (n, rest) = text.trim().split_once(' ').unwrap();
+    assert!(n.parse::<u64>().unwrap() > 3, "{text}");
+    assert_eq!(rest, "input tokens (anthropic.claude-sonnet-4-5-20250929-v1:0)");
+    let out = bedrock_host(&["count-tokens", "--emulator", "--json", "--model", "anthropic.claude-haiku-4-5-20251001-v1:0", "Hi"]);
+    let counted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(counted["model"], "anthropic.claude-haiku-4-5-20251001-v1:0");
+    assert!(counted["input_tokens"].as_u64().is_some() && counted["request_id"].is_string(), "{counted}");
+    let out = bedrock_host(&["count-tokens", "--emulator"]);
+    assert_eq!(out.status.code(), Some(2), "no prompt: a usage error");
 }
 
 #[test]
