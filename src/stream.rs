@@ -385,8 +385,13 @@ impl<'p> CompletionStream<'p> {
     fn open_with(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool, continues: bool) -> Result<Self, ProviderError> {
         let call = prepare(request_json, platform, Operation::InvokeStream)?;
         Emitter::new(platform, &call).request(true);
-        let continuing = (continues && call.config.max_continuations > 0 && call.thinking_budget.is_none())
-            .then(|| Continuing { request: request_json.to_vec(), round: 0, text: String::new(), usage: None, offset: 0 });
+        let continuing = (continues && call.config.max_continuations > 0 && call.thinking_budget.is_none()).then(|| Continuing {
+            request: request_json.to_vec(),
+            round: 0,
+            text: String::new(),
+            usage: None,
+            offset: 0,
+        });
         let keep_content = keep_content || continuing.is_some();
         let mut stream = CompletionStream {
             platform,
@@ -628,7 +633,11 @@ impl<'p> CompletionStream<'p> {
         let Some(text) = crate::provider::continuable_text(&round) else { return Ok(false) };
         // The round's own llm:response, as for any Bedrock call.
         let elapsed = self.platform.monotonic().saturating_sub(self.started);
-        let finished = Finished { usage: round.usage.clone(), finish_reason: round.finish_reason.clone(), request_id: self.request_id.clone().map(Value::String) };
+        let finished = Finished {
+            usage: round.usage.clone(),
+            finish_reason: round.finish_reason.clone(),
+            request_id: self.request_id.clone().map(Value::String),
+        };
         Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, Some(self.first_event.unwrap_or(elapsed)));
         c.text = format!("{}{text}", c.text).trim_end().to_string();
         c.usage = match (c.usage.take(), round.usage) {

@@ -111,6 +111,18 @@ struct HostState {
     outbound: OutboundPolicy,
 }
 
+/// A fresh store for one call, and what the call leaves behind in it.
+struct CallStore {
+    store: Store<HostState>,
+    stderr: StderrSink,
+    /// URLs the outbound policy refused.
+    refused: Arc<Mutex<Vec<String>>>,
+    /// The call's host deadline.
+    deadline: Duration,
+    /// The guest's memory high-water mark.
+    peak: Arc<AtomicUsize>,
+}
+
 /// The store's limits, also recording the largest linear memory the guest grew to: the bench
 /// and the tests read it to show that the guest's memory does not grow with the answer.
 struct RecordingLimits {
@@ -508,7 +520,7 @@ impl Provider {
         Ok(settings)
     }
 
-    fn new_store(&self, settings: Settings) -> (Store<HostState>, StderrSink, Arc<Mutex<Vec<String>>>, Duration, Arc<AtomicUsize>) {
+    fn new_store(&self, settings: Settings) -> CallStore {
         let stderr = StderrSink::new(settings.on_event.clone());
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -548,7 +560,7 @@ impl Provider {
         let deadline = settings.limits.call_deadline(&settings.config);
         store.set_epoch_deadline(epoch_ticks(deadline));
         store.epoch_deadline_trap();
-        (store, stderr, refused, deadline, peak)
+        CallStore { store, stderr, refused, deadline, peak }
     }
 
     /// Runs `f` against a fresh instance, under the call deadline.
@@ -575,7 +587,7 @@ impl Provider {
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
         let limits = settings.limits;
-        let (mut store, stderr, refused, deadline, peak) = self.new_store(settings);
+        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings);
         let run = async {
             let instance =
                 self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
@@ -730,7 +742,7 @@ impl Provider {
             Err(e) => return (Err(e), CallRecord::default()),
         };
         let limits = settings.limits;
-        let (mut store, stderr, refused, deadline, peak) = self.new_store(settings);
+        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings);
         let expired = || {
             CallError::Host(anyhow::anyhow!("a stream step did not finish within {deadline:?} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)"))
         };
