@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::models::DEFAULT_MODEL;
+use crate::models::{CACHE_TTLS, DEFAULT_MODEL};
 
 /// Where configuration values come from: the host's config store, then the environment.
 pub trait ConfigSource {
@@ -41,8 +41,6 @@ pub enum KeyType {
     Choice(&'static [&'static str]),
 }
 
-/// The values of `prompt_cache_ttl`: Anthropic's two cache lifetimes.
-pub const CACHE_TTLS: &[&str] = &["5m", "1h"];
 /// The values of `guardrail_trace`, as Bedrock's `X-Amzn-Bedrock-Trace` header takes them.
 pub const GUARDRAIL_TRACES: &[&str] = &["disabled", "enabled", "enabled_full"];
 /// Most continuation rounds `max_continuations` allows: each round re-sends the whole

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::config::{KeyType, KEYS};
-use crate::models::DEFAULT_MODEL;
+use crate::models::{CACHE_TTLS, CATALOG, DEFAULT_MODEL};
 
 /// ProviderInfo `defaults`, read from [`KEYS`] so they cannot drift from the parser's.
 fn defaults() -> Value {
@@ -55,6 +55,49 @@ pub fn provider_info() -> Value {
     })
 }
 
+/// ModelInfo JSON for every catalog model, in the Amplifier kernel's shape.
+pub fn model_infos() -> Value {
+    Value::Array(
+        CATALOG
+            .iter()
+            .map(|m| {
+                let mut caps = vec!["tools", "streaming"];
+                if m.vision {
+                    caps.push("vision");
+                }
+                if m.thinking.budget {
+                    caps.push("thinking");
+                }
+                if m.cost_tier == "low" {
+                    caps.push("fast");
+                }
+                if m.prompt_caching {
+                    caps.push("prompt_caching");
+                }
+                if m.long_context_window.is_some() {
+                    caps.push("long_context");
+                }
+                json!({
+                    "id": m.id,
+                    "display_name": m.display_name,
+                    "context_window": m.context_window,
+                    "max_output_tokens": m.max_output_tokens,
+                    "capabilities": caps,
+                    "defaults": crate::config::model_defaults(),
+                    "cost_per_input_token": m.usd_per_mtok_in / 1e6,
+                    "cost_per_output_token": m.usd_per_mtok_out / 1e6,
+                    "metadata": {
+                        "cost_tier": m.cost_tier,
+                        "inference_profiles": m.profiles.iter().map(|g| g.prefix().trim_end_matches('.')).collect::<Vec<_>>(),
+                        "cache_ttls": if m.cache_ttl_1h { json!(CACHE_TTLS) } else { json!(["5m"]) },
+                        "long_context_window": m.long_context_window,
+                    },
+                })
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +115,15 @@ mod tests {
             info["defaults"],
             json!({"model": DEFAULT_MODEL, "max_tokens": 8192, "temperature": 1.0, "timeout": 300, "use_cross_region_inference": true})
         );
+    }
+
+    #[test]
+    fn model_infos_cover_the_seed_models() {
+        let infos = model_infos();
+        let ids: Vec<&str> = infos.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(ids[0], DEFAULT_MODEL);
+        for seed in ["anthropic.claude-opus-4-1-20250805-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"] {
+            assert!(ids.contains(&seed), "{seed}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod bedrock;
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod convert;
@@ -66,7 +67,7 @@ mod exports {
     use crate::bindings::exports::amplifier_bedrock::provider::tokens::Guest as TokensGuest;
     use crate::bindings::exports::wasi::cli::run::Guest as RunGuest;
     use crate::platform::{WasiPlatform, HOST_PLATFORM};
-    use crate::{info, models, provider};
+    use crate::{info, provider};
 
     struct Component;
 
@@ -80,7 +81,7 @@ mod exports {
         }
 
         fn list_models() -> Result<Vec<u8>, String> {
-            Ok(to_json(&models::model_infos()))
+            Ok(to_json(&info::model_infos()))
         }
 
         fn complete(request: Vec<u8>) -> Result<Vec<u8>, String> {

@@ -3,10 +3,12 @@
 //! Cross-region inference profiles (`us.`, `eu.`, `apac.`, `jp.`, `au.`, `us-gov.`) are
 //! offered per model and per geography, so the catalog records which ones each model has.
 
-use serde_json::{json, Value};
-
 /// The model used when neither the request nor the configuration names one.
 pub const DEFAULT_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// Anthropic's two prompt-cache lifetimes, the values of the `prompt_cache_ttl` config key;
+/// `1h` only on the models with [`ModelSpec::cache_ttl_1h`].
+pub const CACHE_TTLS: &[&str] = &["5m", "1h"];
 
 /// The beta flag of the 1M-token context window (Claude Sonnet 4 and 4.5 on Bedrock).
 pub const LONG_CONTEXT_BETA: &str = "context-1m-2025-08-07";
@@ -332,49 +334,6 @@ pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> St
     candidates(requested, region, cross_region).swap_remove(0)
 }
 
-/// ModelInfo JSON for every catalog model, in the Amplifier kernel's shape.
-pub fn model_infos() -> Value {
-    Value::Array(
-        CATALOG
-            .iter()
-            .map(|m| {
-                let mut caps = vec!["tools", "streaming"];
-                if m.vision {
-                    caps.push("vision");
-                }
-                if m.thinking.budget {
-                    caps.push("thinking");
-                }
-                if m.cost_tier == "low" {
-                    caps.push("fast");
-                }
-                if m.prompt_caching {
-                    caps.push("prompt_caching");
-                }
-                if m.long_context_window.is_some() {
-                    caps.push("long_context");
-                }
-                json!({
-                    "id": m.id,
-                    "display_name": m.display_name,
-                    "context_window": m.context_window,
-                    "max_output_tokens": m.max_output_tokens,
-                    "capabilities": caps,
-                    "defaults": crate::config::model_defaults(),
-                    "cost_per_input_token": m.usd_per_mtok_in / 1e6,
-                    "cost_per_output_token": m.usd_per_mtok_out / 1e6,
-                    "metadata": {
-                        "cost_tier": m.cost_tier,
-                        "inference_profiles": m.profiles.iter().map(|g| g.prefix().trim_end_matches('.')).collect::<Vec<_>>(),
-                        "cache_ttls": if m.cache_ttl_1h { json!(crate::config::CACHE_TTLS) } else { json!(["5m"]) },
-                        "long_context_window": m.long_context_window,
-                    },
-                })
-            })
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,15 +385,5 @@ mod tests {
             32_000
         );
         assert!(lookup("anthropic.claude-v2").is_none());
-    }
-
-    #[test]
-    fn model_infos_cover_the_seed_models() {
-        let infos = model_infos();
-        let ids: Vec<&str> = infos.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-        assert_eq!(ids[0], DEFAULT_MODEL);
-        for seed in ["anthropic.claude-opus-4-1-20250805-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"] {
-            assert!(ids.contains(&seed), "{seed}");
-        }
     }
 }

@@ -16,12 +16,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::bedrock;
+use crate::call::{continuable_text, finish_response, network_failure, with_prefill, with_retries, Attempts, Emitter, Finished};
 use crate::error::{ErrorKind, ProviderError};
 use crate::events;
 use crate::eventstream::{self, BedrockFrame, FrameReader};
 use crate::messages::ChatResponse;
 use crate::port::Platform;
-use crate::provider::{finish_response, network_failure, with_retries, Attempts, Emitter, Finished};
 use crate::request::{prepare, Operation, PreparedCall};
 use crate::transport::StreamingResponse;
 
@@ -630,7 +630,7 @@ impl<'p> CompletionStream<'p> {
         }
         let round = crate::convert::from_anthropic(&self.assembler.message(), &self.call.model_id, None)
             .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")))?;
-        let Some(text) = crate::provider::continuable_text(&round) else { return Ok(false) };
+        let Some(text) = continuable_text(&round) else { return Ok(false) };
         // The round's own llm:response, as for any Bedrock call.
         let elapsed = self.platform.monotonic().saturating_sub(self.started);
         let finished = Finished {
@@ -648,7 +648,7 @@ impl<'p> CompletionStream<'p> {
         c.round += 1;
         let output_tokens = c.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(self.platform, &self.call).continuation(c.round, output_tokens, &c.text);
-        let next = crate::provider::with_prefill(&c.request, &c.text)?;
+        let next = with_prefill(&c.request, &c.text)?;
         self.call = prepare(&next, self.platform, Operation::InvokeStream)?;
         Emitter::new(self.platform, &self.call).request(true);
         self.attempts = Attempts::default();
