@@ -29,6 +29,13 @@ pub struct Row {
     pub note: &'static str,
 }
 
+impl Row {
+    /// A throughput row: both figures in MB/s, the ratio ours / baseline.
+    fn throughput(name: &'static str, ours: f64, baseline: f64, note: &'static str) -> Row {
+        Row { name, ours: format!("{ours:.0} MB/s"), baseline: format!("{baseline:.0} MB/s"), ratio: ours / baseline, note }
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -167,13 +174,7 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     native_call(&client, &emu, "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream", &body).await?;
     let native = t.elapsed();
     let mbps = |d: Duration| text_bytes / 1e6 / d.as_secs_f64();
-    rows.push(Row {
-        name: "stream: component vs native read (no decoding)",
-        ours: format!("{:.0} MB/s", mbps(ours)),
-        baseline: format!("{:.0} MB/s", mbps(native)),
-        ratio: mbps(ours) / mbps(native),
-        note: "throughput; higher is better",
-    });
+    rows.push(Row::throughput("stream: component vs native read (no decoding)", mbps(ours), mbps(native), "throughput; higher is better"));
 
     // 3a. What the per-delta `llm:stream_*` hook events cost: the same stream with them off.
     let quiet = provider.fork();
@@ -182,13 +183,12 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     let t = Instant::now();
     quiet.stream(&request, |_| {}).await?;
     let without_events = t.elapsed();
-    rows.push(Row {
-        name: "stream: hook events on (default) vs off",
-        ours: format!("{:.0} MB/s", mbps(ours)),
-        baseline: format!("{:.0} MB/s", mbps(without_events)),
-        ratio: mbps(ours) / mbps(without_events),
-        note: "the cost of llm:stream_* events (stream_events=false turns them off)",
-    });
+    rows.push(Row::throughput(
+        "stream: hook events on (default) vs off",
+        mbps(ours),
+        mbps(without_events),
+        "the cost of llm:stream_* events (stream_events=false turns them off)",
+    ));
 
     // 3b. The guest's memory high-water mark while streaming answers of growing size: text
     //     passes straight through, so it must stay flat (a store limiter records it).
@@ -241,13 +241,12 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
         emu.push(stream_answer.clone());
         let sdk_stream = sdk::stream(&emu, &body).await?;
         anyhow::ensure!(sdk_stream.0 == count * piece.len(), "the SDK stream lost text");
-        rows.push(Row {
-            name: "stream: component vs AWS SDK (events parsed)",
-            ours: format!("{:.0} MB/s", mbps(ours_stream)),
-            baseline: format!("{:.0} MB/s", mbps(sdk_stream.1)),
-            ratio: mbps(ours_stream) / mbps(sdk_stream.1),
-            note: "throughput; higher is better (goal >= 0.7)",
-        });
+        rows.push(Row::throughput(
+            "stream: component vs AWS SDK (events parsed)",
+            mbps(ours_stream),
+            mbps(sdk_stream.1),
+            "throughput; higher is better (goal >= 0.7)",
+        ));
     }
     #[cfg(not(feature = "sdk-bench"))]
     rows.push(Row {

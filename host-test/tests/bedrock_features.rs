@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bedrock_host::emulator::{self, Emulator, Scripted};
 use bedrock_host::HostEvent;
-use common::{against, hello};
+use common::{against, hello, stream_done};
 use serde_json::{json, Value};
 
 fn events_of(record: &bedrock_host::CallRecord, name: &str) -> Vec<Value> {
@@ -74,14 +74,7 @@ async fn a_second_call_with_the_same_prefix_reads_the_prompt_cache_on_both_paths
     assert_eq!(events_of(&record, "llm:response")[0]["usage"]["cache_read_tokens"], read);
 
     // The stream reports it too, in `done`.
-    let mut done = Value::Null;
-    p.stream(&cacheable("And the holidays?"), |e| {
-        if e["type"] == "done" {
-            done = e;
-        }
-    })
-    .await
-    .unwrap();
+    let done = stream_done(&p, &cacheable("And the holidays?")).await;
     assert_eq!(done["usage"]["cache_read_tokens"], read, "{done}");
 
     // Turned off: no marks, nothing cached.
@@ -141,14 +134,7 @@ async fn a_guardrail_is_sent_signed_and_its_intervention_ends_the_answer_as_cont
     assert!(r["metadata"]["guardrail_trace"]["input"]["gr-emulator01"]["topicPolicy"].is_object(), "{r}");
 
     // Streamed: the verdict rides on the last event; `done` and complete(stream) agree.
-    let mut done = Value::Null;
-    p.stream(&blocked, |e| {
-        if e["type"] == "done" {
-            done = e;
-        }
-    })
-    .await
-    .unwrap();
+    let done = stream_done(&p, &blocked).await;
     assert_eq!(
         (done["finish_reason"].clone(), done["metadata"]["guardrail_action"].clone()),
         (json!("content_filter"), json!("INTERVENED"))

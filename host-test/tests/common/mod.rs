@@ -48,6 +48,19 @@ pub fn hello(text: &str) -> serde_json::Value {
     serde_json::json!({"messages": [{"role": "user", "content": text}]})
 }
 
+/// Streams `request` through `p` and returns its `done` event.
+pub async fn stream_done(p: &Provider, request: &serde_json::Value) -> serde_json::Value {
+    let mut done = serde_json::Value::Null;
+    p.stream(request, |e| {
+        if e["type"] == "done" {
+            done = e;
+        }
+    })
+    .await
+    .expect("the stream ends with `done`");
+    done
+}
+
 /// Types with the kernel's field names, requiredness and tagging (Amplifier's
 /// `messages.rs` / `models.rs`), written here to check the component's output against.
 pub mod upstream {
