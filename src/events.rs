@@ -61,12 +61,18 @@ const SECRET_HEADERS: &[&str] = &["authorization", "x-amz-security-token"];
 
 /// The stderr line for `event` with `data`, with every secret in `secrets` replaced.
 pub fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
-    let mut text = json!({ LINE_KEY: event, "data": data }).to_string();
+    // Written directly rather than through a `json!` object, which would copy `data` (a
+    // stream's text deltas) once more.
+    let mut text = format!("{{\"{LINE_KEY}\":{},\"data\":{data}}}", Value::from(event));
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
-        // Secrets may appear JSON-escaped (a `/` never is, a `"` or `\` would be).
+        // Secrets may appear JSON-escaped (a `/` never is, a `"` or `\` would be). A scan finds
+        // them; a copy is made only where one is.
         let escaped = Value::String(secret.to_string()).to_string();
-        let escaped = &escaped[1..escaped.len() - 1];
-        text = text.replace(secret, REDACTED).replace(escaped, REDACTED);
+        for needle in [*secret, &escaped[1..escaped.len() - 1]] {
+            if text.contains(needle) {
+                text = text.replace(needle, REDACTED);
+            }
+        }
     }
     text
 }

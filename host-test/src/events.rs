@@ -32,6 +32,9 @@ const LINE_LIMIT: usize = 64 << 20;
 #[derive(Debug, Default)]
 struct SinkState {
     partial: Vec<u8>,
+    /// How much of `partial` is known to hold no newline: a long line arriving in many writes
+    /// is scanned once, not once per write.
+    scanned: usize,
     other: Vec<u8>,
     events: Vec<HostEvent>,
     dropped_lines: usize,
@@ -42,6 +45,9 @@ struct SinkState {
 pub(crate) struct StderrSink {
     state: Arc<Mutex<SinkState>>,
     callback: Option<EventCallback>,
+    /// Whether events are kept for the call's record (a stream's deltas would otherwise pile
+    /// up for nobody).
+    keep: bool,
 }
 
 impl std::fmt::Debug for StderrSink {
@@ -51,8 +57,8 @@ impl std::fmt::Debug for StderrSink {
 }
 
 impl StderrSink {
-    pub(crate) fn new(callback: Option<EventCallback>) -> Self {
-        StderrSink { state: Arc::default(), callback }
+    pub(crate) fn new(callback: Option<EventCallback>, keep: bool) -> Self {
+        StderrSink { state: Arc::default(), callback, keep }
     }
 
     fn accept(&self, bytes: &[u8]) {
@@ -60,46 +66,53 @@ impl StderrSink {
         {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             s.partial.extend_from_slice(bytes);
-            while let Some(end) = s.partial.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = s.partial.drain(..=end).collect();
-                match parse_event(&line) {
-                    Some(event) => {
-                        s.events.push(event.clone());
-                        ready.push(event);
+            let mut start = 0;
+            let mut from = s.scanned;
+            while let Some(offset) = s.partial[from..].iter().position(|b| *b == b'\n') {
+                let end = from + offset + 1;
+                match parse_event(&s.partial[start..end]) {
+                    Some(event) => ready.push(event),
+                    None if s.other.len() + (end - start) <= OTHER_LIMIT => {
+                        let line = s.partial[start..end].to_vec();
+                        s.other.extend_from_slice(&line);
                     }
-                    None if s.other.len() + line.len() <= OTHER_LIMIT => s.other.extend_from_slice(&line),
                     None => s.dropped_lines += 1,
                 }
+                (start, from) = (end, end);
             }
+            s.partial.drain(..start);
+            s.scanned = s.partial.len();
             if s.partial.len() > LINE_LIMIT {
                 s.partial.clear();
+                s.scanned = 0;
                 s.dropped_lines += 1;
             }
         }
-        // Outside the lock, so a callback may do anything, including calling the provider.
         if let Some(cb) = &self.callback {
             for event in &ready {
                 cb(event);
             }
         }
+        if self.keep && !ready.is_empty() {
+            self.state.lock().unwrap_or_else(|p| p.into_inner()).events.extend(ready);
+        }
     }
 
-    /// The events and the other stderr text seen so far.
     pub(crate) fn take(&self) -> (Vec<HostEvent>, String) {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut other = String::from_utf8_lossy(&s.other).into_owned();
         other.push_str(&String::from_utf8_lossy(&s.partial));
         if s.dropped_lines > 0 {
             other.push_str(&format!("\n[{} stderr lines dropped: over the size limit]\n", s.dropped_lines));
         }
-        (s.events.clone(), other)
+        (std::mem::take(&mut s.events), other)
     }
 }
 
 fn parse_event(line: &[u8]) -> Option<HostEvent> {
-    let v: Value = serde_json::from_slice(line).ok()?;
+    let mut v: Value = serde_json::from_slice(line).ok()?;
     let name = v.get("amplifier_event")?.as_str()?.to_string();
-    Some(HostEvent { name, data: v.get("data").cloned().unwrap_or(Value::Null) })
+    Some(HostEvent { name, data: v.get_mut("data").map(Value::take).unwrap_or(Value::Null) })
 }
 
 impl IsTerminal for StderrSink {
@@ -137,7 +150,7 @@ mod tests {
     fn splits_events_from_other_text_across_writes() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s2 = seen.clone();
-        let sink = StderrSink::new(Some(Arc::new(move |e: &HostEvent| s2.lock().unwrap().push(e.name.clone()))));
+        let sink = StderrSink::new(Some(Arc::new(move |e: &HostEvent| s2.lock().unwrap().push(e.name.clone()))), true);
         sink.accept(b"{\"amplifier_event\":\"llm:req");
         sink.accept(b"uest\",\"data\":{\"a\":1}}\nplain text\n{\"amplifier_event\":\"llm:response\",\"data\":{}}\n");
         let (events, other) = sink.take();
@@ -145,5 +158,22 @@ mod tests {
         assert_eq!(events[0].data["a"], 1);
         assert_eq!(other, "plain text\n");
         assert_eq!(*seen.lock().unwrap(), ["llm:request", "llm:response"]);
+    }
+
+    #[test]
+    fn a_long_line_in_many_writes_is_one_event_and_unkept_events_still_reach_the_callback() {
+        let seen = Arc::new(Mutex::new(0usize));
+        let s2 = seen.clone();
+        let sink =
+            StderrSink::new(Some(Arc::new(move |e: &HostEvent| *s2.lock().unwrap() += e.data["text"].as_str().unwrap().len())), false);
+        let line = format!("{{\"amplifier_event\":\"llm:stream_block_delta\",\"data\":{{\"text\":\"{}\"}}}}\n", "x".repeat(100_000));
+        for piece in line.as_bytes().chunks(4096) {
+            sink.accept(piece);
+        }
+        sink.accept(b"tail without newline");
+        assert_eq!(*seen.lock().unwrap(), 100_000);
+        let (events, other) = sink.take();
+        assert!(events.is_empty(), "not kept: nobody asked for the record");
+        assert_eq!(other, "tail without newline");
     }
 }

@@ -495,7 +495,7 @@ impl Provider {
     pub async fn check_config(&self) -> Result<(), CallError> {
         let request = br#"{"messages": []}"#.to_vec();
         let (r, _) = self
-            .call_with(self.offline_settings(), move |store, i| {
+            .call_with(self.offline_settings(), false, move |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &request).await })
             })
             .await;
@@ -520,10 +520,16 @@ impl Provider {
         Ok(settings)
     }
 
-    fn new_store(&self, settings: Settings) -> CallStore {
-        let stderr = StderrSink::new(settings.on_event.clone());
+    /// A store for one call. `record`: whether the caller keeps the call's record (its events).
+    fn new_store(&self, settings: Settings, record: bool) -> CallStore {
+        let stderr = StderrSink::new(settings.on_event.clone(), record);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // A stream's per-delta hook events cost a JSON line each: when no callback listens and
+        // no record is kept, nobody would see them, so they are not made (unless configured).
+        if !record && settings.on_event.is_none() && !settings.config.contains_key("stream_events") {
+            vars.push(("stream_events".into(), "false".into()));
+        }
         if let Some(c) = &settings.credentials {
             vars.extend(c.config_vars().into_iter().map(|(k, v)| (k.to_string(), v)));
         }
@@ -566,13 +572,14 @@ impl Provider {
     /// Runs `f` against a fresh instance, under the call deadline.
     async fn call<T>(
         &self,
+        record: bool,
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             crate::runtime::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
         match self.call_settings().await {
-            Ok(settings) => self.call_with(settings, f).await,
+            Ok(settings) => self.call_with(settings, record, f).await,
             Err(e) => (Err(e), CallRecord::default()),
         }
     }
@@ -581,13 +588,14 @@ impl Provider {
     async fn call_with<T>(
         &self,
         settings: Settings,
+        record: bool,
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             crate::runtime::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
         let limits = settings.limits;
-        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings);
+        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings, record);
         let run = async {
             let instance =
                 self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
@@ -622,7 +630,7 @@ impl Provider {
     /// `get-info`: ProviderInfo. Needs no credentials.
     pub async fn get_info(&self) -> Result<Value, CallError> {
         let (r, _) = self
-            .call_with(self.offline_settings(), |store, i| {
+            .call_with(self.offline_settings(), false, |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await })
             })
             .await;
@@ -632,7 +640,7 @@ impl Provider {
     /// `list-models`: ModelInfo list. Needs no credentials.
     pub async fn list_models(&self) -> Result<Value, CallError> {
         let (r, _) = self
-            .call_with(self.offline_settings(), |store, i| {
+            .call_with(self.offline_settings(), false, |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await })
             })
             .await;
@@ -642,23 +650,24 @@ impl Provider {
 
     /// `complete`: ChatRequest JSON → ChatResponse JSON.
     pub async fn complete(&self, request: &Value) -> Result<Value, CallError> {
-        self.complete_recorded(request).await.0
+        self.complete_bytes(serde_json::to_vec(request).expect("a JSON value serialises"), false).await.0
     }
 
     /// `complete` for a ChatRequest that is still JSON text: a host that received it as bytes
     /// passes them on unparsed, and malformed JSON gets the component's `validation:` error.
     pub async fn complete_json(&self, request: &[u8]) -> Result<Value, CallError> {
-        self.complete_bytes(request.to_vec()).await.0
+        self.complete_bytes(request.to_vec(), false).await.0
     }
 
     /// Like [`complete`](Self::complete), also returning what the call left behind.
     pub async fn complete_recorded(&self, request: &Value) -> (Result<Value, CallError>, CallRecord) {
-        self.complete_bytes(serde_json::to_vec(request).expect("a JSON value serialises")).await
+        self.complete_bytes(serde_json::to_vec(request).expect("a JSON value serialises"), true).await
     }
 
-    async fn complete_bytes(&self, bytes: Vec<u8>) -> (Result<Value, CallError>, CallRecord) {
-        let (r, record) =
-            self.call(move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await })).await;
+    async fn complete_bytes(&self, bytes: Vec<u8>, record: bool) -> (Result<Value, CallError>, CallRecord) {
+        let (r, record) = self
+            .call(record, move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await }))
+            .await;
         let result = match r {
             Err(e) => Err(e),
             Ok(Err(e)) => Err(CallError::Provider(e)),
@@ -675,7 +684,9 @@ impl Provider {
     pub async fn count_tokens(&self, request: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
         let (r, _) = self
-            .call(move |store, i| Box::pin(async move { i.amplifier_bedrock_provider_tokens().call_count_tokens(store, &bytes).await }))
+            .call(false, move |store, i| {
+                Box::pin(async move { i.amplifier_bedrock_provider_tokens().call_count_tokens(store, &bytes).await })
+            })
             .await;
         let out = r?.map_err(CallError::Provider)?;
         Ok(serde_json::from_slice(&out).context("count-tokens returned invalid JSON")?)
@@ -685,7 +696,7 @@ impl Provider {
     pub async fn parse_tool_calls(&self, response: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
         let (r, _) = self
-            .call_with(self.offline_settings(), move |store, i| {
+            .call_with(self.offline_settings(), false, move |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_parse_tool_calls(store, &bytes).await })
             })
             .await;
@@ -726,12 +737,20 @@ impl Provider {
         F: FnMut(Value) -> Fut + Send,
         Fut: std::future::Future<Output = bool> + Send,
     {
-        self.stream_recorded(request, on_event).await.0
+        self.stream_with(request, false, on_event).await.0
     }
 
     /// The streaming loop, also returning what the call left behind (its events, and the
     /// guest's memory high-water mark): `on_event` answers whether to go on.
-    pub async fn stream_recorded<F, Fut>(&self, request: &Value, mut on_event: F) -> (Result<(), CallError>, CallRecord)
+    pub async fn stream_recorded<F, Fut>(&self, request: &Value, on_event: F) -> (Result<(), CallError>, CallRecord)
+    where
+        F: FnMut(Value) -> Fut + Send,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        self.stream_with(request, true, on_event).await
+    }
+
+    async fn stream_with<F, Fut>(&self, request: &Value, record: bool, mut on_event: F) -> (Result<(), CallError>, CallRecord)
     where
         F: FnMut(Value) -> Fut + Send,
         Fut: std::future::Future<Output = bool> + Send,
@@ -742,7 +761,7 @@ impl Provider {
             Err(e) => return (Err(e), CallRecord::default()),
         };
         let limits = settings.limits;
-        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings);
+        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings, record);
         let expired = || {
             CallError::Host(anyhow::anyhow!("a stream step did not finish within {deadline:?} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)"))
         };
