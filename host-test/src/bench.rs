@@ -104,11 +104,7 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
         .cache_dir(Some(dir.clone()))
         .config("aws_region", "us-east-1")
         .config("endpoint_url", emu.endpoint_url())
-        .credentials(Credentials::Aws {
-            access_key_id: emulator::ACCESS_KEY_ID.into(),
-            secret_access_key: emulator::SECRET_ACCESS_KEY.into(),
-            session_token: None,
-        })
+        .credentials(emulator_credentials())
         .build()?;
     let request = json!({"messages": [{"role": "user", "content": "benchmark"}]});
     provider.complete(&request).await?;
