@@ -113,6 +113,15 @@ async fn invalid_config_values_name_the_key() {
         ("use_cross_region_inference", "perhaps"),
         ("timeout", "0"),
         ("endpoint_url", "ftp://example.com"),
+        ("enable_prompt_caching", "sometimes"),
+        ("prompt_cache_ttl", "2h"),
+        ("guardrail_trace", "verbose"),
+        ("guardrail_identifier", "gr-1"),
+        ("guardrail_version", "1"),
+        ("max_continuations", "-1"),
+        ("max_continuations", "99"),
+        ("enable_long_context", "maybe"),
+        ("stream_events", "loud"),
     ] {
         let p = against(&emu);
         p.set_config(key, value);
