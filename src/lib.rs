@@ -102,7 +102,7 @@ mod exports {
         fn next(&self) -> Result<Option<Vec<u8>>, String> {
             let mut inner = self.inner.borrow_mut();
             match inner.next_event() {
-                Ok(event) => Ok(event.map(|e| to_json(&e))),
+                Ok(event) => Ok(event.map(|e| crate::events::to_json(&e))),
                 Err(e) => Err(match inner.progress() {
                     Some(progress) => format!("{e} ({progress})"),
                     None => e.to_string(),
