@@ -250,6 +250,14 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// The usage of an answer's rounds so far and of one more round, either possibly unknown.
+    pub fn sum(a: Option<Usage>, b: Option<Usage>) -> Option<Usage> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.plus(&b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The usage of two calls that made one answer (a continued one): every count summed.
     pub fn plus(&self, other: &Usage) -> Usage {
         let opt = |a: Option<i64>, b: Option<i64>| match (a, b) {

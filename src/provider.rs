@@ -43,10 +43,7 @@ fn stitch(mut so_far: ChatResponse, kept: usize, more: ChatResponse, round: u32)
     }
     let mut content = vec![ContentBlock::Text { text, extensions: Default::default() }];
     content.extend(blocks);
-    let usage = match (so_far.usage.take(), more.usage) {
-        (Some(a), Some(b)) => Some(a.plus(&b)),
-        (a, b) => a.or(b),
-    };
+    let usage = crate::messages::Usage::sum(so_far.usage.take(), more.usage);
     let mut metadata = more.metadata.unwrap_or_default();
     metadata.insert("continuations".into(), json!(round));
     ChatResponse {

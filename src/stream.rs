@@ -640,10 +640,7 @@ impl<'p> CompletionStream<'p> {
         };
         Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, Some(self.first_event.unwrap_or(elapsed)));
         c.text = format!("{}{text}", c.text).trim_end().to_string();
-        c.usage = match (c.usage.take(), round.usage) {
-            (Some(a), Some(b)) => Some(a.plus(&b)),
-            (a, b) => a.or(b),
-        };
+        c.usage = crate::messages::Usage::sum(c.usage.take(), round.usage);
         c.offset += self.assembler.blocks_started() as u64;
         c.round += 1;
         let output_tokens = c.usage.as_ref().map_or(0, |u| u.output_tokens);

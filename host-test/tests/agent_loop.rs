@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bedrock_host::emulator::{chunk_frame, Emulator, Scripted};
 use bedrock_host::{HostEvent, Limits};
-use common::{against, hello, testdata};
+use common::{against, hello, stream_done, testdata};
 use serde_json::{json, Value};
 
 fn vector(name: &str) -> Scripted {
@@ -39,14 +39,7 @@ async fn usage_counts_cache_reads_in_input_and_cache_writes_apart_on_every_path(
     let v: Value = serde_json::from_slice(&std::fs::read(testdata("responses/ok_prompt_cache_usage_sonnet45.json")).unwrap()).unwrap();
     let message: Value = serde_json::from_str(v["response"]["body_utf8"].as_str().unwrap()).unwrap();
     emu.push_message(message.clone());
-    let mut done = Value::Null;
-    p.stream(&hello("notice period?"), |e| {
-        if e["type"] == "done" {
-            done = e;
-        }
-    })
-    .await
-    .unwrap();
+    let done = stream_done(&p, &hello("notice period?")).await;
     assert_eq!(done["usage"], expected, "stream `done`");
     emu.push_message(message);
     let mut streamed = hello("notice period?");
@@ -434,14 +427,7 @@ async fn a_refused_profile_id_falls_back_and_the_id_used_is_reported() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
     emu.push(vector("error_validation_on_demand_not_supported"));
-    let mut done = Value::Null;
-    p.stream(&hello("x"), |e| {
-        if e["type"] == "done" {
-            done = e;
-        }
-    })
-    .await
-    .unwrap();
+    let done = stream_done(&p, &hello("x")).await;
     assert_eq!(done["metadata"]["model"], "global.anthropic.claude-sonnet-4-5-20250929-v1:0");
     assert_eq!(done["degradation"]["actual"], "model=global.anthropic.claude-sonnet-4-5-20250929-v1:0");
 
