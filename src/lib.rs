@@ -17,6 +17,7 @@ pub mod eventstream;
 pub mod info;
 pub mod messages;
 pub mod models;
+pub mod parse;
 pub mod port;
 pub mod provider;
 pub mod request;

@@ -1,7 +1,8 @@
 //! Amplifier's request and response envelope, in the JSON shapes of the kernel's serde types.
 //!
 //! Content blocks are internally tagged by `type`; every struct keeps unknown fields in
-//! `extensions` so a round trip through this component loses nothing.
+//! `extensions` so a round trip through this component loses nothing. Requests are read by
+//! [`crate::parse`] (by hand, for size); the `Deserialize` impls of the request types go through it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -28,7 +29,7 @@ pub enum Role {
 }
 
 /// One content block of a message or response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum ContentBlock {
     /// Plain text.
@@ -118,7 +119,7 @@ pub enum ContentBlock {
 }
 
 /// Message content: a plain string or a list of blocks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     /// `"content": "hello"`.
@@ -128,7 +129,7 @@ pub enum MessageContent {
 }
 
 /// One message of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     /// Who it is from.
     pub role: Role,
@@ -149,7 +150,7 @@ pub struct Message {
 }
 
 /// A tool the model may call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolSpec {
     /// Tool name.
     pub name: String,
@@ -164,7 +165,7 @@ pub struct ToolSpec {
 }
 
 /// A completion request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatRequest {
     /// The conversation so far.
     pub messages: Vec<Message>,
@@ -302,18 +303,16 @@ pub struct ChatResponse {
     pub extensions: Object,
 }
 
-/// Parses JSON into `T`; the error names the path of the offending field.
-pub fn from_json<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, String> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            format!("{what} is not valid JSON of the expected shape: {inner}")
-        } else {
-            format!("{what} field `{path}`: {inner}")
-        }
-    })
+impl<'de> Deserialize<'de> for ChatRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::parse::chat_request_from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::parse::content_block(Value::deserialize(deserializer)?, &crate::parse::At::Root).map_err(serde::de::Error::custom)
+    }
 }
 
 impl ChatResponse {
@@ -344,13 +343,5 @@ mod tests {
         });
         let req: ChatRequest = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(serde_json::to_value(&req).unwrap(), v);
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        let e = from_json::<ChatRequest>("request", br#"{"messages":[{"role":"robot","content":"x"}]}"#).unwrap_err();
-        assert!(e.contains("messages[0].role") && e.contains("robot"), "{e}");
-        let e = from_json::<ChatRequest>("request", b"not json").unwrap_err();
-        assert!(e.starts_with("request is not valid JSON"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use crate::bedrock::CallContext;
 use crate::config::{self, ProviderConfig};
 use crate::convert::{self, Adjustment};
 use crate::error::{ErrorKind, ProviderError};
-use crate::messages::{from_json, ChatRequest};
+use crate::messages::ChatRequest;
 use crate::models;
 use crate::port::Platform;
 use crate::sign::{self, Unsigned};
@@ -122,7 +122,7 @@ impl PreparedCall {
 
 /// Parses, validates (or repairs), translates and signs a ChatRequest.
 pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operation) -> Result<PreparedCall, ProviderError> {
-    let mut request: ChatRequest = from_json("request", request_json).map_err(ProviderError::validation)?;
+    let mut request: ChatRequest = crate::parse::chat_request("request", request_json).map_err(ProviderError::validation)?;
     let config = ProviderConfig::resolve(platform.source())?;
     let config_warnings = config::unknown_keys(&platform.source().keys());
     let repaired_tool_calls = if config.repair_tool_sequences { validate::repair(&mut request) } else { Vec::new() };
