@@ -123,7 +123,14 @@ pub fn truncated(value: &Value) -> Value {
             Value::String(format!("{kept}… ({} more characters)", s.chars().count() - DEBUG_STRING_LIMIT))
         }
         Value::Array(items) => Value::Array(items.iter().map(truncated).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), truncated(v))).collect()),
+        // Inserted one by one: collecting into a map sorts first, a stable sort's code for one call.
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                out.insert(k.clone(), truncated(v));
+            }
+            Value::Object(out)
+        }
         other => other.clone(),
     }
 }

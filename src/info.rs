@@ -10,7 +10,7 @@ fn defaults() -> Value {
     let mut d = crate::config::model_defaults();
     d["model"] = json!(DEFAULT_MODEL);
     let text = |name: &str| KEYS.iter().find(|k| k.name == name).and_then(|k| k.default).unwrap_or_default();
-    d["timeout"] = json!(text("timeout").parse::<f64>().ok().map(|n| n as u64));
+    d["timeout"] = json!(crate::config::parse_number(text("timeout")).map(|n| n as u64));
     d["use_cross_region_inference"] = json!(text("use_cross_region_inference") == "true");
     d
 }

@@ -43,7 +43,7 @@ enum Block {
 pub struct Assembler {
     keep_content: bool,
     message: Map<String, Value>,
-    blocks: std::collections::BTreeMap<u64, Block>,
+    blocks: ByIndex<Block>,
     usage: Map<String, Value>,
     stop_reason: Option<String>,
     stop_sequence: Value,
@@ -54,6 +54,49 @@ pub struct Assembler {
     text_chars: usize,
     delivered: bool,
     finished: bool,
+}
+
+/// Values by content block index, in index order.
+///
+/// A sorted list rather than a `BTreeMap`: an answer has a handful of blocks, and every map type
+/// of its own costs the component about 4 KB of code.
+#[derive(Debug)]
+struct ByIndex<T>(Vec<(u64, T)>);
+
+impl<T> Default for ByIndex<T> {
+    fn default() -> Self {
+        ByIndex(Vec::new())
+    }
+}
+
+impl<T> ByIndex<T> {
+    fn find(&self, index: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&index, |(i, _)| *i)
+    }
+
+    /// Sets the value at `index`, replacing one there (as a block that starts twice does).
+    fn insert(&mut self, index: u64, value: T) {
+        match self.find(index) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (index, value)),
+        }
+    }
+
+    fn get_mut(&mut self, index: u64) -> Option<&mut T> {
+        self.find(index).ok().map(|at| &mut self.0[at].1)
+    }
+
+    fn remove(&mut self, index: u64) -> Option<T> {
+        self.find(index).ok().map(|at| self.0.remove(at).1)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|(_, v)| v)
+    }
 }
 
 impl Assembler {
@@ -150,7 +193,7 @@ impl Assembler {
             }
             "content_block_stop" => {
                 let mut stop = json!({"type": "block_stop", "index": index});
-                if let Some(Block::ToolUse { json, input, .. }) = self.blocks.get_mut(&index) {
+                if let Some(Block::ToolUse { json, input, .. }) = self.blocks.get_mut(index) {
                     // Fragments are joined as bytes and parsed once whole: a fragment may end
                     // inside a UTF-8 sequence or an escape.
                     let parsed: Value = if json.iter().all(u8::is_ascii_whitespace) {
@@ -203,7 +246,7 @@ impl Assembler {
 
     fn append(&mut self, index: u64, key: &str, piece: &str, out: &mut Vec<Value>) -> Result<(), String> {
         let keep = self.keep_content;
-        let block = self.blocks.get_mut(&index).ok_or_else(|| format!("a delta for block {index}, which never started"))?;
+        let block = self.blocks.get_mut(index).ok_or_else(|| format!("a delta for block {index}, which never started"))?;
         match (block, key) {
             (Block::Text { text }, "text") => {
                 self.text_chars += piece.chars().count();
@@ -336,7 +379,7 @@ pub struct CompletionStream<'p> {
     answer_block: Option<u64>,
     /// Each open block's type and the sequence number of its next delta, for the
     /// `llm:stream_*` hook events.
-    hooked_blocks: std::collections::BTreeMap<u64, (&'static str, u64)>,
+    hooked_blocks: ByIndex<(&'static str, u64)>,
     /// Set when an answer cut at `max_tokens` is to be continued (`max_continuations`).
     continuing: Option<Continuing>,
     ended: bool,
@@ -558,7 +601,7 @@ impl<'p> CompletionStream<'p> {
                 emitter.emit(events::LLM_STREAM_BLOCK_START, data);
             }
             Some("delta") => {
-                let Some((kind, sequence)) = self.hooked_blocks.get_mut(&index) else { return };
+                let Some((kind, sequence)) = self.hooked_blocks.get_mut(index) else { return };
                 let (name, piece) = match (event.get("text"), event.get("thinking")) {
                     (Some(Value::String(t)), _) => (events::LLM_STREAM_BLOCK_DELTA, t),
                     (_, Some(Value::String(t))) => (events::LLM_STREAM_THINKING_DELTA, t),
@@ -571,7 +614,7 @@ impl<'p> CompletionStream<'p> {
                 *sequence += 1;
             }
             Some("block_stop") => {
-                if let Some((kind, _)) = self.hooked_blocks.remove(&index) {
+                if let Some((kind, _)) = self.hooked_blocks.remove(index) {
                     emitter.emit(events::LLM_STREAM_BLOCK_END, json!({"block_index": index, "block_type": kind}));
                 }
             }

@@ -4,8 +4,6 @@
 //! answers nothing. Bedrock's own message for that is terse; this module says which
 //! message and which id, and what to add or remove.
 
-use std::collections::BTreeSet;
-
 use crate::error::ProviderError;
 use crate::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role};
 
@@ -81,7 +79,9 @@ pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
 
     // Calls of the most recent assistant turn still waiting for a result: (id, name, message index).
     let mut pending: Vec<(String, String, usize)> = Vec::new();
-    let mut answered: BTreeSet<String> = BTreeSet::new();
+    // Plain lists, searched in turn (as `pending` is): they hold one assistant turn's calls, and a
+    // set type of its own would cost the component its map code again.
+    let mut answered: Vec<String> = Vec::new();
     for &(index, message) in &conversational {
         match message.role {
             Role::Assistant => {
@@ -95,9 +95,8 @@ pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
                         "messages[{index}] has a tool call with id `{id}` and an empty name: every tool_call needs the name of the tool it calls"
                     )));
                 }
-                let mut seen = BTreeSet::new();
-                for (id, _, _) in &pending {
-                    if !seen.insert(id.as_str()) {
+                for (at, (id, _, _)) in pending.iter().enumerate() {
+                    if pending[..at].iter().any(|(earlier, _, _)| earlier == id) {
                         return Err(ProviderError::validation(format!(
                             "messages[{index}] has two tool calls with id `{id}`: every tool call needs its own id"
                         )));
@@ -109,9 +108,9 @@ pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
                     match pending.iter().position(|(p, _, _)| p == id) {
                         Some(at) => {
                             pending.remove(at);
-                            answered.insert(id.to_string());
+                            answered.push(id.to_string());
                         }
-                        None if answered.contains(id) => {
+                        None if answered.iter().any(|a| a == id) => {
                             return Err(ProviderError::validation(format!(
                                 "messages[{index}] answers tool call `{id}` a second time: remove the duplicate tool_result"
                             )))

@@ -58,7 +58,7 @@ impl Limits {
                 .get(key)
                 .map(String::as_str)
                 .or(default)
-                .and_then(|v| v.trim().parse::<f64>().ok())
+                .and_then(amplifier_provider_bedrock::config::parse_number)
                 .filter(|n| n.is_finite() && *n >= 0.0)
                 .unwrap_or(0.0)
         };
@@ -812,7 +812,7 @@ impl Provider {
 /// the component cannot see apart under `wasi:http` 0.2.
 fn connect_timeout(config: &BTreeMap<String, String>) -> Option<Duration> {
     let default = amplifier_provider_bedrock::config::KEYS.iter().find(|k| k.name == "connect_timeout").and_then(|k| k.default);
-    let seconds = config.get("connect_timeout").map(String::as_str).or(default)?.trim().parse::<f64>().ok()?;
+    let seconds = amplifier_provider_bedrock::config::parse_number(config.get("connect_timeout").map(String::as_str).or(default)?)?;
     (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
 }
 
