@@ -248,7 +248,7 @@ pub(crate) fn with_prefill(request_json: &[u8], prefill: &str) -> Result<Vec<u8>
     if let Some(messages) = next.get_mut("messages").and_then(Value::as_array_mut) {
         messages.push(json!({"role": "assistant", "content": prefill}));
     }
-    serde_json::to_vec(&next).map_err(|e| ProviderError::validation(e.to_string()))
+    Ok(crate::json_write::to_vec(&next))
 }
 
 /// The text to continue from, when `response` stopped at `max_tokens` inside text: what it said

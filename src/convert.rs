@@ -782,7 +782,7 @@ fn tool_result(id: &str, output: &Value, extensions: &Object) -> Value {
         Value::Array(items) if items.iter().all(|i| matches!(i.get("type").and_then(Value::as_str), Some("text" | "image"))) => {
             Value::Array(items.iter().map(anthropic_result_item).collect())
         }
-        other => json!(other.to_string()),
+        other => json!(crate::json_write::to_string(other)),
     };
     let mut block = json!({"type": "tool_result", "tool_use_id": id, "content": content});
     if extensions.get("is_error").and_then(Value::as_bool) == Some(true) {
@@ -908,7 +908,10 @@ pub fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
     for block in response.content.iter_mut() {
         if let ContentBlock::ToolCall { name, input, .. } = block {
             if name == answer_tool {
-                *block = ContentBlock::Text { text: Value::Object(std::mem::take(input)).to_string(), extensions: Map::new() };
+                *block = ContentBlock::Text {
+                    text: crate::json_write::to_string(&Value::Object(std::mem::take(input))),
+                    extensions: Map::new(),
+                };
                 answered = true;
             }
         }

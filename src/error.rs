@@ -13,7 +13,7 @@ pub fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         (v as i64).to_string()
     } else {
-        serde_json::Value::from(v).to_string()
+        crate::json_write::to_string(&serde_json::Value::from(v))
     }
 }
 

@@ -59,36 +59,25 @@ const DEBUG_STRING_LIMIT: usize = 500;
 /// Headers whose values are credentials.
 const SECRET_HEADERS: &[&str] = &["authorization", "x-amz-security-token"];
 
-/// `value` as JSON, written into a buffer sized for it up front: a stream's events carry up to
-/// 64 KB of text each, and growing the buffer by doubling from a few bytes costs more than
-/// writing the JSON itself (it halved the stream's throughput, measured).
-pub fn to_json(value: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json_capacity(value));
-    serde_json::to_writer(&mut out, value).expect("writing JSON into memory cannot fail");
-    out
-}
-
-/// Room for `value` as JSON: its top-level strings (where a stream event's text is) with an
-/// allowance for escapes, and the rest.
-fn json_capacity(value: &Value) -> usize {
-    let strings: usize = value.as_object().map_or(0, |o| o.values().filter_map(Value::as_str).map(str::len).sum());
-    strings + strings / 8 + 256
-}
-
 /// The stderr line for `event` with `data`, with every secret in `secrets` replaced.
 pub fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
     // Written straight into one buffer sized for it, rather than through a `json!` object,
     // which would copy `data` (a stream's text deltas) once more.
-    let mut out = Vec::with_capacity(json_capacity(data) + 64);
-    out.extend_from_slice(format!("{{\"{LINE_KEY}\":{},\"data\":", Value::from(event)).as_bytes());
-    serde_json::to_writer(&mut out, data).expect("writing JSON into memory cannot fail");
+    let mut out = Vec::with_capacity(crate::json_write::capacity(data) + 64);
+    out.extend_from_slice(format!("{{\"{LINE_KEY}\":").as_bytes());
+    crate::json_write::write_str(&mut out, event);
+    out.extend_from_slice(b",\"data\":");
+    crate::json_write::write_value(&mut out, data);
     out.push(b'}');
-    let mut text = String::from_utf8(out).expect("serde_json writes UTF-8");
+    let mut text = String::from_utf8(out).expect("JSON written from strings is UTF-8");
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         // Secrets may appear JSON-escaped (a `/` never is, a `"` or `\` would be). A scan finds
         // them; a copy is made only where one is.
-        let escaped = Value::String(secret.to_string()).to_string();
-        for needle in [*secret, &escaped[1..escaped.len() - 1]] {
+        let mut quoted = Vec::new();
+        crate::json_write::write_str(&mut quoted, secret);
+        let escaped = std::str::from_utf8(&quoted[1..quoted.len() - 1]).expect("JSON written from a string is UTF-8");
+        let needles = [*secret, escaped];
+        for needle in if escaped == *secret { &needles[..1] } else { &needles[..] } {
             if text.contains(needle) {
                 text = text.replace(needle, REDACTED);
             }
@@ -158,13 +147,6 @@ mod tests {
         let l = line(LLM_REQUEST_RAW, &data, &["wJal/rXUtn\"FE", "TOKEN1234"]);
         assert!(!l.contains("wJal") && !l.contains("TOKEN1234"), "{l}");
         assert!(l.starts_with("{\"amplifier_event\":\"llm:request:raw\""), "{l}");
-    }
-
-    #[test]
-    fn presized_json_is_the_same_json() {
-        for v in [json!({"type": "delta", "index": 3, "text": "é\"\n".repeat(1000)}), json!([1, "x"]), json!("s"), json!(null)] {
-            assert_eq!(to_json(&v), serde_json::to_vec(&v).unwrap());
-        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod eventstream;
 pub mod info;
+pub mod json_write;
 pub mod messages;
 pub mod models;
 pub mod parse;
@@ -73,7 +74,7 @@ mod exports {
     struct Component;
 
     fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
-        serde_json::to_vec(value).expect("serialising plain data cannot fail")
+        crate::json_write::to_vec(&serde_json::to_value(value).expect("serialising plain data cannot fail"))
     }
 
     impl ProviderGuest for Component {
@@ -103,7 +104,7 @@ mod exports {
         fn next(&self) -> Result<Option<Vec<u8>>, String> {
             let mut inner = self.inner.borrow_mut();
             match inner.next_event() {
-                Ok(event) => Ok(event.map(|e| crate::events::to_json(&e))),
+                Ok(event) => Ok(event.map(|e| crate::json_write::to_vec(&e))),
                 Err(e) => Err(match inner.progress() {
                     Some(progress) => format!("{e} ({progress})"),
                     None => e.to_string(),

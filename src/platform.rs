@@ -112,7 +112,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
             s
         }
     };
-    let request = serde_json::to_vec(&cli::request_for(&options, &prompt)).expect("plain JSON");
+    let request = crate::json_write::to_vec(&cli::request_for(&options, &prompt));
     let platform = WasiPlatform { events: options.events };
     let mut out = std::io::stdout().lock();
     if options.stream {
@@ -157,7 +157,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
         }
     };
     let written = if options.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&response).expect("plain JSON"))
+        writeln!(out, "{}", crate::json_write::to_string_pretty(&serde_json::to_value(&response).expect("plain JSON")))
     } else {
         writeln!(out, "{}", cli::answer_text(&response))
     };

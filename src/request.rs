@@ -138,14 +138,13 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     };
     let model_id = fallbacks.remove(0);
     let translated = convert::to_anthropic(&request, &config, models::lookup(&model_id))?;
-    let encode = |v: &Value| serde_json::to_vec(v).map_err(|e| ProviderError::validation(format!("the request could not be encoded: {e}")));
     let body = match operation {
         Operation::CountTokens => {
             use base64::Engine as _;
-            let invoke_body = base64::engine::general_purpose::STANDARD.encode(encode(&translated.body)?);
-            encode(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}))?
+            let invoke_body = base64::engine::general_purpose::STANDARD.encode(crate::json_write::to_vec(&translated.body));
+            crate::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}))
         }
-        _ => encode(&translated.body)?,
+        _ => crate::json_write::to_vec(&translated.body),
     };
     let http = sign_for(&config, &region, &model_id, operation, body, platform)?;
 

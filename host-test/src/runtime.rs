@@ -46,11 +46,24 @@ pub fn component_wasm() -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
 /// How often the epoch advances; per-call CPU deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Names the profiler to turn on: `perfmap` makes wasmtime write `/tmp/perf-<pid>.map`, so
+/// `perf report` names the component's own functions (BENCHMARKS.md, "Profiling").
+pub const PROFILER_VAR: &str = "BEDROCK_HOST_PROFILER";
+
 /// An engine with the component model and epoch interruption, plus the thread
 /// that advances its epoch (it stops when the engine is dropped).
 pub fn new_engine() -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true);
+    match std::env::var(PROFILER_VAR) {
+        Ok(name) if name == "perfmap" => {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        Ok(name) if !name.is_empty() => {
+            anyhow::bail!("{PROFILER_VAR}={name:?}: the profiler it can turn on is `perfmap`; unset it otherwise")
+        }
+        _ => {}
+    }
     let engine = Engine::new(&config)?;
     let weak = engine.weak();
     std::thread::Builder::new()
