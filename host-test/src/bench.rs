@@ -131,15 +131,16 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
         note: "time per call; lower is better",
     });
     // Where a call's time goes: a fresh store, an instance from the InstancePre and a trivial
-    // export call, against the whole completion.
-    provider.get_info().await?;
+    // export call (`parse-tool-calls` of an empty answer), against the whole completion.
+    let empty_answer = json!({"content": []});
+    provider.parse_tool_calls(&empty_answer).await?;
     let t = Instant::now();
     for _ in 0..iterations {
-        provider.get_info().await?;
+        provider.parse_tool_calls(&empty_answer).await?;
     }
     let sandbox = t.elapsed() / iterations as u32;
     rows.push(Row {
-        name: "fresh sandbox + get-info vs complete",
+        name: "fresh sandbox + trivial export vs complete",
         ours: ms(sandbox),
         baseline: ms(ours),
         ratio: sandbox.as_secs_f64() / ours.as_secs_f64(),
@@ -355,7 +356,7 @@ fn process_rows(rows: &mut Vec<Row>, emu: &Emulator, dir: &std::path::Path, n: u
         ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
         ("BEDROCK_HOST_CACHE_DIR", dir.display().to_string()),
     ];
-    let run = |cmd: &mut Command| -> Result<Duration> {
+    let run_with_stderr = |cmd: &mut Command| -> Result<(Duration, String)> {
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -364,8 +365,9 @@ fn process_rows(rows: &mut Vec<Row>, emu: &Emulator, dir: &std::path::Path, n: u
         let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
         let took = t.elapsed();
         anyhow::ensure!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
-        Ok(took)
+        Ok((took, String::from_utf8_lossy(&out.stderr).into_owned()))
     };
+    let run = |cmd: &mut Command| run_with_stderr(cmd).map(|(took, _)| took);
     let ours_cmd = || {
         let mut c = Command::new(&exe);
         c.args(["complete", "benchmark"]);
@@ -408,8 +410,36 @@ json.loads(r["body"].read())
             note: "install boto3 for the baseline",
         });
     }
-    // Where the one-shot time goes, measured in this process: a fresh engine, loading the
-    // cached component, one call; the rest is process start, runtime and credential lookup.
+    // Where the one-shot time goes: the process times its own phases (BEDROCK_HOST_TIMINGS);
+    // what the whole process took beyond them is its start (exec, loading, the Tokio runtime)
+    // and exit.
+    let mut phases: Vec<(String, f64)> = Vec::new();
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        let (took, stderr) = run_with_stderr(ours_cmd().env("BEDROCK_HOST_TIMINGS", "1"))?;
+        total += took;
+        let line = stderr.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()).context("no timings line")?;
+        let timed = line["timings_ms"].as_object().context("no timings_ms")?;
+        for (name, ms) in timed {
+            let ms = ms.as_f64().unwrap_or_default() / n as f64;
+            match phases.iter_mut().find(|(p, _)| p == name) {
+                Some((_, sum)) => *sum += ms,
+                None => phases.push((name.clone(), ms)),
+            }
+        }
+    }
+    let total_ms = total.as_secs_f64() * 1000.0 / n as f64;
+    let inside: f64 = phases.iter().map(|(_, ms)| ms).sum();
+    let mut parts = vec![format!("start+exit {:.1}", total_ms - inside)];
+    parts.extend(phases.iter().map(|(name, ms)| format!("{name} {ms:.1}")));
+    rows.push(Row {
+        name: "one-shot breakdown: the process's phases (ms)",
+        ours: parts.join(", "),
+        baseline: format!("{total_ms:.2} ms"),
+        ratio: inside / total_ms,
+        note: "share of the process spent after main starts",
+    });
+    // The engine_and_component phase split, measured in this process.
     let t = Instant::now();
     let engine = new_engine()?;
     let engine_time = t.elapsed();

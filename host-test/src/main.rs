@@ -135,8 +135,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let mut timings = Timings::from_env();
     let cli = Cli::parse();
-    match run(cli.command).await {
+    let outcome = run(cli.command, &mut timings).await;
+    timings.report();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {
             eprintln!("usage error: {e}");
@@ -148,6 +151,47 @@ async fn main() -> ExitCode {
         }
         // The reader went away (`| head`): what it wanted was written.
         Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
+    }
+}
+
+/// `BEDROCK_HOST_TIMINGS=1`: `complete` prints where its time went, as one JSON line on stderr
+/// at the end (`{"timings_ms": {...}}`, phases in order). The bench's one-shot breakdown reads it;
+/// what the process took beyond the phases is its start and exit.
+const TIMINGS_VAR: &str = "BEDROCK_HOST_TIMINGS";
+
+/// Phases of one command, timed when [`TIMINGS_VAR`] is set.
+struct Timings {
+    enabled: bool,
+    last: std::time::Instant,
+    phases: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Timings {
+    fn from_env() -> Timings {
+        let enabled = std::env::var_os(TIMINGS_VAR).is_some_and(|v| !v.is_empty() && v != "0");
+        Timings { enabled, last: std::time::Instant::now(), phases: Vec::new() }
+    }
+
+    /// Timing nothing (commands that do not report).
+    fn off() -> Timings {
+        Timings { enabled: false, last: std::time::Instant::now(), phases: Vec::new() }
+    }
+
+    /// Ends the phase `name`, which began where the previous one ended.
+    fn mark(&mut self, name: &'static str) {
+        if self.enabled {
+            let now = std::time::Instant::now();
+            self.phases.push((name, now - self.last));
+            self.last = now;
+        }
+    }
+
+    fn report(&self) {
+        if self.enabled {
+            let phases: serde_json::Map<String, Value> =
+                self.phases.iter().map(|(name, d)| (name.to_string(), json!(d.as_secs_f64() * 1000.0))).collect();
+            eprintln!("{}", json!({ "timings_ms": phases }));
+        }
     }
 }
 
@@ -197,7 +241,7 @@ fn load(builder: ProviderBuilder) -> Result<Provider, Failure> {
 
 /// A provider configured from the command line, the config file and the AWS environment.
 /// The returned emulator (with `--emulator`) must live as long as the provider is used.
-async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure> {
+async fn connect(c: &Connection, timings: &mut Timings) -> Result<(Provider, Option<Emulator>), Failure> {
     let mut config: Vec<(String, String)> = Vec::new();
     if let Some(path) = &c.config_file {
         let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("--config-file {}: {e}", path.display())))?;
@@ -242,6 +286,7 @@ async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure
         builder = from_aws_environment(builder, c, &config).await?;
         None
     };
+    timings.mark("aws_environment");
     for (k, v) in config {
         builder = builder.config(k, v);
     }
@@ -261,7 +306,9 @@ async fn connect(c: &Connection) -> Result<(Provider, Option<Emulator>), Failure
             eprintln!("warning: {}", e.data["message"].as_str().unwrap_or_default());
         }
     });
-    Ok((load(builder)?, emulator))
+    let provider = load(builder)?;
+    timings.mark("engine_and_component");
+    Ok((provider, emulator))
 }
 
 /// Region, endpoint and credentials the way the AWS CLI finds them.
@@ -331,11 +378,19 @@ fn chat_request(prompt: Option<String>, request: Option<String>, connection: &Co
     Ok(request)
 }
 
-async fn run(command: Command) -> Result<(), Failure> {
+async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
     match command {
         Command::Complete { prompt, request, stream, json, connection } => {
             let request = chat_request(prompt, request, &connection)?;
-            let (provider, _emulator) = connect(&connection).await?;
+            timings.mark("arguments");
+            let (provider, _emulator) = connect(&connection, timings).await?;
+            if timings.enabled {
+                // Resolved ahead only to time it apart: the chain caches them for the call.
+                if let Some(chain) = provider.credential_chain() {
+                    chain.credentials().await.map_err(Failure::Call)?;
+                }
+                timings.mark("credentials");
+            }
             if stream {
                 let mut out = std::io::stdout();
                 provider
@@ -352,17 +407,19 @@ async fn run(command: Command) -> Result<(), Failure> {
                     .await?;
             } else {
                 let response = provider.complete(&request).await?;
+                timings.mark("call");
                 if json {
                     outln!("{}", serde_json::to_string_pretty(&response).expect("JSON"));
                 } else {
                     outln!("{}", text_of(&response["content"]));
                 }
             }
+            timings.mark("output");
             Ok(())
         }
         Command::CountTokens { prompt, request, json, connection } => {
             let request = chat_request(prompt, request, &connection)?;
-            let (provider, _emulator) = connect(&connection).await?;
+            let (provider, _emulator) = connect(&connection, timings).await?;
             let counted = provider.count_tokens(&request).await?;
             if json {
                 outln!("{counted}");
@@ -449,7 +506,7 @@ async fn serve(port: u16, bind: std::net::IpAddr, token_file: Option<std::path::
         // becomes the model for requests that name none.
         connection.config.push(format!("default_model={m}"));
     }
-    let (provider, _emulator) = connect(&connection).await?;
+    let (provider, _emulator) = connect(&connection, &mut Timings::off()).await?;
     let mode = if connection.emulator || std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_some_and(|v| !v.is_empty()) {
         bedrock_host::grpc::CredentialMode::Fixed
     } else {
@@ -505,7 +562,7 @@ fn text_of(content: &Value) -> String {
 /// The interactive loop: each line is a user turn; answers stream; the whole history is sent
 /// each time, thinking blocks (with their signatures) included.
 async fn chat(connection: Connection) -> Result<(), Failure> {
-    let (provider, _emulator) = connect(&connection).await?;
+    let (provider, _emulator) = connect(&connection, &mut Timings::off()).await?;
     let interactive = std::io::stdin().is_terminal();
     let mut history: Vec<Value> = messages_with_system(&connection.system, vec![]);
     let stdin = std::io::stdin();

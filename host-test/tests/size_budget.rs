@@ -25,6 +25,13 @@ fn the_component_crate_is_cdylib_only_so_lto_applies() {
 }
 
 #[test]
+fn the_size_probe_builds_with_the_components_release_profile() {
+    let root = manifest("../Cargo.toml");
+    let probe = manifest("size-probe/Cargo.toml");
+    assert_eq!(root["profile"]["release"], probe["profile"]["release"], "size-probe/Cargo.toml's [profile.release] must equal the root's");
+}
+
+#[test]
 fn the_hosts_rlib_of_the_component_source_has_the_same_dependencies() {
     let root = manifest("../Cargo.toml");
     let lib = manifest("component-lib/Cargo.toml");
