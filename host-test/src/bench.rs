@@ -419,12 +419,12 @@ json.loads(r["body"].read())
         let (took, stderr) = run_with_stderr(ours_cmd().env("BEDROCK_HOST_TIMINGS", "1"))?;
         total += took;
         let line = stderr.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()).context("no timings line")?;
-        let timed = line["timings_ms"].as_object().context("no timings_ms")?;
-        for (name, ms) in timed {
-            let ms = ms.as_f64().unwrap_or_default() / n as f64;
-            match phases.iter_mut().find(|(p, _)| p == name) {
+        let timed = line["timings_ms"].as_array().context("no timings_ms")?;
+        for phase in timed {
+            let (name, ms) = (phase[0].as_str().unwrap_or_default().to_string(), phase[1].as_f64().unwrap_or_default() / n as f64);
+            match phases.iter_mut().find(|(p, _)| *p == name) {
                 Some((_, sum)) => *sum += ms,
-                None => phases.push((name.clone(), ms)),
+                None => phases.push((name, ms)),
             }
         }
     }

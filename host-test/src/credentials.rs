@@ -130,6 +130,9 @@ impl AwsCredentialChain {
     /// Loads the chain for `profile` (default: `AWS_PROFILE`, else `default`). Nothing is
     /// fetched yet; the region is read from the environment and the profile.
     pub async fn load(profile: Option<&str>) -> AwsCredentialChain {
+        if let Some(chain) = Self::from_environment_alone(profile) {
+            return chain;
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(p) = profile {
             loader = loader.profile_name(p);
@@ -141,6 +144,27 @@ impl AwsCredentialChain {
             provider: config.credentials_provider(),
             cached: Arc::default(),
         }
+    }
+
+    /// The chain when the environment decides everything: keys in `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY` (the default chain's first provider, so they win there too), a
+    /// region in `AWS_REGION` / `AWS_DEFAULT_REGION`, and no profile named. Building the whole
+    /// default chain then gives the same answer after reading the profile files and setting up
+    /// the SSO, web-identity and IMDS providers: about 7 ms of a one-shot `complete` (bench).
+    fn from_environment_alone(profile: Option<&str>) -> Option<AwsCredentialChain> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if profile.is_some() || var("AWS_PROFILE").is_some() || var("AWS_ACCESS_KEY_ID").is_none() || var("AWS_SECRET_ACCESS_KEY").is_none()
+        {
+            return None;
+        }
+        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"))?;
+        let provider = aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new();
+        Some(AwsCredentialChain {
+            profile: None,
+            region: Some(region),
+            provider: Some(SharedCredentialsProvider::new(provider)),
+            cached: Arc::default(),
+        })
     }
 
     /// The region the chain found (environment or profile), if any.

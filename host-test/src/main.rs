@@ -155,7 +155,7 @@ async fn main() -> ExitCode {
 }
 
 /// `BEDROCK_HOST_TIMINGS=1`: `complete` prints where its time went, as one JSON line on stderr
-/// at the end (`{"timings_ms": {...}}`, phases in order). The bench's one-shot breakdown reads it;
+/// at the end (`{"timings_ms": [["arguments", 0.2], ...]}`, phases in order). The bench's one-shot breakdown reads it;
 /// what the process took beyond the phases is its start and exit.
 const TIMINGS_VAR: &str = "BEDROCK_HOST_TIMINGS";
 
@@ -188,8 +188,7 @@ impl Timings {
 
     fn report(&self) {
         if self.enabled {
-            let phases: serde_json::Map<String, Value> =
-                self.phases.iter().map(|(name, d)| (name.to_string(), json!(d.as_secs_f64() * 1000.0))).collect();
+            let phases: Vec<Value> = self.phases.iter().map(|(name, d)| json!([name, d.as_secs_f64() * 1000.0])).collect();
             eprintln!("{}", json!({ "timings_ms": phases }));
         }
     }

@@ -81,6 +81,21 @@ async fn environment_credentials_and_region() {
     let r = &emu.requests()[0];
     assert_eq!(r.auth_failure, None);
     assert!(r.header("authorization").unwrap().contains("/us-west-2/bedrock/aws4_request"));
+
+    // A session token from the environment signs too; AWS_DEFAULT_REGION stands in for AWS_REGION.
+    let env = [
+        ("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY),
+        ("AWS_SESSION_TOKEN", "session-token-from-the-environment"),
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url.as_str()),
+    ];
+    let out = run(&home, &env, &["complete", "Hello"], None).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = &emu.requests()[1];
+    assert_eq!(r.auth_failure, None);
+    assert_eq!(r.header("x-amz-security-token"), Some("session-token-from-the-environment"));
+    assert!(r.header("authorization").unwrap().contains("/eu-west-1/bedrock/aws4_request"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
