@@ -1,8 +1,8 @@
 //! Amplifier's request and response envelope, in the JSON shapes of the kernel's serde types.
 //!
 //! Content blocks are internally tagged by `type`; every struct keeps unknown fields in
-//! `extensions` so a round trip through this component loses nothing. Requests are read by
-//! [`crate::parse`] (by hand, for size); the `Deserialize` impls of the request types go through it.
+//! `extensions` so a round trip through this component loses nothing. Requests are read by hand
+//! (for size) in the `parse` module, which also holds their `Deserialize` impls.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -301,18 +301,6 @@ pub struct ChatResponse {
     /// Unknown fields, kept.
     #[serde(flatten)]
     pub extensions: Object,
-}
-
-impl<'de> Deserialize<'de> for ChatRequest {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::parse::chat_request_from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl<'de> Deserialize<'de> for ContentBlock {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::parse::content_block(Value::deserialize(deserializer)?, &crate::parse::At::Root).map_err(serde::de::Error::custom)
-    }
 }
 
 impl ChatResponse {

@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role, ToolSpec};
@@ -171,6 +172,20 @@ fn tool_spec(value: Value, at: &At<'_>) -> Result<ToolSpec, ShapeError> {
     let parameters = fields.required("parameters", object)?;
     let description = fields.optional("description", string)?;
     Ok(ToolSpec { name, parameters, description, extensions: fields.rest() })
+}
+
+/// Through a `Value` and [`chat_request_from_value`] (tests and other callers use serde's API).
+impl<'de> Deserialize<'de> for ChatRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        chat_request_from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Through a `Value` and [`content_block`].
+impl<'de> Deserialize<'de> for ContentBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        content_block(Value::deserialize(deserializer)?, &At::Root).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Where a value sits in the request; turned into a path string only for an error.
