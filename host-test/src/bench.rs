@@ -38,6 +38,38 @@ impl Row {
     }
 }
 
+/// Context switches of every thread of this process so far (Linux's per-task counts), to show
+/// how often a call hands work between threads; `None` where `/proc` does not tell.
+fn context_switches() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:").or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:")) {
+                total += n.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(total)
+}
+
+fn per_call(before: Option<u64>, after: Option<u64>, calls: usize) -> Option<f64> {
+    Some(after?.saturating_sub(before?) as f64 / calls.max(1) as f64)
+}
+
+fn switches_row(name: &'static str, ours: Option<f64>, baseline: Option<f64>) -> Row {
+    match (ours, baseline) {
+        (Some(ours), Some(baseline)) => Row {
+            name,
+            ours: format!("{ours:.1}"),
+            baseline: format!("{baseline:.1}"),
+            ratio: ours / baseline.max(0.1),
+            note: "thread hand-offs per call, emulator included; lower is better",
+        },
+        _ => Row { name, ours: "n/a".into(), baseline: "n/a".into(), ratio: f64::NAN, note: "needs Linux's /proc/self/task" },
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -123,21 +155,25 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
         .build()?;
     let request = json!({"messages": [{"role": "user", "content": "benchmark"}]});
     provider.complete(&request).await?;
+    let switches = context_switches();
     let t = Instant::now();
     for _ in 0..iterations {
         provider.complete(&request).await?;
     }
     let ours = t.elapsed() / iterations as u32;
+    let ours_switches = per_call(switches, context_switches(), iterations);
     let ours_call = ours;
     let body = emu.requests().last().context("no request recorded")?.body.clone();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
     let path = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke";
     native_call(&client, &emu, path, &body).await?;
+    let switches = context_switches();
     let t = Instant::now();
     for _ in 0..iterations {
         native_call(&client, &emu, path, &body).await?;
     }
     let native = t.elapsed() / iterations as u32;
+    let native_switches = per_call(switches, context_switches(), iterations);
     rows.push(Row {
         name: "complete: component vs native client",
         ours: ms(ours),
@@ -145,6 +181,7 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
         ratio: ours.as_secs_f64() / native.as_secs_f64(),
         note: "time per call; lower is better",
     });
+    rows.push(switches_row("context switches per call: component vs native client", ours_switches, native_switches));
     // Where a call's time goes: a fresh store, an instance from the InstancePre and a trivial
     // export call (`parse-tool-calls` of an empty answer), against the whole completion.
     let empty_answer = json!({"content": []});
@@ -290,7 +327,7 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     {
         sdk::rows(
             &mut rows,
-            &sdk::Setup { emu: &emu, tls_emu: &tls_emu, body: &body, iterations, ours_http: ours_call, ours_tls: tls_ours },
+            &sdk::Setup { emu: &emu, tls_emu: &tls_emu, body: &body, iterations, ours_http: ours_call, ours_tls: tls_ours, ours_switches },
         )
         .await?;
         let mut sdk_stream = Duration::MAX;
@@ -508,6 +545,8 @@ mod sdk {
         pub(super) iterations: usize,
         pub(super) ours_http: Duration,
         pub(super) ours_tls: Duration,
+        /// Context switches per call of the component's plain-HTTP completions.
+        pub(super) ours_switches: Option<f64>,
     }
 
     fn client(emu: &Emulator) -> Result<aws_sdk_bedrockruntime::Client> {
@@ -556,11 +595,16 @@ mod sdk {
         {
             let client = client(emu)?;
             invoke(&client, s.body).await?;
+            let switches = super::context_switches();
             let t = Instant::now();
             for _ in 0..s.iterations {
                 invoke(&client, s.body).await?;
             }
             let sdk = t.elapsed() / s.iterations as u32;
+            if name == "complete: component vs AWS SDK" {
+                let sdk_switches = super::per_call(switches, super::context_switches(), s.iterations);
+                rows.push(super::switches_row("context switches per call: component vs AWS SDK", s.ours_switches, sdk_switches));
+            }
             rows.push(Row {
                 name,
                 ours: ms(ours),
