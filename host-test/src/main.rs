@@ -155,8 +155,8 @@ async fn main() -> ExitCode {
 }
 
 /// `BEDROCK_HOST_TIMINGS=1`: `complete` prints where its time went, as one JSON line on stderr
-/// at the end (`{"timings_ms": [["arguments", 0.2], ...]}`, phases in order). The bench's one-shot breakdown reads it;
-/// what the process took beyond the phases is its start and exit.
+/// at the end (`{"timings_ms": [["arguments", 0.2], ...]}`, phases in order). The bench's
+/// one-shot breakdown reads it; what the process took beyond the phases is its start and exit.
 const TIMINGS_VAR: &str = "BEDROCK_HOST_TIMINGS";
 
 /// Phases of one command, timed when [`TIMINGS_VAR`] is set.
@@ -404,6 +404,8 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
                         }
                     })
                     .await?;
+                // The answer was written as it arrived: its output is part of the call.
+                timings.mark("call");
             } else {
                 let response = provider.complete(&request).await?;
                 timings.mark("call");

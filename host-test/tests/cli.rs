@@ -19,6 +19,27 @@ fn the_readme_run_command_prints_the_emulators_answer() {
 }
 
 #[test]
+fn bedrock_host_timings_names_the_phases_of_complete_in_order() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["complete", "--emulator", "Hello"])
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .env("BEDROCK_HOST_TIMINGS", "1")
+        .output()
+        .expect("bedrock-host runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap_or_default()).expect("the timings line is JSON");
+    let phases = line["timings_ms"].as_array().expect("timings_ms is a list");
+    let names: Vec<&str> = phases.iter().map(|p| p[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["arguments", "aws_environment", "engine_and_component", "credentials", "call", "output"]);
+    assert!(phases.iter().all(|p| p[1].as_f64().is_some_and(|ms| ms >= 0.0)), "{line}");
+    // Without the variable nothing is printed.
+    let quiet = bedrock_host(&["complete", "--emulator", "Hello"]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("timings_ms"));
+}
+
+#[test]
 fn provider_errors_exit_1_and_usage_errors_exit_2() {
     let out = bedrock_host(&["complete", "--emulator", "-c", "temperature=hot", "Hello"]);
     assert_eq!(out.status.code(), Some(1));
