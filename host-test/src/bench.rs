@@ -205,8 +205,6 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     let count = (options.stream_bytes / piece.len()).max(1);
     let events = text_stream(&piece, count);
     let answer = Scripted::event_stream(&events);
-    #[cfg(feature = "sdk-bench")]
-    let stream_answer = answer.clone();
     let text_bytes = (count * piece.len()) as f64;
     let runs = options.stream_runs.max(1);
     let (mut ours, mut native) = (Duration::MAX, Duration::MAX);
@@ -332,7 +330,7 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
         .await?;
         let mut sdk_stream = Duration::MAX;
         for _ in 0..runs {
-            emu.push(stream_answer.clone());
+            emu.push(answer.clone());
             let (text, took) = sdk::stream(&emu, &body).await?;
             anyhow::ensure!(text == count * piece.len(), "the SDK stream lost text");
             sdk_stream = sdk_stream.min(took);

@@ -168,13 +168,16 @@ struct Timings {
 
 impl Timings {
     fn from_env() -> Timings {
-        let enabled = std::env::var_os(TIMINGS_VAR).is_some_and(|v| !v.is_empty() && v != "0");
-        Timings { enabled, last: std::time::Instant::now(), phases: Vec::new() }
+        Timings::new(std::env::var_os(TIMINGS_VAR).is_some_and(|v| !v.is_empty() && v != "0"))
     }
 
     /// Timing nothing (commands that do not report).
     fn off() -> Timings {
-        Timings { enabled: false, last: std::time::Instant::now(), phases: Vec::new() }
+        Timings::new(false)
+    }
+
+    fn new(enabled: bool) -> Timings {
+        Timings { enabled, last: std::time::Instant::now(), phases: Vec::new() }
     }
 
     /// Ends the phase `name`, which began where the previous one ended.
