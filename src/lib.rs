@@ -25,6 +25,7 @@ pub mod request;
 pub mod retry;
 pub mod scrub;
 pub mod sign;
+pub mod sse;
 pub mod stream;
 pub mod transport;
 pub mod validate;

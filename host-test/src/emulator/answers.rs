@@ -70,17 +70,8 @@ pub(super) fn default_answer(
 /// The emulator's model answering: a short text that shows which prompt it saw (or a count,
 /// when asked to count), continuing a prefill, cut at `max_tokens`.
 fn default_message(body: &Value, model_id: &str, n: u64, input: InputUsage) -> Value {
-    let full = model_text(body);
     let max_tokens = body["max_tokens"].as_u64().unwrap_or(u64::MAX);
-    let (text, output_tokens, stop_reason) = match words(&full) {
-        w if w > max_tokens => {
-            // Kept as the model would have written it: a continuation starts with its space.
-            let lead = if full.starts_with(char::is_whitespace) { " " } else { "" };
-            let kept = full.split_whitespace().take(max_tokens as usize).collect::<Vec<_>>().join(" ");
-            (format!("{lead}{kept}"), max_tokens, "max_tokens")
-        }
-        w => (full, w, "end_turn"),
-    };
+    let (text, output_tokens, stop_reason) = cut_at_max_tokens(model_text(body), max_tokens);
     let content = if text.trim().is_empty() { json!([]) } else { json!([{"type": "text", "text": text}]) };
     json!({
         "id": format!("msg_bdrk_emulator{n:06}"),
@@ -94,9 +85,23 @@ fn default_message(body: &Value, model_id: &str, n: u64, input: InputUsage) -> V
     })
 }
 
+/// `full` as written within `max_tokens`: (the text kept, its tokens, the stop reason —
+/// `max_tokens` when it was cut, else `end_turn`).
+pub(super) fn cut_at_max_tokens(full: String, max_tokens: u64) -> (String, u64, &'static str) {
+    match words(&full) {
+        w if w > max_tokens => {
+            // Kept as the model would have written it: a continuation starts with its space.
+            let lead = if full.starts_with(char::is_whitespace) { " " } else { "" };
+            let kept = full.split_whitespace().take(max_tokens as usize).collect::<Vec<_>>().join(" ");
+            (format!("{lead}{kept}"), max_tokens, "max_tokens")
+        }
+        w => (full, w, "end_turn"),
+    }
+}
+
 /// What the emulator's model writes, before `max_tokens`: the greeting that echoes the last
 /// user text, or "1 2 … N" for "count from 1 to N"; after a prefill, only its continuation.
-fn model_text(body: &Value) -> String {
+pub(super) fn model_text(body: &Value) -> String {
     let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
     let last_user_text = messages
         .iter()

@@ -1,30 +1,46 @@
-//! A local Bedrock Runtime: a real HTTP/1.1 server on loopback that checks SigV4 the way AWS
-//! does (recomputing it with `aws-sigv4`), records every request, and answers with scripted
+//! A local Bedrock: a real HTTP/1.1 server on loopback that checks SigV4 the way AWS does
+//! (recomputing it with `aws-sigv4`), records every request, and answers with scripted
 //! responses or a default text answer. Offline runs and the tests use it; other AWS clients
-//! can be pointed at it too.
+//! can be pointed at it too. It serves both of Bedrock's ways to call Claude, on one listener:
+//!
+//! - InvokeModel (`bedrock-runtime`): `POST /model/{id}/invoke`, `…/invoke-with-response-stream`
+//!   (an AWS event stream) and `…/count-tokens`, signed for the service `bedrock`, profile-
+//!   prefixed versioned ids in the path, `anthropic_version` in the body, Bedrock's errors
+//!   (`x-amzn-ErrorType` and `{"message"}`).
+//! - The Messages API ("Claude in Amazon Bedrock", `bedrock-mantle`): `POST /anthropic/v1/messages`,
+//!   signed for the service `bedrock-mantle` or with a Bedrock API key (`Authorization: Bearer`
+//!   or `x-api-key`), bare model ids (`anthropic.claude-sonnet-5`) in the body, the version in
+//!   the `anthropic-version` header and betas in `anthropic-beta`, each model's rules (thinking,
+//!   effort, sampling, output and context limits), structured outputs, JSON answers or
+//!   server-sent events ([`sse_events`]), Anthropic's errors (`{"type": "error", "error": …}`)
+//!   and a `request-id` on every answer.
 //!
 //! Tests in other processes (the Amplifier Python module's) script it over HTTP, on paths
 //! Bedrock does not have: `POST /_emulator/push` queues an Anthropic Messages response for the
-//! next call (sent as JSON or as an event stream, whichever the call asks for), and
-//! `GET /_emulator/requests` lists what was received (method, path, model, operation, body).
+//! next call of either API (sent as JSON, as an event stream or as server-sent events,
+//! whichever the call asks for), and `GET /_emulator/requests` lists what was received (method,
+//! path, model, operation — `messages` for the Messages API —, body).
 //!
 //! Its own answer (when nothing is queued) models what the component's features depend on:
 //! token counts ([`input_tokens`], also served by `POST /model/{id}/count-tokens`), Anthropic's
 //! prompt cache (breakpoints, lookback, minimum lengths, TTLs, expiry), guardrails (the
 //! `X-Amzn-Bedrock-Guardrail*` headers, an input block on [`GUARDRAIL_DENIED_TOPIC`], traces),
 //! `max_tokens` stops and continuation of an assistant prefill (ask it to "count from 1 to N"
-//! for a long answer), the context window and the 1M-context beta.
+//! for a long answer), the context window and the 1M-context beta; on the Messages API also a
+//! signed thinking block when thinking is on and a JSON document for `output_config.format`.
 
 mod answers;
 mod cache;
 mod count_tokens;
 mod eventstream;
 mod guardrail;
+mod messages_api;
 mod models;
 mod rules;
 mod scripted;
 mod server;
 mod sigv4;
+mod sse;
 #[cfg(test)]
 mod test_support;
 
@@ -45,6 +61,7 @@ pub use eventstream::{chunk_frame, exception_frame, stream_events};
 pub use guardrail::{GUARDRAIL_BLOCKED_MESSAGE, GUARDRAIL_DENIED_TOPIC};
 pub use scripted::{Delivery, RecordedRequest, Scripted};
 pub use sigv4::{sign_with_emulator_key, ACCESS_KEY_ID, API_KEY, SECRET_ACCESS_KEY, STS_SESSION_TOKEN};
+pub use sse::sse_events;
 
 /// What the emulator keeps between requests: shared by the server's handler and the control
 /// methods of [`Emulator`].
@@ -154,14 +171,17 @@ impl Emulator {
         self.addr
     }
 
-    /// Queues an answer for the next InvokeModel call (first in, first out); without one, calls
-    /// get the default text answer. CountTokens calls leave the queue alone.
+    /// Queues an answer for the next InvokeModel or Messages-API call (first in, first out), sent
+    /// as it is; without one, calls get the default text answer. CountTokens calls, and calls
+    /// refused by the emulator's checks, leave the queue alone.
     pub fn push(&self, answer: Scripted) {
         self.lock().script.push_back(answer);
     }
 
-    /// Queues an Anthropic Messages response for the next InvokeModel call that has no scripted
-    /// answer: returned as JSON by `invoke`, as an event stream by `invoke-with-response-stream`.
+    /// Queues an Anthropic Messages response for the next InvokeModel or Messages-API call that
+    /// has no scripted answer: returned as JSON by `invoke` and by a Messages-API call without
+    /// `"stream": true`, as an event stream by `invoke-with-response-stream`, as server-sent
+    /// events ([`sse_events`]) by a streaming Messages-API call.
     pub fn push_message(&self, message: Value) {
         self.lock().messages.push_back(message);
     }

@@ -16,7 +16,7 @@ const MAX_CACHE_BREAKPOINTS: usize = 4;
 const ONE_HOUR_CACHE_MODELS: &[&str] = &["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5"];
 
 /// The `anthropic_beta` flag that raises the context window to [`CONTEXT_WINDOW_1M`].
-const CONTEXT_1M_BETA: &str = "context-1m-2025-08-07";
+pub(super) const CONTEXT_1M_BETA: &str = "context-1m-2025-08-07";
 /// Models that accept [`CONTEXT_1M_BETA`] (Sonnet 4.5 and Sonnet 4), by bare-model prefix.
 const CONTEXT_1M_MODELS: &[&str] = &["claude-sonnet-4-5", "claude-sonnet-4-20250514"];
 /// Context window without and with [`CONTEXT_1M_BETA`], in input tokens.
@@ -24,8 +24,9 @@ const CONTEXT_WINDOW: u64 = 200_000;
 /// See [`CONTEXT_WINDOW`].
 const CONTEXT_WINDOW_1M: u64 = 1_000_000;
 
-/// The `anthropic_beta` flags Bedrock documents for Claude; any other is an invalid beta flag.
-const KNOWN_BETAS: &[&str] = &[
+/// The `anthropic_beta` flags Bedrock documents for Claude; any other is an invalid beta flag
+/// (on the Messages API too, where they come in the `anthropic-beta` header).
+pub(super) const KNOWN_BETAS: &[&str] = &[
     "computer-use-2024-10-22",
     "computer-use-2025-01-24",
     "token-efficient-tools-2025-02-19",
@@ -40,7 +41,7 @@ const KNOWN_BETAS: &[&str] = &[
 ];
 
 /// Models that refuse `temperature` together with `top_p` (Bedrock's 4.5 models and Opus 4.1).
-const ONE_OF_TEMPERATURE_TOP_P: &[&str] = &["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5", "claude-opus-4-1"];
+pub(super) const ONE_OF_TEMPERATURE_TOP_P: &[&str] = &["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5", "claude-opus-4-1"];
 
 /// Bedrock's checks on the model id: a profile must exist for the model and be callable from
 /// the signing region; a profile-only model cannot be called by its bare id. `None` when fine.
@@ -180,6 +181,11 @@ fn check_context(body: &Value) -> Result<(), String> {
 /// Anthropic's rules on cache breakpoints: at most four, `type` ephemeral, `ttl` 5m or 1h (1h
 /// only where Bedrock has it), and no 1h breakpoint after a 5m one in prefix order.
 fn check_cache_control(body: &Value, model: &str) -> Result<(), String> {
+    check_cache_breakpoints(body, ONE_HOUR_CACHE_MODELS.iter().any(|m| model.starts_with(m)))
+}
+
+/// [`check_cache_control`] for a model that has the 1-hour TTL (`one_hour`) or not.
+pub(super) fn check_cache_breakpoints(body: &Value, one_hour: bool) -> Result<(), String> {
     let marked: Vec<(String, &Value)> = pieces(body).into_iter().filter_map(|p| p.cache_control().map(|cc| (p.path.clone(), cc))).collect();
     if marked.len() > MAX_CACHE_BREAKPOINTS {
         return Err(format!("A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {}.", marked.len()));
@@ -201,7 +207,7 @@ fn check_cache_control(body: &Value, model: &str) -> Result<(), String> {
             Some(t) if t == "1h" => true,
             Some(_) => return Err(format!("{path}.cache_control.ephemeral.ttl: Input should be '5m' or '1h'")),
         };
-        if long && !ONE_HOUR_CACHE_MODELS.iter().any(|m| model.starts_with(m)) {
+        if long && !one_hour {
             return Err(format!("{path}.cache_control.ephemeral.ttl: Extra inputs are not permitted"));
         }
         if long && after_5m {
@@ -214,7 +220,7 @@ fn check_cache_control(body: &Value, model: &str) -> Result<(), String> {
 
 /// Anthropic's checks on the messages: known fields only, non-empty text, signed thinking,
 /// and every tool_use answered by a tool_result at the start of the next (user) message.
-fn check_messages(messages: &[Value]) -> Result<(), String> {
+pub(super) fn check_messages(messages: &[Value]) -> Result<(), String> {
     const FIELDS: &[(&str, &[&str])] = &[
         ("text", &["type", "text", "cache_control", "citations"]),
         ("image", &["type", "source", "cache_control"]),
@@ -295,9 +301,13 @@ pub(super) fn prefill(messages: &[Value]) -> Option<Vec<&str>> {
     (!texts.is_empty()).then_some(texts)
 }
 
-/// Anthropic's extended-thinking rules.
-fn check_thinking(obj: &serde_json::Map<String, Value>, messages: &[Value]) -> Result<(), String> {
-    const DOCS: &str = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking";
+/// Where Anthropic's thinking errors send the reader.
+const THINKING_DOCS: &str = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking";
+
+/// Anthropic's extended-thinking rules (`"thinking": {"type": "enabled", "budget_tokens": n}`):
+/// the budget's, then [`check_thinking_compat`]'s.
+pub(super) fn check_thinking(obj: &serde_json::Map<String, Value>, messages: &[Value]) -> Result<(), String> {
+    const DOCS: &str = THINKING_DOCS;
     let budget = obj["thinking"]["budget_tokens"].as_u64().unwrap_or(0);
     if budget < 1024 {
         return Err("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into());
@@ -305,6 +315,13 @@ fn check_thinking(obj: &serde_json::Map<String, Value>, messages: &[Value]) -> R
     if budget >= obj["max_tokens"].as_u64().unwrap_or(0) {
         return Err(format!("`max_tokens` must be greater than `thinking.budget_tokens`. {DOCS}#max-tokens-and-context-window-size"));
     }
+    check_thinking_compat(obj, messages)
+}
+
+/// Anthropic's rules for any thinking, budgeted or adaptive: sampling, forced tools, and the
+/// thinking block that must open an assistant turn inside a tool loop or a prefill.
+pub(super) fn check_thinking_compat(obj: &serde_json::Map<String, Value>, messages: &[Value]) -> Result<(), String> {
+    const DOCS: &str = THINKING_DOCS;
     if obj.get("temperature").and_then(Value::as_f64).is_some_and(|t| t != 1.0) {
         return Err(format!("`temperature` may only be set to 1 when thinking is enabled. {DOCS}#feature-compatibility"));
     }

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::eventstream::{chunk_frame, stream_headers};
+use super::sse::{error_event, sse_body, sse_frame, sse_headers};
 
 /// One canned answer.
 #[derive(Debug, Clone)]
@@ -66,6 +67,34 @@ impl Scripted {
             body.extend(chunk_frame(e));
         }
         Scripted::new(200, stream_headers(), body)
+    }
+
+    /// A streamed Messages-API answer (`POST /anthropic/v1/messages` with `"stream": true`):
+    /// status 200, `content-type: text/event-stream`, each event as
+    /// `event: <type>\ndata: <json>\n\n`, exactly these events (no `ping` is added: take the
+    /// events of a whole message from [`sse_events`](super::sse_events), which has it).
+    pub fn sse(events: &[Value]) -> Scripted {
+        Scripted::new(200, sse_headers(), sse_body(events))
+    }
+
+    /// A streamed Messages-API answer that fails after `events`: they are followed by an
+    /// in-band `event: error\ndata: {"type":"error","error":{"type":kind,"message":message}}`
+    /// and the stream ends (status 200: the failure comes after the headers, as Anthropic's
+    /// `overloaded_error` mid-stream does).
+    pub fn sse_then_error(events: &[Value], kind: &str, message: &str) -> Scripted {
+        let mut body = sse_body(events);
+        body.extend(sse_frame(&error_event(kind, message)).into_bytes());
+        Scripted::new(200, sse_headers(), body)
+    }
+
+    /// A Messages-API error: `status` with Anthropic's body
+    /// `{"type":"error","error":{"type":kind,"message":message}}` as JSON (the emulator adds
+    /// the `request-id` header, as it does to every Messages-API answer). Anthropic's kinds and
+    /// statuses: `invalid_request_error` 400, `authentication_error` 401, `permission_error`
+    /// 403, `not_found_error` 404, `request_too_large` 413, `rate_limit_error` 429, `api_error`
+    /// 500, `overloaded_error` 529.
+    pub fn anthropic_error(status: u16, kind: &str, message: &str) -> Scripted {
+        Scripted::new(status, vec![("Content-Type".into(), "application/json".into())], error_event(kind, message).to_string().into_bytes())
     }
 
     /// A stream vector from `testdata/streams` (its `.json`), body from the `.bin` beside it,
@@ -144,9 +173,11 @@ pub struct RecordedRequest {
     pub method: String,
     /// Path and query as sent (percent-encoded).
     pub path: String,
-    /// The model id, decoded, when the path names one.
+    /// The model id, decoded, when the path names one (InvokeModel), or the body's `model`
+    /// (Messages API).
     pub model_id: Option<String>,
-    /// `invoke`, `invoke-with-response-stream` or `count-tokens`.
+    /// `invoke`, `invoke-with-response-stream` or `count-tokens` (InvokeModel), `messages`
+    /// (`POST /anthropic/v1/messages`, streamed or not).
     pub operation: Option<String>,
     /// Headers, names lower-cased.
     pub headers: Vec<(String, String)>,

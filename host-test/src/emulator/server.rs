@@ -1,6 +1,7 @@
 //! The HTTP side: the accept loop (plain or TLS), the hyper handler that records a request,
 //! checks it, picks its answer (scripted, queued, the default, STS, CountTokens, an error) and
-//! sends it, whole or in pieces; and the test-control paths under `/_emulator/`.
+//! sends it, whole or in pieces; the Messages API's paths (under `/anthropic/`) handed to
+//! [`messages_api`](super::messages_api); and the test-control paths under `/_emulator/`.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use super::answers::default_answer;
 use super::count_tokens::count_tokens;
 use super::eventstream::stream_events;
+use super::messages_api::{self, is_messages_api};
 use super::rules::check_invoke;
 use super::scripted::{Delivery, RecordedRequest, Scripted};
 use super::sigv4::{assume_role_answer, assume_role_refusal, failure_code, failure_message, verify};
@@ -108,6 +110,10 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
     let headers: Vec<(String, String)> =
         parts.headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    if is_messages_api(parts.uri.path()) {
+        let (answer, sent_counter, abandoned) = messages_api::answer(parts.method.as_str(), &path, headers, body, &state, n);
+        return respond(answer, &request_id, sent_counter, abandoned).await;
+    }
     let (model_id, operation) = parse_path(parts.uri.path());
     let is_sts = parts.uri.path() == "/" && String::from_utf8_lossy(&body).contains("Action=AssumeRole");
     let auth_failure = verify(parts.method.as_str(), &path, &headers, &body, if is_sts { "sts" } else { "bedrock" }).err();
@@ -187,6 +193,17 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
             }
         }
     };
+    respond(answer, &request_id, sent_counter, abandoned).await
+}
+
+/// Sends `answer` (after its delay; or drops the connection for a reset), with `request_id`
+/// as `x-amzn-RequestId` unless it carries its own.
+async fn respond(
+    answer: Scripted,
+    request_id: &str,
+    sent_counter: Arc<AtomicU64>,
+    abandoned: Arc<AtomicU64>,
+) -> Result<Response<Body>, ScriptedReset> {
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
@@ -198,7 +215,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
     let has_id = answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-requestid"));
     let mut builder = Response::builder().status(answer.status);
     if !has_id {
-        builder = builder.header("x-amzn-RequestId", &request_id);
+        builder = builder.header("x-amzn-RequestId", request_id);
     }
     for (k, v) in &answer.headers {
         builder = builder.header(k, v);
@@ -259,7 +276,8 @@ fn deliver(body: Vec<u8>, delivery: Delivery, sent_counter: Arc<AtomicU64>, aban
     channel.boxed()
 }
 
-/// The test-control paths (`/_emulator/push`, `/_emulator/requests`); never Bedrock's.
+/// The test-control paths (`/_emulator/push`, `/_emulator/requests`); never Bedrock's. A pushed
+/// message answers the next InvokeModel or Messages-API call.
 fn control_answer(path: &str, method: &str, body: &[u8], state: &Mutex<State>) -> Response<Body> {
     let reply = |status: u16, value: Value| {
         Response::builder()
@@ -330,8 +348,8 @@ mod tests {
     use super::*;
     use crate::emulator::models::bare_model;
     use crate::emulator::sigv4::parse_amz_date;
-    use crate::emulator::test_support::{count_request, request, text_of};
-    use crate::emulator::{input_tokens, sign_with_emulator_key, Emulator};
+    use crate::emulator::test_support::{count_request, request, send_http, text_of, Auth};
+    use crate::emulator::{input_tokens, Emulator};
 
     #[test]
     fn paths_and_dates_parse() {
@@ -367,26 +385,11 @@ mod tests {
         );
     }
 
-    /// Sends a request signed with the emulator's key and returns the status and JSON body.
+    /// Sends a request signed with the emulator's key for `bedrock` and returns the status and
+    /// JSON body.
     async fn send(emu: &Emulator, path: &str, body: &[u8], extra: &[(&str, &str)]) -> (u16, Value) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut headers = vec![("content-type", "application/json")];
-        headers.extend_from_slice(extra);
-        let url = format!("{}{path}", emu.endpoint_url());
-        let signed = sign_with_emulator_key("POST", &url, &headers, body, "us-east-1", "bedrock", SystemTime::now(), None).unwrap();
-        let mut head = format!("POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\nconnection: close\r\n", emu.addr(), body.len());
-        for (k, v) in headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).chain(signed).filter(|(k, _)| k != "host") {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut stream = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(body).await.unwrap();
-        let mut out = Vec::new();
-        stream.read_to_end(&mut out).await.unwrap();
-        let text = String::from_utf8_lossy(&out);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        (head[9..12].parse().unwrap(), serde_json::from_str(body).unwrap_or(Value::Null))
+        let reply = send_http(emu, Auth::SigV4("bedrock"), path, body, extra).await;
+        (reply.status, reply.json())
     }
 
     #[tokio::test]
