@@ -25,9 +25,11 @@ pub mod request;
 pub mod retry;
 pub mod scrub;
 pub mod sign;
+pub mod sse;
 pub mod stream;
 pub mod transport;
 pub mod validate;
+pub mod wire;
 
 #[cfg(test)]
 mod properties;
