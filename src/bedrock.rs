@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use crate::error::{ErrorKind, ProviderError};
-use crate::models::CATALOG;
 use crate::transport::HttpResponse;
 
 /// What was being called, for the hints.
@@ -26,11 +25,16 @@ pub struct CallContext<'a> {
 
 /// What a failed attempt allows next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Next {
     /// Nothing: the error is final.
     Stop,
-    /// The same request again, after a backoff.
-    Retry,
+    /// The same request again, after a backoff (at least `after`, when the service said how
+    /// long to wait).
+    Retry {
+        /// The service's own wait (`retry-after`), when it sent one.
+        after: Option<std::time::Duration>,
+    },
     /// The same request with the model's next id (geographic → `global.` → bare).
     OtherModelId,
 }
@@ -77,7 +81,7 @@ pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (Pro
     let error = classify_parsed(response.status, &code, &json, &response.body, response.header("x-amzn-requestid"), ctx);
     let message = json.get("message").and_then(Value::as_str).unwrap_or_default();
     let next = if is_retryable(&code) {
-        Next::Retry
+        Next::Retry { after: None }
     } else if ctx.more_ids && refuses_the_id(&code, message) {
         Next::OtherModelId
     } else {
@@ -180,7 +184,7 @@ fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_i
 }
 
 fn known_ids() -> String {
-    CATALOG.iter().map(|m| m.id).collect::<Vec<_>>().join(", ")
+    crate::models::ids_for(crate::wire::Api::Invoke).join(", ")
 }
 
 #[cfg(test)]

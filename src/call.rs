@@ -11,7 +11,8 @@ use crate::convert;
 use crate::error::{ErrorKind, ProviderError};
 use crate::events::{
     self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW, PROVIDER_CONFIG_WARNING,
-    PROVIDER_CONTINUATION, PROVIDER_MODEL_FALLBACK, PROVIDER_RETRY, PROVIDER_THROTTLE, PROVIDER_TOOL_SEQUENCE_REPAIRED,
+    PROVIDER_CONTINUATION, PROVIDER_MODEL_DEPRECATED, PROVIDER_MODEL_FALLBACK, PROVIDER_RETRY, PROVIDER_THROTTLE,
+    PROVIDER_TOOL_SEQUENCE_REPAIRED,
 };
 use crate::messages::{ChatResponse, ContentBlock};
 use crate::port::Platform;
@@ -108,7 +109,21 @@ impl<'a> Emitter<'a> {
                 json!({"tool_call_ids": c.repaired_tool_calls, "count": c.repaired_tool_calls.len()}),
             );
         }
-        self.emit(LLM_REQUEST, json!({"message_count": c.message_count, "stream": stream, "max_tokens": c.body["max_tokens"], "thinking_budget": c.thinking_budget}));
+        if let Some(why) = c.deprecated {
+            self.platform.warn(why);
+            self.emit(PROVIDER_MODEL_DEPRECATED, json!({"message": why}));
+        }
+        self.emit(
+            LLM_REQUEST,
+            json!({
+                "message_count": c.message_count,
+                "stream": stream,
+                "max_tokens": c.body["max_tokens"],
+                "thinking_budget": c.thinking_budget,
+                "effort": c.effort,
+                "api": c.api.name(),
+            }),
+        );
         if c.config.debug {
             self.emit(LLM_REQUEST_DEBUG, json!({"request": events::truncated(&c.body)}));
         }
@@ -180,10 +195,17 @@ pub(crate) struct Attempts {
 
 impl Attempts {
     /// Waits before another attempt after `error`, if the call's retry policy allows one, and
-    /// reports it (`provider:throttle`, `provider:retry`).
-    pub(crate) fn may_retry(&mut self, platform: &dyn Platform, call: &PreparedCall, error: &ProviderError) -> bool {
+    /// reports it (`provider:throttle`, `provider:retry`). A wait the service asked for
+    /// (`retry-after`) is the least the backoff waits.
+    pub(crate) fn may_retry(
+        &mut self,
+        platform: &dyn Platform,
+        call: &PreparedCall,
+        error: &ProviderError,
+        after: Option<Duration>,
+    ) -> bool {
         let policy = RetryPolicy { max_retries: call.config.max_retries, budget: call.config.retry_budget };
-        let wait = RetryPolicy::backoff(self.count.saturating_sub(1), platform.random_u64());
+        let wait = RetryPolicy::backoff(self.count.saturating_sub(1), platform.random_u64()).max(after.unwrap_or_default());
         let allowed = policy.allows(self.count.saturating_sub(1), self.waited, wait);
         Emitter::new(platform, call).retry(self.count, allowed.then_some(wait), error);
         if !allowed {
@@ -218,7 +240,7 @@ pub(crate) fn with_retries<T>(
                     continue;
                 }
             }
-            Next::Retry if attempts.may_retry(platform, call, &error) => continue,
+            Next::Retry { after } if attempts.may_retry(platform, call, &error, after) => continue,
             _ => {}
         }
         return Err(error.after_attempts(attempts.count));
@@ -227,7 +249,7 @@ pub(crate) fn with_retries<T>(
 
 /// A transport failure as an attempt's outcome.
 pub(crate) fn network_failure(e: crate::transport::TransportError) -> (ProviderError, Next) {
-    let next = if e.is_retryable() { Next::Retry } else { Next::Stop };
+    let next = if e.is_retryable() { Next::Retry { after: None } } else { Next::Stop };
     (ProviderError::new(ErrorKind::Network, e.to_string()), next)
 }
 

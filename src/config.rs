@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::models::{CACHE_TTLS, DEFAULT_MODEL};
+use crate::wire::{Api, API_CHOICES};
 
 /// Where configuration values come from: the host's config store, then the environment.
 pub trait ConfigSource {
@@ -43,6 +44,10 @@ pub enum KeyType {
 
 /// The values of `guardrail_trace`, as Bedrock's `X-Amzn-Bedrock-Trace` header takes them.
 pub const GUARDRAIL_TRACES: &[&str] = &["disabled", "enabled", "enabled_full"];
+/// The values of `thinking_display`: how adaptive thinking shows its thinking (Anthropic's
+/// `thinking.display`; platform.claude.com's adaptive-thinking docs, anthropic-sdk-python's
+/// `ThinkingConfigAdaptiveParam`).
+pub const THINKING_DISPLAYS: &[&str] = &["summarized", "omitted"];
 /// Most continuation rounds `max_continuations` allows: each round re-sends the whole
 /// conversation, so more would multiply the input cost of one answer.
 pub const MAX_CONTINUATIONS: u32 = 10;
@@ -69,6 +74,7 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey { name: "aws_region", env: &["AWS_REGION", "AWS_DEFAULT_REGION"], default: None, ty: KeyType::Text, label: "AWS region", help: "AWS region of the Bedrock endpoint, e.g. us-east-1" },
     ConfigKey { name: "aws_profile", env: &["AWS_PROFILE"], default: None, ty: KeyType::Text, label: "AWS profile", help: "Named profile the host resolves credentials from (information only inside the component)" },
     ConfigKey { name: "default_model", env: &[], default: Some(DEFAULT_MODEL), ty: KeyType::Text, label: "Default model", help: "Bedrock model id used when a request names none" },
+    ConfigKey { name: "api", env: &[], default: Some("auto"), ty: KeyType::Choice(API_CHOICES), label: "Bedrock API", help: "Which Bedrock API calls go through: auto (the model catalog decides; an unknown bare anthropic.claude-… id without a date or version goes to the Messages API, profile ids, ARNs and versioned ids to InvokeModel), invoke (InvokeModel on bedrock-runtime) or messages (the Messages API on bedrock-mantle)" },
     ConfigKey { name: "use_cross_region_inference", env: &[], default: Some("true"), ty: KeyType::Boolean, label: "Cross-region inference", help: "Call the cross-region inference profile (us., eu., apac., …) for the region instead of the bare model id" },
     ConfigKey { name: "max_tokens", env: &[], default: Some("8192"), ty: KeyType::PositiveInteger, label: "Max output tokens", help: "Output token limit when a request sets none (capped at the model's maximum)" },
     ConfigKey { name: "temperature", env: &[], default: Some("1.0"), ty: KeyType::Number, label: "Temperature", help: "Sampling temperature from 0.0 to 1.0 when a request sets none" },
@@ -88,10 +94,12 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey { name: "guardrail_trace", env: &[], default: Some("disabled"), ty: KeyType::Choice(GUARDRAIL_TRACES), label: "Guardrail trace", help: "disabled, enabled or enabled_full: whether Bedrock returns the guardrail's assessment, reported in the response metadata as guardrail_trace" },
     ConfigKey { name: "max_continuations", env: &[], default: Some("0"), ty: KeyType::Count, label: "Max continuations", help: "When an answer stops at max_tokens, continue it up to this many times and return one stitched answer (0: off; never after a tool call or while thinking; at most 10)" },
     ConfigKey { name: "enable_long_context", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "1M-token context", help: "Send Anthropic's 1M-token context beta on the models that offer it on Bedrock (Claude Sonnet 4.5 and Sonnet 4); other models keep their window, reported in degradation" },
+    ConfigKey { name: "thinking_display", env: &[], default: Some("summarized"), ty: KeyType::Choice(THINKING_DISPLAYS), label: "Thinking display", help: "summarized or omitted: whether a model with adaptive thinking returns its summarized thinking or only the signature (sent as thinking.display)" },
     ConfigKey { name: "stream_events", env: &[], default: Some("true"), ty: KeyType::Boolean, label: "Stream events", help: "Emit llm:stream_block_start / _delta / _end (and llm:stream_thinking_delta) hook events while an answer streams; off saves one event line per delta when nothing listens" },
     ConfigKey { name: "debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Debug events", help: "Emit llm:request:debug and llm:response:debug events" },
     ConfigKey { name: "raw_debug", env: &[], default: Some("false"), ty: KeyType::Boolean, label: "Raw debug events", help: "Emit llm:request:raw and llm:response:raw events with complete bodies (secrets redacted)" },
     ConfigKey { name: "endpoint_url", env: &["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"], default: None, ty: KeyType::Text, label: "Endpoint URL", help: "Bedrock Runtime endpoint override, e.g. a VPC endpoint or a local emulator" },
+    ConfigKey { name: "mantle_endpoint_url", env: &["AWS_ENDPOINT_URL_BEDROCK_MANTLE", "ANTHROPIC_BEDROCK_MANTLE_BASE_URL", "AWS_ENDPOINT_URL"], default: None, ty: KeyType::Text, label: "Messages API endpoint URL", help: "Bedrock Messages API (bedrock-mantle) endpoint override, e.g. a local emulator; ANTHROPIC_BEDROCK_MANTLE_BASE_URL is read as Anthropic's SDKs read it, as the API base with /anthropic included" },
     ConfigKey { name: "aws_access_key_id", env: &["AWS_ACCESS_KEY_ID"], default: None, ty: KeyType::Secret, label: "AWS access key id", help: "Access key id of the credentials to sign with" },
     ConfigKey { name: "aws_secret_access_key", env: &["AWS_SECRET_ACCESS_KEY"], default: None, ty: KeyType::Secret, label: "AWS secret access key", help: "Secret access key of the credentials to sign with" },
     ConfigKey { name: "aws_session_token", env: &["AWS_SESSION_TOKEN"], default: None, ty: KeyType::Secret, label: "AWS session token", help: "Session token of temporary credentials (SSO, assumed roles)" },
@@ -283,11 +291,16 @@ impl Endpoint {
         let authority = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
         Ok(Endpoint { scheme, authority, base_path: path.to_string() })
     }
+}
 
-    /// The standard Bedrock Runtime endpoint of `region`.
-    pub fn for_region(region: &str) -> Endpoint {
-        Endpoint { scheme: "https".into(), authority: format!("bedrock-runtime.{region}.amazonaws.com"), base_path: String::new() }
-    }
+/// Which API calls go through: the `api` config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiChoice {
+    /// The model catalog decides, per model (see [`crate::models::api_for`]).
+    Auto,
+    /// Always this API.
+    Fixed(Api),
 }
 
 /// The resolved configuration for one request.
@@ -339,8 +352,14 @@ pub struct ProviderConfig {
     pub debug: bool,
     /// Emit `:raw` events.
     pub raw_debug: bool,
-    /// Endpoint override.
+    /// Endpoint override of Bedrock Runtime (InvokeModel).
     pub endpoint: Option<Endpoint>,
+    /// Which API calls go through.
+    pub api: ApiChoice,
+    /// The Messages API's base (`/anthropic` included) when overridden.
+    pub mantle_endpoint: Option<Endpoint>,
+    /// `thinking.display` for adaptive thinking: `summarized` or `omitted`.
+    pub thinking_display: &'static str,
     /// Credentials to sign with.
     pub credentials: Credentials,
 }
@@ -380,6 +399,27 @@ impl ProviderConfig {
                 value: Some(url.clone()),
                 expected,
             })?),
+        };
+        // The SDKs' ANTHROPIC_BEDROCK_MANTLE_BASE_URL is the API base itself; the AWS-style
+        // variables and the key name the service endpoint, under which the API is `/anthropic`.
+        let mantle_endpoint = match r.lookup("mantle_endpoint_url")? {
+            None => None,
+            Some((from, url)) => {
+                let mut e = Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
+                    key: from.clone(),
+                    value: Some(url.clone()),
+                    expected,
+                })?;
+                if from != "ANTHROPIC_BEDROCK_MANTLE_BASE_URL" {
+                    e.base_path.push_str(crate::wire::messages::API_BASE_PATH);
+                }
+                Some(e)
+            }
+        };
+        let api = match r.choice("api")? {
+            "invoke" => ApiChoice::Fixed(Api::Invoke),
+            "messages" => ApiChoice::Fixed(Api::Messages),
+            _ => ApiChoice::Auto,
         };
         let seconds = |key: &str| -> Result<Duration, ConfigError> { Ok(Duration::from_secs_f64(r.number(key, 0.001, 86_400.0)?)) };
         let timeout = seconds("timeout")?;
@@ -430,6 +470,9 @@ impl ProviderConfig {
             debug: r.boolean("debug")?,
             raw_debug: r.boolean("raw_debug")?,
             endpoint,
+            api,
+            mantle_endpoint,
+            thinking_display: r.choice("thinking_display")?,
             credentials: r.credentials()?,
         })
     }
@@ -439,11 +482,16 @@ impl ProviderConfig {
         self.region.as_deref().ok_or(ConfigError::NoRegion)
     }
 
-    /// The endpoint requests go to: the override, else the region's standard endpoint.
-    pub fn endpoint(&self) -> Result<Endpoint, ConfigError> {
-        match &self.endpoint {
+    /// The endpoint requests of `api` go to: the override, else the region's standard
+    /// endpoint (for the Messages API, its API base).
+    pub fn endpoint(&self, api: Api) -> Result<Endpoint, ConfigError> {
+        let (overridden, standard): (_, fn(&str) -> Endpoint) = match api {
+            Api::Invoke => (&self.endpoint, crate::wire::invoke::endpoint_for_region),
+            Api::Messages => (&self.mantle_endpoint, crate::wire::messages::endpoint_for_region),
+        };
+        match overridden {
             Some(e) => Ok(e.clone()),
-            None => Ok(Endpoint::for_region(self.require_region()?)),
+            None => Ok(standard(self.require_region()?)),
         }
     }
 }

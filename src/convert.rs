@@ -12,9 +12,10 @@ use crate::config::ProviderConfig;
 use crate::error::{number, ProviderError};
 use crate::messages::{ChatRequest, ChatResponse, ContentBlock, MessageContent, Object, Role, Usage};
 use crate::models::ModelSpec;
+use crate::wire::Api;
 
-/// Bedrock's required Anthropic API version for the Messages API.
-pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+/// Bedrock's required Anthropic API version in an InvokeModel body.
+pub const ANTHROPIC_VERSION: &str = crate::wire::invoke::ANTHROPIC_VERSION;
 /// The beta flag that lets Claude think between tool calls.
 pub const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
 /// The key Bedrock adds to a guarded answer (the body, or a stream's last event):
@@ -68,31 +69,112 @@ pub struct Translated {
     pub body: Value,
     /// `max_tokens` as sent.
     pub max_tokens: u32,
-    /// Thinking budget as sent, when thinking is on.
+    /// Thinking budget as sent, when budget thinking is on.
     pub thinking_budget: Option<u32>,
+    /// Adaptive thinking is on (the model picks its own budget).
+    pub adaptive_thinking: bool,
+    /// `output_config.effort` as sent.
+    pub effort: Option<&'static str>,
     /// Changes made to fit the model's rules.
     pub adjustments: Vec<Adjustment>,
     /// Set when the answer comes as the input of [`ANSWER_TOOL`] (JSON `response_format`).
     pub answer_tool: Option<String>,
 }
 
-/// The rules of a model this catalog does not know: those of the newest models, the
-/// strictest (one of temperature and top_p).
-fn rules(model: Option<&ModelSpec>) -> (u32, crate::models::Thinking, crate::models::Sampling, &str) {
-    match model {
-        Some(m) => (m.max_output_tokens, m.thinking, m.sampling, m.display_name),
-        None => (
+/// The rules of a model this catalog does not know: those of the newest models of its API, the
+/// strictest (one of temperature and top_p; on the Messages API adaptive thinking with the
+/// effort levels every adaptive model takes).
+fn rules(model: Option<&ModelSpec>, api: Api) -> (u32, crate::models::Thinking, crate::models::Sampling, &str) {
+    use crate::models::{Sampling, Thinking};
+    match (model, api) {
+        (Some(m), _) => (m.max_output_tokens, m.thinking, m.sampling, m.display_name),
+        (None, Api::Messages) => (
             u32::MAX,
-            crate::models::Thinking { budget: true, adaptive: false, interleaved: true },
-            crate::models::Sampling { temperature_xor_top_p: true, top_k: true },
+            Thinking { budget: false, adaptive: true, interleaved: false, efforts: &["low", "medium", "high"] },
+            Sampling { accepted: true, temperature_xor_top_p: true, top_k: true },
+            "this model",
+        ),
+        (None, _) => (
+            u32::MAX,
+            Thinking { budget: true, adaptive: false, interleaved: true, efforts: &[] },
+            Sampling { accepted: true, temperature_xor_top_p: true, top_k: true },
             "this model",
         ),
     }
 }
 
-/// Builds the Bedrock Anthropic body. Never sets `model` or `stream`: Bedrock rejects both.
-pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Option<&ModelSpec>) -> Result<Translated, ProviderError> {
-    let (model_max, thinking_rules, sampling, model_name) = rules(model);
+/// The thinking a request asks for, before the model's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Off,
+    /// A token budget (metadata or the `thinking_budget_tokens` config key).
+    Budget(u32),
+    /// A `reasoning_effort` level.
+    Effort(&'static str),
+}
+
+/// The thinking sent, after the model's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Budget(u32),
+    Adaptive(Option<&'static str>),
+}
+
+/// The thinking budgets `reasoning_effort` stands for on a model without adaptive thinking.
+const EFFORT_BUDGETS: &[(&str, u32)] = &[("low", 4_096), ("medium", 16_000), ("high", 32_000), ("xhigh", 48_000), ("max", 64_000)];
+
+/// What `asked` becomes on a model with `rules`, every change recorded.
+fn thinking_for(asked: Asked, rules: &crate::models::Thinking, model_name: &str, adjustments: &mut Vec<Adjustment>) -> Option<Sent> {
+    let mut adjust = |requested: String, actual: String, reason: String| {
+        adjustments.push(Adjustment { field: "thinking", requested, actual, reason });
+    };
+    match asked {
+        Asked::Off => None,
+        Asked::Budget(b) if rules.budget => Some(Sent::Budget(b)),
+        Asked::Budget(b) if rules.adaptive => {
+            adjust(format!("budget {b}"), "adaptive".into(), format!("{model_name} thinks adaptively only (it refuses a token budget)"));
+            Some(Sent::Adaptive(None))
+        }
+        Asked::Effort(level) if rules.adaptive => {
+            let Some(rank) = EFFORT_BUDGETS.iter().position(|(l, _)| *l == level) else { return Some(Sent::Adaptive(None)) };
+            // The highest level the model takes at or below the one asked for.
+            let taken = EFFORT_BUDGETS[..=rank].iter().rev().map(|(l, _)| *l).find(|l| rules.efforts.contains(l));
+            if taken != Some(level) {
+                adjust(
+                    format!("effort {level}"),
+                    taken.map_or_else(|| "adaptive".to_string(), |t| format!("effort {t}")),
+                    format!(
+                        "{model_name} takes the effort levels {}",
+                        if rules.efforts.is_empty() { "none".into() } else { rules.efforts.join(", ") }
+                    ),
+                );
+            }
+            Some(Sent::Adaptive(taken))
+        }
+        Asked::Effort(level) if rules.budget => {
+            EFFORT_BUDGETS.iter().find(|(l, _)| *l == level).map(|(_, b)| Sent::Budget((*b).max(MIN_THINKING_BUDGET)))
+        }
+        Asked::Budget(b) => {
+            adjust(format!("budget {b}"), "off".into(), format!("{model_name} does not support extended thinking"));
+            None
+        }
+        Asked::Effort(level) => {
+            adjust(format!("effort {level}"), "off".into(), format!("{model_name} does not support extended thinking"));
+            None
+        }
+    }
+}
+
+/// Builds the Anthropic Messages body in InvokeModel's form (`anthropic_version`, betas in
+/// `anthropic_beta`); never sets `model` or `stream`, which InvokeModel rejects.
+/// [`crate::wire::messages::body`] turns it into a Messages API body.
+pub fn to_anthropic(
+    request: &ChatRequest,
+    config: &ProviderConfig,
+    model: Option<&ModelSpec>,
+    api: Api,
+) -> Result<Translated, ProviderError> {
+    let (model_max, thinking_rules, sampling, model_name) = rules(model, api);
     let mut adjustments = Vec::new();
     let mut system: Vec<Value> = Vec::new();
     // Developer messages are context, not instructions: sent first as user content wrapped in
@@ -139,23 +221,20 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
 
     check_inputs(&turns, model)?;
 
-    // Thinking: the budget asked for, within what the model and this conversation allow.
-    let mut thinking_budget = thinking_budget(request, config.thinking_budget_tokens, &mut adjustments)?;
-    if let Some(budget) = thinking_budget {
-        if !thinking_rules.budget {
-            adjustments.push(Adjustment {
-                field: "thinking",
-                requested: format!("budget {budget}"),
-                actual: "off".into(),
-                reason: format!("{model_name} does not support extended thinking"),
-            });
-            thinking_budget = None;
-        } else if let Some(reason) = open_tool_turn_without_thinking(&turns) {
-            adjustments.push(Adjustment { field: "thinking", requested: format!("budget {budget}"), actual: "off".into(), reason });
-            thinking_budget = None;
+    // Thinking: what was asked for, within what the model and this conversation allow.
+    let asked = thinking_asked(request, config.thinking_budget_tokens, &mut adjustments)?;
+    let mut sent = thinking_for(asked, &thinking_rules, model_name, &mut adjustments);
+    if sent.is_some() {
+        if let Some(reason) = open_tool_turn_without_thinking(&turns) {
+            let requested = match sent {
+                Some(Sent::Budget(b)) => format!("budget {b}"),
+                _ => "adaptive".into(),
+            };
+            adjustments.push(Adjustment { field: "thinking", requested, actual: "off".into(), reason });
+            sent = None;
         }
     }
-    if !thinking_rules.budget {
+    if !thinking_rules.budget && !thinking_rules.adaptive {
         drop_thinking_blocks(&mut turns, model_name, &mut adjustments);
     }
 
@@ -194,8 +273,8 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
         body.insert("system".into(), Value::Array(system));
     }
 
-    let budget = match thinking_budget {
-        Some(asked) => {
+    let budget = match sent {
+        Some(Sent::Budget(asked)) => {
             // Anthropic requires budget_tokens < max_tokens; make room for an answer after the thinking.
             if asked >= max_tokens {
                 let raised = asked.saturating_add(4096).min(model_max);
@@ -229,16 +308,33 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
             }
             Some(budget)
         }
+        Some(Sent::Adaptive(effort)) => {
+            body.insert("thinking".into(), json!({"type": "adaptive", "display": config.thinking_display}));
+            if let Some(effort) = effort {
+                body.insert("output_config".into(), json!({"effort": effort}));
+            }
+            None
+        }
         None => None,
     };
+    let thinking_on = sent.is_some();
     body.insert("max_tokens".into(), json!(max_tokens));
-    sampling_parameters(request, config, budget.is_some(), sampling, model_name, &mut body, &mut adjustments)?;
+    sampling_parameters(request, config, thinking_on, sampling, model_name, &mut body, &mut adjustments)?;
 
     if let Some(stop) = request.stop.as_ref().filter(|s| !s.is_empty()) {
         body.insert("stop_sequences".into(), json!(stop));
     }
     let mut tools: Vec<Value> = request.tools.iter().flatten().map(tool_spec).collect();
-    let answer_tool = answer_tool(request, budget.is_some())?;
+    let native_format = model.is_some_and(|m| m.structured_output);
+    let answer_tool = match answer_format(request, thinking_on, native_format)? {
+        Some(AnswerFormat::Native(format)) => {
+            let config = body.entry("output_config").or_insert_with(|| json!({}));
+            config["format"] = format;
+            None
+        }
+        Some(AnswerFormat::Tool(spec, choice)) => Some((spec, choice)),
+        None => None,
+    };
     if let Some((spec, _)) = &answer_tool {
         tools.push(spec.clone());
     }
@@ -251,7 +347,7 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
         }
         (None, Some(choice)) if body.contains_key("tools") => {
             let choice = tool_choice(choice)?;
-            if budget.is_some() && matches!(choice["type"].as_str(), Some("any" | "tool")) {
+            if thinking_on && matches!(choice["type"].as_str(), Some("any" | "tool")) {
                 return Err(ProviderError::validation(
                     "`tool_choice` forces a tool call, which Claude refuses while extended thinking is on: use `auto`, or turn thinking off (`reasoning_effort`: none)",
                 ));
@@ -274,6 +370,8 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
     }
     if config.enable_long_context {
         match model.and_then(|m| m.long_context_window) {
+            // A model whose own window is 1M needs no beta.
+            None if model.is_some_and(|m| m.context_window >= 1_000_000) => {}
             Some(_) => {
                 let betas = body.entry("anthropic_beta").or_insert_with(|| json!([]));
                 if let Some(list) = betas.as_array_mut() {
@@ -292,6 +390,11 @@ pub fn to_anthropic(request: &ChatRequest, config: &ProviderConfig, model: Optio
         body: Value::Object(body),
         max_tokens,
         thinking_budget: budget,
+        adaptive_thinking: matches!(sent, Some(Sent::Adaptive(_))),
+        effort: match sent {
+            Some(Sent::Adaptive(effort)) => effort,
+            _ => None,
+        },
         adjustments,
         answer_tool: answer_tool.map(|_| ANSWER_TOOL.to_string()),
     })
@@ -395,6 +498,18 @@ fn sampling_parameters(
                 .ok_or_else(|| ProviderError::validation(format!("`top_k` is {v}: it must be a whole number of at least 1")))?,
         ),
     };
+    if !sampling.accepted {
+        for (field, value) in [("temperature", temperature.take()), ("top_p", top_p.take()), ("top_k", top_k.take().map(|k| k as f64))] {
+            if let Some(v) = value {
+                adjustments.push(Adjustment {
+                    field,
+                    requested: number(v),
+                    actual: "not sent".into(),
+                    reason: format!("{model_name} takes no sampling parameters (it answers 400 to them)"),
+                });
+            }
+        }
+    }
     if thinking {
         // Thinking runs at temperature 1 only, without top_k, and with top_p of 0.95 or more.
         if let Some(t) = temperature.take().filter(|t| *t != 1.0) {
@@ -483,10 +598,20 @@ fn tool_spec(t: &crate::messages::ToolSpec) -> Value {
     Value::Object(tool)
 }
 
-/// For a JSON `response_format`: the answer tool and the `tool_choice` that makes Claude use
+/// How a JSON `response_format` is asked of the model.
+#[derive(Debug, Clone, PartialEq)]
+enum AnswerFormat {
+    /// Native structured output: `output_config.format`, the answer is the text.
+    Native(Value),
+    /// The answer tool and the `tool_choice` that makes Claude use it.
+    Tool(Value, Value),
+}
+
+/// For a JSON `response_format`: native structured output where the model has it through this
+/// API and a schema is given; else the answer tool and the `tool_choice` that makes Claude use
 /// it (forced when there are no other tools; `any` beside the caller's tools, so an agent
 /// loop can still call them). `None` for text.
-fn answer_tool(request: &ChatRequest, thinking: bool) -> Result<Option<(Value, Value)>, ProviderError> {
+fn answer_format(request: &ChatRequest, thinking: bool, native: bool) -> Result<Option<AnswerFormat>, ProviderError> {
     let Some(format) = &request.response_format else {
         return Ok(None);
     };
@@ -522,8 +647,11 @@ fn answer_tool(request: &ChatRequest, thinking: bool) -> Result<Option<(Value, V
     };
     if thinking {
         return Err(ProviderError::validation(
-            "`response_format` JSON makes Claude answer through a forced tool call, which it refuses while extended thinking is on: turn thinking off (`reasoning_effort`: none) or ask for JSON in the prompt",
+            "`response_format` JSON makes Claude answer in a fixed form, which this provider does not combine with extended thinking: turn thinking off (`reasoning_effort`: none) or ask for JSON in the prompt",
         ));
+    }
+    if native && kind == "json_schema" {
+        return Ok(Some(AnswerFormat::Native(json!({"type": "json_schema", "schema": schema}))));
     }
     let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
     if request.tool_choice.is_some() && has_tools {
@@ -543,7 +671,7 @@ fn answer_tool(request: &ChatRequest, thinking: bool) -> Result<Option<(Value, V
     };
     let spec = json!({"name": ANSWER_TOOL, "description": description, "input_schema": schema});
     let choice = if has_tools { json!({"type": "any"}) } else { json!({"type": "tool", "name": ANSWER_TOOL}) };
-    Ok(Some((spec, choice)))
+    Ok(Some(AnswerFormat::Tool(spec, choice)))
 }
 
 /// Images and documents only for models that take them: refused here, not by Bedrock.
@@ -840,10 +968,10 @@ fn tool_choice(choice: &Value) -> Result<Value, ProviderError> {
     }
 }
 
-/// The thinking budget asked for: `metadata.thinking_budget_tokens` (or `thinking_budget`)
-/// wins; then `reasoning_effort` low/medium/high (4k/16k/32k tokens); then the
+/// The thinking asked for: `metadata.thinking_budget_tokens` (or `thinking_budget`) wins;
+/// then `reasoning_effort` (none, minimal, low, medium, high, xhigh, max); then the
 /// `thinking_budget_tokens` config key. A budget under Anthropic's minimum is raised to it.
-fn thinking_budget(request: &ChatRequest, configured: u32, adjustments: &mut Vec<Adjustment>) -> Result<Option<u32>, ProviderError> {
+fn thinking_asked(request: &ChatRequest, configured: u32, adjustments: &mut Vec<Adjustment>) -> Result<Asked, ProviderError> {
     let from_metadata = request.metadata.as_ref().and_then(|m| m.get("thinking_budget_tokens").or_else(|| m.get("thinking_budget")));
     let budget = match (from_metadata, request.reasoning_effort.as_deref()) {
         (Some(v), _) => match v.as_u64() {
@@ -853,23 +981,31 @@ fn thinking_budget(request: &ChatRequest, configured: u32, adjustments: &mut Vec
         },
         (None, Some("none") | Some("minimal")) => None,
         (None, None) => (configured > 0).then_some(configured),
-        (None, Some("low")) => Some(4_096),
-        (None, Some("medium")) => Some(16_000),
-        (None, Some("high")) => Some(32_000),
-        (None, Some(other)) => return Err(ProviderError::validation(format!("`reasoning_effort` is {other:?}: use none, low, medium or high"))),
+        (None, Some(level)) => match EFFORT_BUDGETS.iter().find(|(l, _)| *l == level) {
+            Some((l, _)) => return Ok(Asked::Effort(l)),
+            None => {
+                return Err(ProviderError::validation(format!(
+                    "`reasoning_effort` is {level:?}: use none, low, medium, high, xhigh or max"
+                )))
+            }
+        },
     };
-    Ok(budget.map(|b| {
-        if b < MIN_THINKING_BUDGET {
-            adjustments.push(Adjustment {
-                field: "thinking_budget",
-                requested: b.to_string(),
-                actual: MIN_THINKING_BUDGET.to_string(),
-                reason: format!("the smallest thinking budget is {MIN_THINKING_BUDGET} tokens"),
-            });
+    Ok(match budget {
+        None => Asked::Off,
+        Some(b) => {
+            if b < MIN_THINKING_BUDGET {
+                adjustments.push(Adjustment {
+                    field: "thinking_budget",
+                    requested: b.to_string(),
+                    actual: MIN_THINKING_BUDGET.to_string(),
+                    reason: format!("the smallest thinking budget is {MIN_THINKING_BUDGET} tokens"),
+                });
+            }
+            Asked::Budget(b.max(MIN_THINKING_BUDGET))
         }
-        b.max(MIN_THINKING_BUDGET)
-    }))
+    })
 }
+
 /// Maps Anthropic's stop_reason to Amplifier's finish_reason.
 pub fn finish_reason(stop_reason: &str) -> String {
     match stop_reason {
@@ -1005,7 +1141,7 @@ mod tests {
 
     fn translate(req: Value) -> Result<Translated, ProviderError> {
         let req: ChatRequest = serde_json::from_value(req).unwrap();
-        to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup(crate::models::DEFAULT_MODEL))
+        to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup(crate::models::DEFAULT_MODEL), Api::Invoke)
     }
 
     #[test]
@@ -1096,7 +1232,9 @@ mod tests {
         assert!(t.adjustments.is_empty());
         // Sonnet 4 takes both.
         let req: ChatRequest = serde_json::from_value(json!({"messages": user, "temperature": 0.3, "top_p": 0.9})).unwrap();
-        let t = to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup("anthropic.claude-sonnet-4-20250514-v1:0")).unwrap();
+        let t =
+            to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup("anthropic.claude-sonnet-4-20250514-v1:0"), Api::Invoke)
+                .unwrap();
         assert_eq!((t.body["temperature"].as_f64(), t.body["top_p"].as_f64()), (Some(0.3), Some(0.9)));
         // Thinking: temperature 1, no top_k, recorded.
         let t = translate(json!({"messages": user, "temperature": 0.2, "top_k": 5, "reasoning_effort": "low"})).unwrap();
@@ -1131,8 +1269,77 @@ mod tests {
     }
 
     #[test]
+    fn reasoning_effort_is_adaptive_thinking_with_effort_where_the_model_has_it() {
+        let ask = |effort: &str, model: &str| {
+            translate_with(json!({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": effort}), &[], model).unwrap()
+        };
+        let t = ask("high", "anthropic.claude-sonnet-5");
+        assert_eq!(t.body["thinking"], json!({"type": "adaptive", "display": "summarized"}));
+        assert_eq!(t.body["output_config"], json!({"effort": "high"}));
+        assert_eq!((t.effort, t.adaptive_thinking, t.thinking_budget), (Some("high"), true, None));
+        assert!(t.adjustments.is_empty());
+        // Opus 4.7 takes xhigh but not max: the nearest lower level, reported.
+        let t = ask("max", "anthropic.claude-opus-4-7");
+        assert_eq!(t.body["output_config"]["effort"], "xhigh");
+        assert_eq!((t.adjustments[0].requested.as_str(), t.adjustments[0].actual.as_str()), ("effort max", "effort xhigh"));
+        // A budget-thinking model gets the level's budget.
+        let t = ask("xhigh", "anthropic.claude-sonnet-4-5-20250929-v1:0");
+        assert_eq!(t.body["thinking"], json!({"type": "enabled", "budget_tokens": 48_000}));
+        assert!(t.body.get("output_config").is_none());
+        let e = translate(json!({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"})).unwrap_err().to_string();
+        assert!(e.contains("use none, low, medium, high, xhigh or max"), "{e}");
+        // A budget on a model that thinks only adaptively: adaptive, reported; display from config.
+        let t = translate_with(
+            json!({"messages": [{"role": "user", "content": "x"}], "metadata": {"thinking_budget_tokens": 8000}}),
+            &[("thinking_display", "omitted")],
+            "anthropic.claude-opus-4-8",
+        )
+        .unwrap();
+        assert_eq!(t.body["thinking"], json!({"type": "adaptive", "display": "omitted"}));
+        assert_eq!((t.adjustments[0].field, t.adjustments[0].actual.as_str()), ("thinking", "adaptive"));
+        // Haiku 4.5 on the Messages API thinks with a budget only.
+        let t = ask("low", "anthropic.claude-haiku-4-5");
+        assert_eq!(t.body["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
+    }
+
+    #[test]
+    fn sampling_parameters_a_model_refuses_are_dropped_and_reported() {
+        let t = translate_with(
+            json!({"messages": [{"role": "user", "content": "x"}], "temperature": 0.2, "top_k": 5}),
+            &[],
+            "anthropic.claude-sonnet-5",
+        )
+        .unwrap();
+        assert!(t.body.get("temperature").is_none() && t.body.get("top_k").is_none(), "{}", t.body);
+        let fields: Vec<&str> = t.adjustments.iter().map(|a| a.field).collect();
+        assert_eq!(fields, ["temperature", "top_k"]);
+        // Opus 4.7 keeps them; a 1M-window model needs no long-context beta.
+        let t = translate_with(
+            json!({"messages": [{"role": "user", "content": "x"}], "temperature": 0.2}),
+            &[("enable_long_context", "true")],
+            "anthropic.claude-opus-4-7",
+        )
+        .unwrap();
+        assert_eq!(t.body["temperature"], 0.2);
+        assert!(t.body.get("anthropic_beta").is_none() && t.adjustments.is_empty(), "{:?}", t.adjustments);
+    }
+
+    #[test]
+    fn json_response_format_is_native_where_the_model_has_it() {
+        let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+        let req = json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": schema}}});
+        let t = translate(req.clone()).unwrap();
+        assert_eq!(t.body["output_config"]["format"], json!({"type": "json_schema", "schema": schema}));
+        assert!(t.body.get("tools").is_none() && t.answer_tool.is_none());
+        // The Messages API does not take structured outputs (Claude in Amazon Bedrock page).
+        let t = translate_with(req, &[], "anthropic.claude-sonnet-5").unwrap();
+        assert!(t.body.get("output_config").and_then(|c| c.get("format")).is_none());
+        assert_eq!(t.answer_tool.as_deref(), Some(ANSWER_TOOL));
+    }
+
+    #[test]
     fn json_response_format_is_a_forced_answer_tool() {
-        let t = translate(json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}}})).unwrap();
+        let t = translate_with(json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}}}), &[], "anthropic.claude-sonnet-4-20250514-v1:0").unwrap();
         assert_eq!(t.body["tools"][0]["name"], ANSWER_TOOL);
         assert_eq!(t.body["tool_choice"], json!({"type": "tool", "name": ANSWER_TOOL}));
         assert_eq!(t.answer_tool.as_deref(), Some(ANSWER_TOOL));
@@ -1206,7 +1413,8 @@ mod tests {
     fn translate_with(req: Value, config: &[(&'static str, &'static str)], model: &str) -> Result<Translated, ProviderError> {
         let source = crate::testing::ConfigPairs(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         let req: ChatRequest = serde_json::from_value(req).unwrap();
-        to_anthropic(&req, &ProviderConfig::resolve(&source).unwrap(), lookup(model))
+        let spec = lookup(model);
+        to_anthropic(&req, &ProviderConfig::resolve(&source).unwrap(), spec, spec.map_or(Api::Invoke, |m| m.api))
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub const PROVIDER_CONFIG_WARNING: &str = "provider:config_warning";
 pub const PROVIDER_TOOL_SEQUENCE_REPAIRED: &str = "provider:tool_sequence_repaired";
 /// `provider:model_fallback`: Bedrock refused an id and the model's next id was called (`from`, `to`, `reason`).
 pub const PROVIDER_MODEL_FALLBACK: &str = "provider:model_fallback";
+/// `provider:model_deprecated`: the call goes to a model Bedrock marks deprecated (`message`: what to move to).
+pub const PROVIDER_MODEL_DEPRECATED: &str = "provider:model_deprecated";
 /// `provider:retry`: a failed attempt will be tried again after a wait (`attempt` is the
 /// number of the attempt to come, `max_retries`, `delay` in seconds, `reason` (the error's
 /// prefix), `error_type`, `error_message`).

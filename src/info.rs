@@ -65,7 +65,7 @@ pub fn model_infos() -> Value {
                 if m.vision {
                     caps.push("vision");
                 }
-                if m.thinking.budget {
+                if m.thinking.budget || m.thinking.adaptive {
                     caps.push("thinking");
                 }
                 if m.cost_tier == "low" {
@@ -91,6 +91,12 @@ pub fn model_infos() -> Value {
                         "inference_profiles": m.profiles.iter().map(|g| g.prefix().trim_end_matches('.')).collect::<Vec<_>>(),
                         "cache_ttls": if m.cache_ttl_1h { json!(CACHE_TTLS) } else { json!(["5m"]) },
                         "long_context_window": m.long_context_window,
+                        "api": m.api.name(),
+                        "deprecated": m.deprecated,
+                        "thinking": if m.thinking.adaptive { "adaptive" } else if m.thinking.budget { "budget" } else { "none" },
+                        "effort_levels": m.thinking.efforts,
+                        "structured_output": m.structured_output,
+                        "source": m.source,
                     },
                 })
             })

@@ -29,6 +29,7 @@ pub mod sse;
 pub mod stream;
 pub mod transport;
 pub mod validate;
+pub mod wire;
 
 #[cfg(test)]
 mod properties;

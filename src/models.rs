@@ -1,7 +1,11 @@
 //! The Claude models on Bedrock and how a model id becomes the id actually called.
 //!
 //! Cross-region inference profiles (`us.`, `eu.`, `apac.`, `jp.`, `au.`, `us-gov.`) are
-//! offered per model and per geography, so the catalog records which ones each model has.
+//! offered per model and per geography, so the catalog records which ones each model has; the
+//! Messages API takes the bare id only. Which API serves an id is decided here too.
+
+use crate::config::ApiChoice;
+use crate::wire::Api;
 
 /// The model used when neither the request nor the configuration names one.
 pub const DEFAULT_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
@@ -69,6 +73,9 @@ const PROFILE_PREFIXES: &[&str] = &["us.", "us-gov.", "eu.", "apac.", "jp.", "au
 /// How a model takes the sampling parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sampling {
+    /// `temperature`, `top_p` and `top_k` are accepted at all (models that refuse them answer
+    /// 400, so they are dropped and reported in `degradation`).
+    pub accepted: bool,
     /// Bedrock refuses `temperature` together with `top_p` ("`temperature` and `top_p` cannot
     /// both be specified for this model. Please use only one.").
     pub temperature_xor_top_p: bool,
@@ -83,8 +90,12 @@ pub struct Thinking {
     pub budget: bool,
     /// Adaptive thinking (`{"type": "adaptive"}`), where the model picks its own budget.
     pub adaptive: bool,
-    /// Thinking between tool calls, with the interleaved-thinking beta flag.
+    /// Thinking between tool calls, with the interleaved-thinking beta flag (budget thinking;
+    /// adaptive thinking interleaves by itself).
     pub interleaved: bool,
+    /// The `output_config.effort` levels the model takes, lowest first; empty when it takes
+    /// none (then `reasoning_effort` picks a thinking budget).
+    pub efforts: &'static [&'static str],
 }
 
 /// One Claude model as Bedrock offers it: the one capability table every request rule reads.
@@ -94,11 +105,13 @@ pub struct ModelSpec {
     pub id: &'static str,
     /// Name people use.
     pub display_name: &'static str,
+    /// The API that serves this id.
+    pub api: Api,
     /// Context window in tokens.
     pub context_window: u32,
     /// Largest `max_tokens` Bedrock accepts.
     pub max_output_tokens: u32,
-    /// Geographies with a cross-region inference profile for this model.
+    /// Geographies with a cross-region inference profile for this model (InvokeModel only).
     pub profiles: &'static [Geo],
     /// Whether a `global.` inference profile exists (routes to any commercial region).
     pub global_profile: bool,
@@ -114,164 +127,353 @@ pub struct ModelSpec {
     pub prompt_caching: bool,
     /// The 1-hour cache lifetime (`"ttl": "1h"`) on Bedrock, besides the 5-minute one.
     pub cache_ttl_1h: bool,
+    /// Native structured output (`output_config.format` with a JSON schema) through this API;
+    /// elsewhere a JSON `response_format` is a forced answer tool.
+    pub structured_output: bool,
     /// The context window with Anthropic's 1M-token beta ([`LONG_CONTEXT_BETA`]), for the
     /// models Bedrock offers it on.
     pub long_context_window: Option<u32>,
-    /// On-demand price per million input tokens, USD.
+    /// Why the model should no longer be chosen, when Bedrock marks it deprecated (reported as
+    /// a `provider:model_deprecated` event and in `models`).
+    pub deprecated: Option<&'static str>,
+    /// On-demand price per million input tokens, USD (0 where no price is published).
     pub usd_per_mtok_in: f64,
-    /// On-demand price per million output tokens, USD.
+    /// On-demand price per million output tokens, USD (0 where no price is published).
     pub usd_per_mtok_out: f64,
     /// Amplifier cost tier: `low`, `medium`, `high`.
     pub cost_tier: &'static str,
+    /// Where the facts of this row come from, and what could not be confirmed.
+    pub source: &'static str,
 }
 
-/// Thinking as every Claude 4.x model offers it.
-const CLAUDE4_THINKING: Thinking = Thinking { budget: true, adaptive: false, interleaved: true };
+/// Budget thinking as every Claude 4.x InvokeModel model up to 4.5 offers it.
+const CLAUDE4_THINKING: Thinking = Thinking { budget: true, adaptive: false, interleaved: true, efforts: &[] };
+/// Adaptive thinking beside the (deprecated) budget form: Opus 4.6 and Sonnet 4.6 (AWS,
+/// claude-messages-adaptive-thinking). Effort levels beyond `high` are not documented for them.
+const ADAPTIVE_AND_BUDGET: Thinking = Thinking { budget: true, adaptive: true, interleaved: true, efforts: &["low", "medium", "high"] };
+/// Adaptive thinking only (`enabled` answers 400): Opus 4.7 and later, Fable (AWS,
+/// claude-messages-adaptive-thinking; AWS model card of Opus 4.7). `xhigh` from Opus 4.7 on as
+/// Amplifier's Anthropic provider offers it (not confirmed by Anthropic's pages here).
+const ADAPTIVE_XHIGH: Thinking =
+    Thinking { budget: false, adaptive: true, interleaved: false, efforts: &["low", "medium", "high", "xhigh"] };
+/// [`ADAPTIVE_XHIGH`] and `max`, from Opus 4.8 on (Amplifier's Anthropic provider's matrix;
+/// not confirmed by Anthropic's pages here).
+const ADAPTIVE_MAX: Thinking =
+    Thinking { budget: false, adaptive: true, interleaved: false, efforts: &["low", "medium", "high", "xhigh", "max"] };
 /// The 4.5 generation and Opus 4.1: one of temperature / top_p, and top_k.
-const ONE_OF_TEMPERATURE_TOP_P: Sampling = Sampling { temperature_xor_top_p: true, top_k: true };
+const ONE_OF_TEMPERATURE_TOP_P: Sampling = Sampling { accepted: true, temperature_xor_top_p: true, top_k: true };
 /// Earlier models: temperature, top_p and top_k together.
-const ALL_SAMPLING: Sampling = Sampling { temperature_xor_top_p: false, top_k: true };
+const ALL_SAMPLING: Sampling = Sampling { accepted: true, temperature_xor_top_p: false, top_k: true };
+/// Models that answer 400 to any sampling parameter (reported for Opus 5; the 5 generation
+/// alike; not confirmed by Anthropic's pages, which state it only for API version 2026-10-21).
+const NO_SAMPLING: Sampling = Sampling { accepted: false, temperature_xor_top_p: true, top_k: false };
 
-/// The Claude models on Bedrock, default first.
+/// A row's defaults, for the fields most rows share.
+const BASE: ModelSpec = ModelSpec {
+    id: "",
+    display_name: "",
+    api: Api::Invoke,
+    context_window: 200_000,
+    max_output_tokens: 64_000,
+    profiles: &[],
+    global_profile: false,
+    thinking: CLAUDE4_THINKING,
+    sampling: ONE_OF_TEMPERATURE_TOP_P,
+    vision: true,
+    documents: true,
+    prompt_caching: true,
+    cache_ttl_1h: false,
+    structured_output: false,
+    long_context_window: None,
+    deprecated: None,
+    usd_per_mtok_in: 0.0,
+    usd_per_mtok_out: 0.0,
+    cost_tier: "medium",
+    source: "",
+};
+
+/// The Claude models on Bedrock, default first: InvokeModel's catalog, then the Messages API's.
 ///
-/// Sources: the original Python module's model table (ids, profiles by geography, limits),
-/// Anthropic's model documentation (context windows, output limits; thinking needs
+/// General sources: Anthropic's model pages (context windows, output limits; thinking needs
 /// temperature 1, a budget of at least 1,024 tokens and below `max_tokens`; interleaved
 /// thinking is a beta of the Claude 4 models; the 4.5 models and Opus 4.1 take only one of
-/// `temperature` and `top_p`; every Claude model takes `top_k`; vision, PDF documents and
-/// prompt caching on Claude 4.x), and Bedrock's inference-profile list (the `global.`
-/// profiles of Sonnet 4, Sonnet 4.5, Haiku 4.5 and Opus 4.5), Bedrock's prompt-caching page
-/// (1-hour cache lifetime for Sonnet 4.5, Haiku 4.5 and Opus 4.5) and Anthropic's 1M-token
-/// context beta, which Bedrock offers for Sonnet 4 and Sonnet 4.5. Claude 3.5 Haiku is the one
-/// model here without thinking, images or documents on Bedrock.
+/// `temperature` and `top_p`), Anthropic's "Claude on Amazon Bedrock (legacy)" page (the
+/// InvokeModel ids and their inference profiles by geography, Dec 2026, which also marks Opus
+/// 4.1, Sonnet 4 and Haiku 3.5 deprecated) and "Claude in Amazon Bedrock" page (the Messages API
+/// ids; structured outputs not supported there), AWS's claude-messages-adaptive-thinking page
+/// (which models think adaptively, which only so), AWS's claude-messages-structured-outputs page
+/// (native structured outputs on InvokeModel for Sonnet 4.5, Haiku 4.5, Opus 4.5 and 4.6),
+/// Bedrock's prompt-caching page (1-hour lifetime for Sonnet 4.5, Haiku 4.5 and Opus 4.5), and
+/// Anthropic's 1M-token context beta, which Bedrock offers for Sonnet 4 and Sonnet 4.5. The
+/// `au.` and `us-gov.` profiles come from the original Python module's table (the legacy page
+/// lists global, us, eu, jp and apac only). Each row's `source` adds its own.
 pub const CATALOG: &[ModelSpec] = &[
     ModelSpec {
         id: DEFAULT_MODEL,
         display_name: "Claude Sonnet 4.5",
-        context_window: 200_000,
-        max_output_tokens: 64_000,
         profiles: &[Geo::Us, Geo::UsGov, Geo::Eu, Geo::Jp, Geo::Au],
         global_profile: true,
-        thinking: CLAUDE4_THINKING,
-        sampling: ONE_OF_TEMPERATURE_TOP_P,
-        vision: true,
-        documents: true,
-        prompt_caching: true,
         cache_ttl_1h: true,
+        structured_output: true,
         long_context_window: Some(1_000_000),
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
-        cost_tier: "medium",
+        source: "legacy page (profiles: global, us, eu, jp; no apac); limits from Anthropic's model page",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-4-6-v1",
+        display_name: "Claude Opus 4.6",
+        context_window: 200_000,
+        max_output_tokens: 128_000,
+        profiles: &[Geo::Us, Geo::Eu, Geo::Jp, Geo::Apac],
+        global_profile: true,
+        thinking: ADAPTIVE_AND_BUDGET,
+        structured_output: true,
+        usd_per_mtok_in: 5.0,
+        usd_per_mtok_out: 25.0,
+        cost_tier: "high",
+        source: "legacy page (id, profiles: global, us, eu, jp, apac); AWS adaptive-thinking page; max output 128K and the price \
+                 from third-party tables, the context window (200K, 1M reported) unconfirmed",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-sonnet-4-6",
+        display_name: "Claude Sonnet 4.6",
+        context_window: 200_000,
+        max_output_tokens: 128_000,
+        profiles: &[Geo::Us, Geo::Eu, Geo::Jp],
+        global_profile: true,
+        thinking: ADAPTIVE_AND_BUDGET,
+        usd_per_mtok_in: 3.0,
+        usd_per_mtok_out: 15.0,
+        source: "legacy page (id, profiles: global, us, eu, jp; no apac); AWS adaptive-thinking page; max output 128K from \
+                 third-party tables, the context window and structured outputs unconfirmed",
+        ..BASE
     },
     ModelSpec {
         id: "anthropic.claude-opus-4-5-20251101-v1:0",
         display_name: "Claude Opus 4.5",
-        context_window: 200_000,
-        max_output_tokens: 64_000,
         profiles: &[Geo::Us, Geo::Eu],
         global_profile: true,
-        thinking: CLAUDE4_THINKING,
-        sampling: ONE_OF_TEMPERATURE_TOP_P,
-        vision: true,
-        documents: true,
-        prompt_caching: true,
         cache_ttl_1h: true,
-        long_context_window: None,
+        structured_output: true,
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
-    },
-    ModelSpec {
-        id: "anthropic.claude-opus-4-1-20250805-v1:0",
-        display_name: "Claude Opus 4.1",
-        context_window: 200_000,
-        max_output_tokens: 32_000,
-        profiles: &[Geo::Us],
-        global_profile: false,
-        thinking: CLAUDE4_THINKING,
-        sampling: ONE_OF_TEMPERATURE_TOP_P,
-        vision: true,
-        documents: true,
-        prompt_caching: true,
-        cache_ttl_1h: false,
-        long_context_window: None,
-        usd_per_mtok_in: 15.0,
-        usd_per_mtok_out: 75.0,
-        cost_tier: "high",
+        source: "legacy page (profiles: global, us, eu)",
+        ..BASE
     },
     ModelSpec {
         id: "anthropic.claude-haiku-4-5-20251001-v1:0",
         display_name: "Claude Haiku 4.5",
-        context_window: 200_000,
-        max_output_tokens: 64_000,
-        profiles: &[Geo::Us, Geo::Eu, Geo::Jp, Geo::Au],
+        profiles: &[Geo::Us, Geo::Eu, Geo::Au],
         global_profile: true,
-        thinking: CLAUDE4_THINKING,
-        sampling: ONE_OF_TEMPERATURE_TOP_P,
-        vision: true,
-        documents: true,
-        prompt_caching: true,
         cache_ttl_1h: true,
-        long_context_window: None,
+        structured_output: true,
         usd_per_mtok_in: 1.0,
         usd_per_mtok_out: 5.0,
         cost_tier: "low",
+        source: "legacy page (profiles: global, us, eu; no jp, no apac); Anthropic's model page (200K, 64K)",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-4-1-20250805-v1:0",
+        display_name: "Claude Opus 4.1",
+        max_output_tokens: 32_000,
+        profiles: &[Geo::Us],
+        deprecated: Some(
+            "Bedrock marks Claude Opus 4.1 deprecated: move to Claude Opus 4.6 (anthropic.claude-opus-4-6-v1) or a Messages API model",
+        ),
+        usd_per_mtok_in: 15.0,
+        usd_per_mtok_out: 75.0,
+        cost_tier: "high",
+        source: "legacy page (profiles: us only; deprecated)",
+        ..BASE
     },
     ModelSpec {
         id: "anthropic.claude-sonnet-4-20250514-v1:0",
         display_name: "Claude Sonnet 4",
-        context_window: 200_000,
-        max_output_tokens: 64_000,
         profiles: &[Geo::Us, Geo::Eu, Geo::Apac],
         global_profile: true,
-        thinking: CLAUDE4_THINKING,
         sampling: ALL_SAMPLING,
-        vision: true,
-        documents: true,
-        prompt_caching: true,
-        cache_ttl_1h: false,
         long_context_window: Some(1_000_000),
+        deprecated: Some("Bedrock marks Claude Sonnet 4 deprecated: move to Claude Sonnet 4.5 (the default) or Sonnet 4.6"),
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
-        cost_tier: "medium",
+        source: "legacy page (profiles: global, us, eu, apac; no jp; deprecated)",
+        ..BASE
     },
     ModelSpec {
         id: "anthropic.claude-opus-4-20250514-v1:0",
         display_name: "Claude Opus 4",
-        context_window: 200_000,
         max_output_tokens: 32_000,
         profiles: &[Geo::Us],
-        global_profile: false,
-        thinking: CLAUDE4_THINKING,
         sampling: ALL_SAMPLING,
-        vision: true,
-        documents: true,
-        prompt_caching: true,
-        cache_ttl_1h: false,
-        long_context_window: None,
+        deprecated: Some("Claude Opus 4 is no longer in Bedrock's Claude catalog: move to Claude Opus 4.6 (anthropic.claude-opus-4-6-v1)"),
         usd_per_mtok_in: 15.0,
         usd_per_mtok_out: 75.0,
         cost_tier: "high",
+        source: "the original module's table; absent from the legacy page's newest copy (its retirement date unconfirmed)",
+        ..BASE
     },
     ModelSpec {
         id: "anthropic.claude-3-5-haiku-20241022-v1:0",
         display_name: "Claude 3.5 Haiku",
-        context_window: 200_000,
         max_output_tokens: 8_192,
         profiles: &[Geo::Us],
-        global_profile: false,
-        thinking: Thinking { budget: false, adaptive: false, interleaved: false },
+        thinking: Thinking { budget: false, adaptive: false, interleaved: false, efforts: &[] },
         sampling: ALL_SAMPLING,
         vision: false,
         documents: false,
-        prompt_caching: true,
-        cache_ttl_1h: false,
-        long_context_window: None,
+        deprecated: Some("Bedrock marks Claude 3.5 Haiku deprecated: move to Claude Haiku 4.5 (anthropic.claude-haiku-4-5-20251001-v1:0)"),
         usd_per_mtok_in: 0.8,
         usd_per_mtok_out: 4.0,
         cost_tier: "low",
+        source: "legacy page (profiles: us only; deprecated); no thinking, images or documents on Bedrock",
+        ..BASE
+    },
+    // The Messages API (bedrock-mantle): bare ids, no inference profiles, 1M context natively.
+    ModelSpec {
+        id: "anthropic.claude-sonnet-5",
+        display_name: "Claude Sonnet 5",
+        api: Api::Messages,
+        context_window: 1_000_000,
+        max_output_tokens: 128_000,
+        thinking: ADAPTIVE_MAX,
+        sampling: NO_SAMPLING,
+        usd_per_mtok_in: 2.0,
+        usd_per_mtok_out: 10.0,
+        source: "Claude in Amazon Bedrock page (id); Anthropic's model comparison (1M, 128K, adaptive thinking, $2/$10); effort \
+                 levels and the refusal of sampling parameters unconfirmed",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-4-8",
+        display_name: "Claude Opus 4.8",
+        api: Api::Messages,
+        context_window: 1_000_000,
+        max_output_tokens: 128_000,
+        thinking: ADAPTIVE_MAX,
+        usd_per_mtok_in: 5.0,
+        usd_per_mtok_out: 25.0,
+        cost_tier: "high",
+        source: "Claude in Amazon Bedrock page (id); Anthropic's Opus 4.8 page (1M, 128K, $5/$25); adaptive-only thinking and \
+                 the effort levels unconfirmed",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-4-7",
+        display_name: "Claude Opus 4.7",
+        api: Api::Messages,
+        context_window: 1_000_000,
+        max_output_tokens: 128_000,
+        thinking: ADAPTIVE_XHIGH,
+        usd_per_mtok_in: 5.0,
+        usd_per_mtok_out: 25.0,
+        cost_tier: "high",
+        source: "Claude in Amazon Bedrock page (id); AWS model card (1M, 128K, adaptive thinking only); the price unconfirmed",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-fable-5-1",
+        display_name: "Claude Fable 5.1",
+        api: Api::Messages,
+        context_window: 1_000_000,
+        max_output_tokens: 128_000,
+        thinking: ADAPTIVE_MAX,
+        sampling: NO_SAMPLING,
+        usd_per_mtok_in: 10.0,
+        usd_per_mtok_out: 50.0,
+        cost_tier: "high",
+        source: "Claude in Amazon Bedrock page (id; regional endpoint in us-east-1 only); Anthropic's model comparison (1M, \
+                 128K, adaptive thinking always on, $10/$50); effort levels and sampling rules unconfirmed",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-fable-5",
+        display_name: "Claude Fable 5",
+        api: Api::Messages,
+        context_window: 1_000_000,
+        max_output_tokens: 128_000,
+        thinking: ADAPTIVE_MAX,
+        sampling: NO_SAMPLING,
+        usd_per_mtok_in: 10.0,
+        usd_per_mtok_out: 50.0,
+        cost_tier: "high",
+        source: "Claude in Amazon Bedrock page (id); AWS adaptive-thinking page (adaptive only); window, output limit and price \
+                 from third-party tables; effort levels and sampling rules unconfirmed",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-5",
+        display_name: "Claude Opus 5",
+        api: Api::Messages,
+        context_window: 1_000_000,
+        max_output_tokens: 128_000,
+        thinking: ADAPTIVE_MAX,
+        sampling: NO_SAMPLING,
+        usd_per_mtok_in: 5.0,
+        usd_per_mtok_out: 25.0,
+        cost_tier: "high",
+        source: "Claude in Amazon Bedrock page (id; access through the console); Anthropic's Opus 5 page (1M, 128K, $5/$25); \
+                 AWS adaptive-thinking page (adaptive only); sampling refusal reported by third parties",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-opus-5-5",
+        display_name: "Claude Opus 5.5",
+        api: Api::Messages,
+        context_window: 1_000_000,
+        max_output_tokens: 128_000,
+        thinking: ADAPTIVE_MAX,
+        sampling: NO_SAMPLING,
+        usd_per_mtok_in: 4.0,
+        usd_per_mtok_out: 20.0,
+        cost_tier: "high",
+        source: "Anthropic's model comparison (1M, 128K, adaptive thinking always on, $4/$20); the Bedrock id is listed only in \
+                 later copies of the Claude in Amazon Bedrock page (unconfirmed)",
+        ..BASE
+    },
+    ModelSpec {
+        id: "anthropic.claude-haiku-4-5",
+        display_name: "Claude Haiku 4.5",
+        api: Api::Messages,
+        usd_per_mtok_in: 1.0,
+        usd_per_mtok_out: 5.0,
+        cost_tier: "low",
+        source: "Claude in Amazon Bedrock page (id); Anthropic's model comparison (200K, 64K, budget thinking, no effort)",
+        ..BASE
     },
 ];
+
+/// The catalog's ids served by `api`, in catalog order (for hints).
+pub fn ids_for(api: Api) -> Vec<&'static str> {
+    CATALOG.iter().filter(|m| m.api == api).map(|m| m.id).collect()
+}
+
+/// Whether an id carries a date (`-20250929`) or a version suffix (`-v1`, `-v1:0`): the forms
+/// of InvokeModel's ids, which the Messages API does not take.
+pub fn is_versioned(id: &str) -> bool {
+    let dated = id.split('-').any(|part| part.len() == 8 && part.starts_with("20") && part.bytes().all(|b| b.is_ascii_digit()));
+    dated || without_version(id) != id
+}
+
+/// The API `requested` goes through under `choice`: a fixed choice wins; in `auto` the catalog
+/// says, and an id it does not know goes to the Messages API when it is a bare
+/// `anthropic.claude-…` id without a date or version (the form of the Messages API's ids),
+/// else to InvokeModel (profile ids, ARNs, versioned ids).
+pub fn api_for(requested: &str, choice: ApiChoice) -> Api {
+    match choice {
+        ApiChoice::Fixed(api) => api,
+        _ if is_routed(requested) || is_versioned(requested) => Api::Invoke,
+        _ => match CATALOG.iter().find(|m| m.id == requested) {
+            Some(m) => m.api,
+            None if requested.starts_with("anthropic.claude-") => Api::Messages,
+            None => Api::Invoke,
+        },
+    }
+}
 
 /// Strips an inference-profile prefix, giving the bare model id.
 pub fn base_model_id(id: &str) -> &str {
@@ -375,6 +577,46 @@ mod tests {
         );
         assert_eq!(resolve_model_id("anthropic.claude-future-9", "eu-west-3", true), "eu.anthropic.claude-future-9");
         assert_eq!(resolve_model_id("anthropic.claude-future-9", "sa-east-1", true), "anthropic.claude-future-9");
+    }
+
+    #[test]
+    fn each_id_goes_to_its_api() {
+        let auto = ApiChoice::Auto;
+        for (id, api) in [
+            (DEFAULT_MODEL, Api::Invoke),
+            ("anthropic.claude-sonnet-4-6", Api::Invoke),
+            ("anthropic.claude-opus-4-6-v1", Api::Invoke),
+            ("anthropic.claude-sonnet-5", Api::Messages),
+            ("anthropic.claude-haiku-4-5", Api::Messages),
+            ("anthropic.claude-future-9", Api::Messages),
+            ("anthropic.claude-future-9-20270101", Api::Invoke),
+            ("anthropic.claude-future-9-v2", Api::Invoke),
+            ("global.anthropic.claude-sonnet-5", Api::Invoke),
+            ("arn:aws:bedrock:us-east-1:1:application-inference-profile/abc", Api::Invoke),
+            ("meta.llama-9", Api::Invoke),
+        ] {
+            assert_eq!(api_for(id, auto), api, "{id}");
+        }
+        assert_eq!(api_for(DEFAULT_MODEL, ApiChoice::Fixed(Api::Messages)), Api::Messages);
+        // Every catalog row is reached by its own id, and every Messages API row is bare.
+        for m in CATALOG {
+            assert_eq!(api_for(m.id, auto), m.api, "{}", m.id);
+            assert!(m.api == Api::Invoke || (m.profiles.is_empty() && !m.global_profile && !is_versioned(m.id)), "{}", m.id);
+            assert!(!m.source.is_empty(), "{} has no source", m.id);
+            assert!(m.thinking.efforts.iter().all(|e| ["low", "medium", "high", "xhigh", "max"].contains(e)), "{}", m.id);
+        }
+        assert_eq!(CATALOG[0].id, DEFAULT_MODEL, "the default comes first");
+    }
+
+    #[test]
+    fn profiles_exist_where_the_catalog_says() {
+        // Sonnet 4.6 has jp. and global. profiles but no apac. one.
+        assert_eq!(candidates("anthropic.claude-sonnet-4-6", "ap-northeast-1", true)[0], "jp.anthropic.claude-sonnet-4-6");
+        assert_eq!(
+            candidates("anthropic.claude-sonnet-4-6", "ap-south-1", true),
+            ["global.anthropic.claude-sonnet-4-6", "anthropic.claude-sonnet-4-6"]
+        );
+        assert_eq!(candidates("anthropic.claude-opus-4-6-v1", "ap-south-1", true)[0], "apac.anthropic.claude-opus-4-6-v1");
     }
 
     #[test]

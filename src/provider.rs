@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::bedrock::{self, Next};
+use crate::bedrock::Next;
 use crate::call::{continuable_text, finish_response, network_failure, with_prefill, with_retries, Attempts, Emitter, Finished};
 use crate::convert;
 use crate::error::{ErrorKind, ProviderError};
@@ -20,7 +20,7 @@ use crate::transport::StreamingResponse;
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
     let (mut response, call) = complete_round(request_json, platform)?;
     let mut round = 0;
-    while round < call.config.max_continuations && call.thinking_budget.is_none() {
+    while round < call.config.max_continuations && !call.thinking_on {
         let Some(prefill) = continuable_text(&response) else { break };
         round += 1;
         let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
@@ -62,7 +62,7 @@ fn complete_round(request_json: &[u8], platform: &dyn Platform) -> Result<(ChatR
     if wants_stream(request_json) {
         return CompletionStream::open(request_json, platform, true)?.into_response_and_call();
     }
-    let mut call = prepare(request_json, platform, Operation::Invoke)?;
+    let mut call = prepare(request_json, platform, Operation::Complete)?;
     Emitter::new(platform, &call).request(false);
     let started = platform.monotonic();
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| invoke_once(platform, call, attempt))
@@ -80,9 +80,9 @@ fn complete_round(request_json: &[u8], platform: &dyn Platform) -> Result<(ChatR
 fn exchange(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<(Value, Option<String>), (ProviderError, Next)> {
     let response = platform.open(&call.http, &call.timeouts).and_then(StreamingResponse::read_all).map_err(network_failure)?;
     Emitter::new(platform, call).raw_response(attempt, &response);
-    let request_id = response.header("x-amzn-requestid").map(str::to_string);
+    let request_id = response.header(call.api.request_id_header()).map(str::to_string);
     if !(200..300).contains(&response.status) {
-        return Err(bedrock::classify_response(&response, &call.context()));
+        return Err(crate::wire::classify_response(call.api, &response, &call.context()));
     }
     let body: Value = serde_json::from_slice(&response.body).map_err(|e| {
         (
@@ -465,6 +465,138 @@ mod tests {
         let response: Value = serde_json::from_str(f.events.borrow().last().unwrap()).unwrap();
         assert_eq!(response["data"]["stream"], true);
         assert!(response["data"]["time_to_first_token_ms"].is_u64());
+    }
+
+    const SONNET_5: &[u8] = br#"{"model":"anthropic.claude-sonnet-5","messages":[{"role":"user","content":"Hello"}]}"#;
+
+    #[test]
+    fn a_messages_api_model_goes_to_bedrock_mantle_signed_for_it() {
+        let f = fake(
+            &CREDS,
+            200,
+            r#"{"type":"message","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#,
+        );
+        let r = complete(SONNET_5, &f).unwrap();
+        let sent = f.sent.borrow();
+        assert_eq!((sent[0].authority.as_str(), sent[0].path.as_str()), ("bedrock-mantle.us-east-1.api.aws", "/anthropic/v1/messages"));
+        let header = |k: &str| sent[0].headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(header("anthropic-version").as_deref(), Some("2023-06-01"));
+        let auth = header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250929/us-east-1/bedrock-mantle/aws4_request, SignedHeaders=anthropic-version;content-type;host;x-amz-date,"),
+            "{auth}"
+        );
+        let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(body["model"], "anthropic.claude-sonnet-5");
+        assert!(body.get("anthropic_version").is_none() && body.get("stream").is_none(), "{body}");
+        assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(r.metadata.unwrap()["model"], "anthropic.claude-sonnet-5");
+        let request: Value = serde_json::from_str(&f.events.borrow()[0]).unwrap();
+        assert_eq!(request["data"]["api"], "messages");
+    }
+
+    #[test]
+    fn route_selection_follows_the_catalog_and_the_api_key() {
+        let route = |config: &[(&'static str, &'static str)], model: &str| {
+            let f = fake(config, 200, r#"{"content":[],"stop_reason":"end_turn"}"#);
+            let request = json!({"model": model, "messages": [{"role": "user", "content": "x"}]}).to_string();
+            complete(request.as_bytes(), &f).map(|_| {
+                let sent = f.sent.borrow();
+                (sent[0].authority.clone(), sent[0].path.clone())
+            })
+        };
+        let tokyo = [("aws_region", "ap-northeast-1"), CREDS[1], CREDS[2]];
+        assert_eq!(route(&tokyo, "anthropic.claude-sonnet-4-6").unwrap().1, "/model/jp.anthropic.claude-sonnet-4-6/invoke");
+        assert_eq!(route(&tokyo, "anthropic.claude-opus-4-6-v1").unwrap().1, "/model/jp.anthropic.claude-opus-4-6-v1/invoke");
+        assert_eq!(route(&CREDS, "anthropic.claude-future-7").unwrap().1, "/anthropic/v1/messages", "an unknown bare id");
+        assert_eq!(route(&CREDS, "us.anthropic.claude-future-7").unwrap().1, "/model/us.anthropic.claude-future-7/invoke");
+        assert_eq!(route(&CREDS, "anthropic.claude-haiku-4-5").unwrap().1, "/anthropic/v1/messages");
+        let forced = [CREDS[0], CREDS[1], CREDS[2], ("api", "invoke")];
+        // No InvokeModel profile of it is known: the bare id, and Bedrock says whether it serves it.
+        assert_eq!(route(&forced, "anthropic.claude-sonnet-5").unwrap().1, "/model/anthropic.claude-sonnet-5/invoke");
+        let forced = [CREDS[0], CREDS[1], CREDS[2], ("api", "messages")];
+        let e = route(&forced, "us.anthropic.claude-sonnet-4-5-20250929-v1:0").unwrap_err().to_string();
+        assert!(e.starts_with("validation:") && e.contains("`api` is messages"), "{e}");
+        let override_ = [CREDS[0], CREDS[1], CREDS[2], ("mantle_endpoint_url", "http://127.0.0.1:4000/base")];
+        assert_eq!(
+            route(&override_, "anthropic.claude-sonnet-5").unwrap(),
+            ("127.0.0.1:4000".into(), "/base/anthropic/v1/messages".into())
+        );
+        let f = fake(
+            &[("aws_region", "us-east-1"), ("aws_bearer_token_bedrock", "ABSKkey")],
+            200,
+            r#"{"content":[],"stop_reason":"end_turn"}"#,
+        );
+        complete(SONNET_5, &f).unwrap();
+        let sent = f.sent.borrow();
+        assert!(sent[0].headers.iter().any(|(k, v)| k == "authorization" && v == "Bearer ABSKkey"));
+        assert!(!sent[0].headers.iter().any(|(k, _)| k == "x-amz-date"));
+    }
+
+    #[test]
+    fn messages_api_errors_are_classified_and_retry_after_is_honoured() {
+        let f = fake(&CREDS, 200, "{}");
+        let error = |status: u16, kind: &str| HttpResponse {
+            status,
+            headers: vec![("request-id".into(), "req_1".into()), ("retry-after".into(), "3".into())],
+            body: json!({"type": "error", "error": {"type": kind, "message": "try later"}}).to_string().into_bytes(),
+        };
+        *f.answers.borrow_mut() =
+            vec![error(429, "rate_limit_error"), error(529, "overloaded_error"), answer(200, r#"{"content":[],"stop_reason":"end_turn"}"#)];
+        complete(SONNET_5, &f).unwrap();
+        assert_eq!(f.sent.borrow().len(), 3);
+        assert_eq!(*f.slept.borrow(), Duration::from_secs(6), "each wait at least the 3 s retry-after asks");
+        let f = fake(&CREDS, 200, "{}");
+        *f.answers.borrow_mut() = vec![error(404, "not_found_error")];
+        let e = complete(SONNET_5, &f).unwrap_err().to_string();
+        assert!(e.starts_with("model:") && e.ends_with("(Bedrock request id: req_1)"), "{e}");
+        assert_eq!(f.sent.borrow().len(), 1);
+        let e = count_tokens(SONNET_5, &fake(&CREDS, 200, "{}")).unwrap_err().to_string();
+        assert!(e.starts_with("model: count-tokens is not available"), "{e}");
+    }
+
+    #[test]
+    fn every_sse_vector_gives_the_non_streaming_response() {
+        let index = vector("sse/index.json");
+        for case in index.as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let body =
+                std::fs::read(format!("{}/testdata/sse/{}", env!("CARGO_MANIFEST_DIR"), case["body_file"].as_str().unwrap())).unwrap();
+            let f = streaming_fake(body, &[7, 1, 64]);
+            let request = br#"{"model":"anthropic.claude-sonnet-5","messages":[{"role":"user","content":"x"}],"stream":true}"#;
+            let streamed = complete(request, &f);
+            let sent: Value = serde_json::from_slice(&f.sent.borrow()[0].body).unwrap();
+            assert_eq!(sent["stream"], true, "{name}");
+            let expected = &case["expected"];
+            if expected["outcome"] == "complete" {
+                let streamed = streamed.unwrap_or_else(|e| panic!("{name}: {e}"));
+                let plain = crate::convert::from_anthropic(&expected["message"], "anthropic.claude-sonnet-5", None).unwrap();
+                let mut s = serde_json::to_value(&streamed).unwrap();
+                let mut p = serde_json::to_value(&plain).unwrap();
+                s["metadata"].as_object_mut().unwrap().remove("request_id");
+                p["metadata"].as_object_mut().unwrap().remove("request_id");
+                assert_eq!(s, p, "{name}");
+            } else {
+                // An in-band `overloaded_error` after text: not retried (text was delivered), and
+                // the error says what had arrived.
+                let e = streamed.unwrap_err().to_string();
+                assert!(e.starts_with("bedrock: Bedrock's Messages API is overloaded") && e.contains("Overloaded"), "{name}: {e}");
+                assert!(e.contains("received before the failure") && e.contains("partial text: \"I'll invoke\""), "{name}: {e}");
+                assert_eq!(f.sent.borrow().len(), 1, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_sse_error_before_any_content_is_retried() {
+        let error =
+            b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n".to_vec();
+        let f = streaming_fake(error, &[5]);
+        let e = complete(br#"{"model":"anthropic.claude-sonnet-5","messages":[{"role":"user","content":"x"}],"stream":true}"#, &f)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(f.sent.borrow().len(), 4, "{e}");
+        assert!(e.contains("(gave up after 4 attempts)"), "{e}");
     }
 
     #[test]

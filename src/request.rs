@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 
 use crate::bedrock::CallContext;
@@ -17,32 +16,20 @@ use crate::port::Platform;
 use crate::sign::{self, Unsigned};
 use crate::transport::{HttpRequest, Timeouts};
 use crate::validate;
+use crate::wire::{self, Api};
 
-/// Everything in a model-id path segment is encoded except RFC 3986 unreserved characters,
-/// exactly as botocore encodes the `{modelId}` label (`:` → `%3A`, `/` → `%2F`).
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-/// The Bedrock operation to call.
+/// What a call asks of Bedrock, whichever API serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Operation {
-    /// `InvokeModel`: one JSON answer.
-    Invoke,
-    /// `InvokeModelWithResponseStream`: an event stream.
-    InvokeStream,
+    /// One JSON answer (InvokeModel; a Messages API call without `stream`).
+    Complete,
+    /// An answer streamed as it is generated (InvokeModelWithResponseStream's event stream;
+    /// the Messages API's server-sent events).
+    Stream,
     /// `CountTokens`: the input tokens the InvokeModel body would use, counted without
-    /// running the model (and without charge).
+    /// running the model (and without charge). InvokeModel only.
     CountTokens,
-}
-
-impl Operation {
-    /// The last segment of the operation's path.
-    fn action(self) -> &'static str {
-        match self {
-            Operation::Invoke => "invoke",
-            Operation::InvokeStream => "invoke-with-response-stream",
-            Operation::CountTokens => "count-tokens",
-        }
-    }
 }
 
 /// A fully prepared Bedrock call: what to send and the context for errors.
@@ -80,6 +67,17 @@ pub struct PreparedCall {
     /// This call's own id (a UUID v4), in every event it emits: the Amplifier kernel pairs a
     /// call's `llm:request`, `llm:response`, retry and stream events by it.
     pub call_id: String,
+    /// The API the call goes through.
+    pub api: Api,
+    /// Whether the model thinks in this call (budget or adaptive thinking): such answers are
+    /// never continued.
+    pub thinking_on: bool,
+    /// The `output_config.effort` sent, if any.
+    pub effort: Option<&'static str>,
+    /// Why the model is deprecated, when it is (a `provider:model_deprecated` warning).
+    pub deprecated: Option<&'static str>,
+    /// The betas of a Messages API call, sent as its `anthropic-beta` header.
+    beta: Option<String>,
     operation: Operation,
 }
 
@@ -103,7 +101,8 @@ impl PreparedCall {
         }
         let next = self.fallbacks.remove(0);
         let previous = std::mem::replace(&mut self.model_id, next);
-        self.http = sign_for(&self.config, &self.region, &self.model_id, self.operation, std::mem::take(&mut self.http.body), platform)?;
+        let target = Target { api: self.api, operation: self.operation, model_id: &self.model_id, beta: self.beta.as_deref() };
+        self.http = sign_for(&self.config, &self.region, &target, std::mem::take(&mut self.http.body), platform)?;
         match self.adjustments.iter_mut().find(|a| a.field == "model") {
             Some(a) => {
                 a.actual = self.model_id.clone();
@@ -131,22 +130,51 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     let region = config.require_region()?.to_string();
     let requested = request.model.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| config.default_model.clone());
     let requested = requested.trim();
-    // CountTokens takes the foundation model itself: Bedrock refuses inference-profile ids there.
-    let mut fallbacks = match operation {
-        Operation::CountTokens => vec![models::base_model_id(requested).to_string()],
+    let api = models::api_for(requested, config.api);
+    if api == Api::Messages && (models::is_routed(requested) || models::is_versioned(requested)) {
+        return Err(ProviderError::validation(format!(
+            "model `{requested}` is an InvokeModel id (an inference profile, an ARN or a versioned id), but `api` is messages: \
+             Bedrock's Messages API takes bare ids such as {}; set `api` to auto or invoke for this id",
+            models::ids_for(Api::Messages).join(", ")
+        )));
+    }
+    let mut fallbacks = match (api, operation) {
+        (Api::Messages, Operation::CountTokens) => {
+            return Err(ProviderError::new(
+                ErrorKind::Model,
+                format!(
+                    "count-tokens is not available for `{requested}`: Bedrock documents token counting (CountTokens) for \
+                     InvokeModel models only, and this model is served by the Messages API; count with an InvokeModel model \
+                     of the same family, or read `usage.input_tokens` of an answer"
+                ),
+            ))
+        }
+        // CountTokens takes the foundation model itself: Bedrock refuses inference-profile ids there.
+        (_, Operation::CountTokens) => vec![models::base_model_id(requested).to_string()],
+        // The Messages API takes the bare id and nothing else.
+        (Api::Messages, _) => vec![requested.to_string()],
         _ => models::candidates(requested, &region, config.use_cross_region_inference),
     };
     let model_id = fallbacks.remove(0);
-    let translated = convert::to_anthropic(&request, &config, models::lookup(&model_id))?;
+    let spec = models::lookup(&model_id).filter(|m| m.api == api || api == Api::Invoke);
+    let translated = convert::to_anthropic(&request, &config, spec, api)?;
+    let (body_value, beta) = match (api, translated.body.clone()) {
+        (Api::Messages, Value::Object(map)) => {
+            let (map, beta) = wire::messages::body(map, &model_id, operation);
+            (Value::Object(map), beta)
+        }
+        (_, body) => (body, None),
+    };
     let body = match operation {
         Operation::CountTokens => {
             use base64::Engine as _;
-            let invoke_body = base64::engine::general_purpose::STANDARD.encode(crate::json_write::to_vec(&translated.body));
+            let invoke_body = base64::engine::general_purpose::STANDARD.encode(crate::json_write::to_vec(&body_value));
             crate::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}))
         }
-        _ => crate::json_write::to_vec(&translated.body),
+        _ => crate::json_write::to_vec(&body_value),
     };
-    let http = sign_for(&config, &region, &model_id, operation, body, platform)?;
+    let target = Target { api, operation, model_id: &model_id, beta: beta.as_deref() };
+    let http = sign_for(&config, &region, &target, body, platform)?;
 
     let total = match request.timeout {
         Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
@@ -159,7 +187,7 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         None => config.timeout,
     };
     let mut timeouts = Timeouts::new(total, config.connect_timeout, config.first_byte_timeout, config.between_bytes_timeout);
-    if operation == Operation::InvokeStream {
+    if operation == Operation::Stream {
         timeouts = timeouts.streaming(config.stream_idle_timeout);
     }
     Ok(PreparedCall {
@@ -168,9 +196,14 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         cross_region: model_id != requested,
         model_id,
         region,
-        body: translated.body,
+        body: body_value,
         message_count: request.messages.len(),
         thinking_budget: translated.thinking_budget,
+        thinking_on: translated.thinking_budget.is_some() || translated.adaptive_thinking,
+        effort: translated.effort,
+        deprecated: spec.and_then(|m| m.deprecated),
+        api,
+        beta,
         adjustments: translated.adjustments,
         answer_tool: translated.answer_tool,
         fallbacks,
@@ -182,37 +215,35 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     })
 }
 
-/// The signed HTTP request calling `model_id` with `body`.
+/// Where a call goes: the API, what it asks, the model, and a Messages API call's betas.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    api: Api,
+    operation: Operation,
+    model_id: &'a str,
+    beta: Option<&'a str>,
+}
+
+/// The signed HTTP request of `target` with `body`.
 fn sign_for(
     config: &ProviderConfig,
     region: &str,
-    model_id: &str,
-    operation: Operation,
+    target: &Target<'_>,
     body: Vec<u8>,
     platform: &dyn Platform,
 ) -> Result<HttpRequest, ProviderError> {
-    let endpoint = config.endpoint()?;
-    let path = format!("{}/model/{}/{}", endpoint.base_path, utf8_percent_encode(model_id, PATH_SEGMENT), operation.action());
-    let url = format!("{}://{}{path}", endpoint.scheme, endpoint.authority);
-    let mut headers: Vec<(String, String)> = match operation {
-        Operation::Invoke | Operation::CountTokens => {
-            vec![("accept".into(), "application/json".into()), ("content-type".into(), "application/json".into())]
-        }
-        Operation::InvokeStream => {
-            vec![("content-type".into(), "application/json".into()), ("x-amzn-bedrock-accept".into(), "application/json".into())]
-        }
+    let endpoint = config.endpoint(target.api)?;
+    let (path, mut headers) = match target.api {
+        Api::Messages => (wire::messages::path(&endpoint, target.operation), wire::messages::headers(target.beta)),
+        _ => (wire::invoke::path(&endpoint, target.model_id, target.operation), wire::invoke::headers(target.operation, config)),
     };
-    // Signed with the rest, so nobody on the way can strip or swap the guardrail.
-    if let (Some(g), Operation::Invoke | Operation::InvokeStream) = (&config.guardrail, operation) {
-        headers.push(("x-amzn-bedrock-guardrailidentifier".into(), g.identifier.clone()));
-        headers.push(("x-amzn-bedrock-guardrailversion".into(), g.version.clone()));
-        headers.push(("x-amzn-bedrock-trace".into(), g.trace.clone()));
-    }
+    let url = format!("{}://{}{path}", endpoint.scheme, endpoint.authority);
     let to_sign: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let added = sign::authorize(
         &Unsigned { method: "POST", url: &url, headers: &to_sign, body: &body },
         &config.credentials,
         region,
+        target.api.signing_name(),
         platform.now(),
         config.aws_profile.as_deref(),
     )

@@ -12,9 +12,6 @@ use aws_sigv4::sign::v4;
 
 use crate::config::Credentials;
 
-/// The SigV4 signing name of Bedrock Runtime (not `bedrock-runtime`).
-pub const SIGNING_NAME: &str = "bedrock";
-
 /// Why a request could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignError {
@@ -68,6 +65,7 @@ pub fn authorize(
     request: &Unsigned<'_>,
     credentials: &Credentials,
     region: &str,
+    signing_name: &str,
     time: SystemTime,
     profile: Option<&str>,
 ) -> Result<Vec<(String, String)>, SignError> {
@@ -88,7 +86,7 @@ pub fn authorize(
             let params = v4::SigningParams::builder()
                 .identity(&identity)
                 .region(region)
-                .name(SIGNING_NAME)
+                .name(signing_name)
                 .time(time)
                 .settings(SigningSettings::default())
                 .build()
@@ -167,7 +165,7 @@ mod tests {
             };
             let time = inputs["timestamp"].as_str().map(parse_amz_date).unwrap_or(UNIX_EPOCH);
             let req = Unsigned { method: str_of(inputs, "method"), url: str_of(inputs, "url"), headers: &headers, body: &body };
-            let added = authorize(&req, &credentials, str_of(inputs, "region"), time, None).unwrap();
+            let added = authorize(&req, &credentials, str_of(inputs, "region"), str_of(inputs, "service"), time, None).unwrap();
             let get = |k: &str| added.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
             assert_eq!(get("authorization"), Some(str_of(expected, "authorization")), "{name}: Authorization");
             if bearer {
@@ -187,9 +185,9 @@ mod tests {
     fn missing_credentials_say_what_to_set() {
         let req =
             Unsigned { method: "POST", url: "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/invoke", headers: &[], body: b"{}" };
-        let e = authorize(&req, &Credentials::None, "us-east-1", UNIX_EPOCH, None).unwrap_err().to_string();
+        let e = authorize(&req, &Credentials::None, "us-east-1", "bedrock", UNIX_EPOCH, None).unwrap_err().to_string();
         assert!(e.contains("AWS_ACCESS_KEY_ID") && e.contains("AWS_BEARER_TOKEN_BEDROCK"), "{e}");
-        let e = authorize(&req, &Credentials::None, "us-east-1", UNIX_EPOCH, Some("work")).unwrap_err().to_string();
+        let e = authorize(&req, &Credentials::None, "us-east-1", "bedrock", UNIX_EPOCH, Some("work")).unwrap_err().to_string();
         assert!(e.contains("\"work\"") && e.contains("bedrock-host"), "{e}");
     }
 }

@@ -15,15 +15,14 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::bedrock;
 use crate::call::{continuable_text, finish_response, network_failure, with_prefill, with_retries, Attempts, Emitter, Finished};
 use crate::error::{ErrorKind, ProviderError};
 use crate::events;
-use crate::eventstream::{self, BedrockFrame, FrameReader};
 use crate::messages::ChatResponse;
 use crate::port::Platform;
 use crate::request::{prepare, Operation, PreparedCall};
 use crate::transport::StreamingResponse;
+use crate::wire::{self, Decoded, StreamDecoder};
 
 /// One content block as it is being received.
 #[derive(Debug, Clone)]
@@ -354,21 +353,15 @@ impl Assembler {
     }
 }
 
-/// An exception frame's type in the `x-amzn-ErrorType` spelling (`throttlingException` →
-/// `ThrottlingException`), so stream errors get the same classification as HTTP ones.
-fn exception_code(kind: &str) -> String {
-    let mut c = kind.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-}
-
-/// A streaming completion: InvokeModelWithResponseStream decoded frame by frame, one event
-/// out per call to [`next_event`](Self::next_event).
+/// A streaming completion: InvokeModelWithResponseStream's event stream or the Messages API's
+/// server-sent events, decoded as they arrive, one event out per call to
+/// [`next_event`](Self::next_event).
 pub struct CompletionStream<'p> {
     platform: &'p dyn Platform,
     call: PreparedCall,
     body: Option<StreamingResponse>,
     request_id: Option<String>,
-    frames: FrameReader,
+    decoder: StreamDecoder,
     assembler: Assembler,
     keep_content: bool,
     queue: std::collections::VecDeque<Value>,
@@ -426,9 +419,9 @@ impl<'p> CompletionStream<'p> {
     }
 
     fn open_with(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool, continues: bool) -> Result<Self, ProviderError> {
-        let call = prepare(request_json, platform, Operation::InvokeStream)?;
+        let call = prepare(request_json, platform, Operation::Stream)?;
         Emitter::new(platform, &call).request(true);
-        let continuing = (continues && call.config.max_continuations > 0 && call.thinking_budget.is_none()).then(|| Continuing {
+        let continuing = (continues && call.config.max_continuations > 0 && !call.thinking_on).then(|| Continuing {
             request: request_json.to_vec(),
             round: 0,
             text: String::new(),
@@ -436,12 +429,13 @@ impl<'p> CompletionStream<'p> {
             offset: 0,
         });
         let keep_content = keep_content || continuing.is_some();
+        let decoder = call.api.stream_decoder();
         let mut stream = CompletionStream {
             platform,
             call,
             body: None,
             request_id: None,
-            frames: FrameReader::new(),
+            decoder,
             assembler: Assembler::new(keep_content),
             keep_content,
             queue: Default::default(),
@@ -461,7 +455,7 @@ impl<'p> CompletionStream<'p> {
     }
 
     fn connect(&mut self) -> Result<(), ProviderError> {
-        self.frames = FrameReader::new();
+        self.decoder = self.call.api.stream_decoder();
         self.assembler = Assembler::new(self.keep_content);
         let platform = self.platform;
         let response = with_retries(platform, &mut self.call, &mut self.attempts, |call, attempt| {
@@ -471,9 +465,9 @@ impl<'p> CompletionStream<'p> {
             }
             let r = response.read_all().map_err(network_failure)?;
             Emitter::new(platform, call).raw_response(attempt, &r);
-            Err(bedrock::classify_response(&r, &call.context()))
+            Err(wire::classify_response(call.api, &r, &call.context()))
         })?;
-        self.request_id = response.header("x-amzn-requestid").map(str::to_string);
+        self.request_id = response.header(self.call.api.request_id_header()).map(str::to_string);
         self.body = Some(response);
         Ok(())
     }
@@ -504,20 +498,19 @@ impl<'p> CompletionStream<'p> {
         }
     }
 
-    /// Moves the stream forward by one frame or one network read.
+    /// Moves the stream forward by one decoded unit or one network read.
     fn pump(&mut self) -> Result<(), ProviderError> {
-        let corrupt = |e: eventstream::FrameError| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
-        match self.frames.next_frame().map_err(corrupt)? {
-            Some(frame) => self.on_frame(&frame),
+        match self.decoder.next_decoded()? {
+            Some(decoded) => self.on_decoded(decoded),
             None => {
                 let body = self.body.as_mut().ok_or_else(|| ProviderError::new(ErrorKind::Bedrock, "the stream is not open"))?;
                 match body.body.next_chunk() {
                     Ok(Some(bytes)) => {
-                        self.frames.push(&bytes);
+                        self.decoder.push(&bytes);
                         Ok(())
                     }
                     Ok(None) => {
-                        self.frames.finish().map_err(corrupt)?;
+                        self.decoder.finish()?;
                         Err(ProviderError::new(
                             ErrorKind::Bedrock,
                             "the response stream ended before `message_stop`: the answer is incomplete",
@@ -529,10 +522,10 @@ impl<'p> CompletionStream<'p> {
         }
     }
 
-    fn on_frame(&mut self, frame: &aws_smithy_types::event_stream::Message) -> Result<(), ProviderError> {
-        match eventstream::interpret(frame).map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream has {e}")))? {
-            BedrockFrame::Unknown => Ok(()),
-            BedrockFrame::Event(event) => {
+    fn on_decoded(&mut self, decoded: Decoded) -> Result<(), ProviderError> {
+        match decoded {
+            Decoded::Skip => Ok(()),
+            Decoded::Event(event) => {
                 let mut out = Vec::new();
                 self.assembler
                     .apply(&event, &mut out)
@@ -561,15 +554,11 @@ impl<'p> CompletionStream<'p> {
                 }
                 Ok(())
             }
-            BedrockFrame::Exception { kind, message } => {
-                let code = exception_code(&kind);
-                let body = json!({ "message": message }).to_string();
-                let error = bedrock::classify(200, Some(&code), body.as_bytes(), self.request_id.as_deref(), &self.call.context());
+            Decoded::Failure { api, kind, message } => {
+                let (error, retryable) = wire::classify_stream_failure(api, &kind, &message, &self.call.context());
+                let error = error.with_request_id(self.request_id.clone());
                 // Nothing reached the caller yet: trying again repeats nothing.
-                if bedrock::is_retryable(&code)
-                    && !self.assembler.content_delivered()
-                    && self.attempts.may_retry(self.platform, &self.call, &error)
-                {
+                if retryable && !self.assembler.content_delivered() && self.attempts.may_retry(self.platform, &self.call, &error, None) {
                     self.body = None;
                     return self.connect();
                 }
@@ -689,7 +678,7 @@ impl<'p> CompletionStream<'p> {
         let output_tokens = c.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(self.platform, &self.call).continuation(c.round, output_tokens, &c.text);
         let next = with_prefill(&c.request, &c.text)?;
-        self.call = prepare(&next, self.platform, Operation::InvokeStream)?;
+        self.call = prepare(&next, self.platform, Operation::Stream)?;
         Emitter::new(self.platform, &self.call).request(true);
         self.attempts = Attempts::default();
         self.body = None;

@@ -31,9 +31,14 @@ struct Connection {
     /// System prompt.
     #[arg(long)]
     system: Option<String>,
-    /// Extended thinking budget in tokens (at least 1024).
+    /// Extended thinking budget in tokens (at least 1024; a model that thinks only adaptively
+    /// thinks adaptively instead).
     #[arg(long, value_name = "BUDGET")]
     thinking: Option<u32>,
+    /// Reasoning effort: none, low, medium, high, xhigh or max (adaptive thinking with
+    /// `output_config.effort` where the model has it, else a thinking budget).
+    #[arg(long, value_name = "LEVEL")]
+    effort: Option<String>,
     /// Any config key, as KEY=VALUE (repeatable; wins over --config-file).
     #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
@@ -277,6 +282,7 @@ async fn connect(c: &Connection, timings: &mut Timings) -> Result<(Provider, Opt
         let emu = Emulator::start().await?;
         builder = builder
             .config("endpoint_url", emu.endpoint_url())
+            .config("mantle_endpoint_url", emu.endpoint_url())
             .config("aws_region", c.region.clone().unwrap_or_else(|| "us-east-1".into()))
             .credentials(Credentials::Aws {
                 access_key_id: emulator::ACCESS_KEY_ID.into(),
@@ -320,16 +326,35 @@ async fn from_aws_environment(
     config: &[(String, String)],
 ) -> Result<ProviderBuilder, Failure> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    if let Some(endpoint) = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").or_else(|| var("AWS_ENDPOINT_URL")) {
-        let uri: http::Uri = endpoint.parse().map_err(|e| Failure::Usage(format!("AWS_ENDPOINT_URL: {endpoint:?} is not a URL ({e})")))?;
+    // The endpoint overrides as the AWS SDKs read them (the service-specific variable, then
+    // AWS_ENDPOINT_URL), and the Messages API's as Anthropic's SDKs read it: its API base, with
+    // `/anthropic` at the end, which the `mantle_endpoint_url` key leaves out.
+    let runtime = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").map(|v| ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", v));
+    let mantle = match (var("AWS_ENDPOINT_URL_BEDROCK_MANTLE"), var("ANTHROPIC_BEDROCK_MANTLE_BASE_URL")) {
+        (Some(v), _) => Some(("AWS_ENDPOINT_URL_BEDROCK_MANTLE", v)),
+        (None, Some(base)) => match base.trim_end_matches('/').strip_suffix("/anthropic") {
+            Some(service) => Some(("ANTHROPIC_BEDROCK_MANTLE_BASE_URL", service.to_string())),
+            None => {
+                return Err(Failure::Usage(format!(
+                    "ANTHROPIC_BEDROCK_MANTLE_BASE_URL {base}: give the API base as Anthropic's SDKs take it, ending in /anthropic \
+                     (https://bedrock-mantle.us-east-1.api.aws/anthropic), or set AWS_ENDPOINT_URL_BEDROCK_MANTLE to the endpoint"
+                )))
+            }
+        },
+        (None, None) => None,
+    };
+    let general = var("AWS_ENDPOINT_URL").map(|v| ("AWS_ENDPOINT_URL", v));
+    for (key, found) in [("endpoint_url", runtime.or_else(|| general.clone())), ("mantle_endpoint_url", mantle.or(general))] {
+        let Some((name, endpoint)) = found else { continue };
+        let uri: http::Uri = endpoint.parse().map_err(|e| Failure::Usage(format!("{name}: {endpoint:?} is not a URL ({e})")))?;
         let host = uri.host().unwrap_or_default();
         let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || host == "[::1]";
         if uri.scheme_str() == Some("http") && !loopback {
             return Err(Failure::Usage(format!(
-                "AWS_ENDPOINT_URL {endpoint}: plain http is allowed only to loopback (127.0.0.1, localhost); use https"
+                "{name} {endpoint}: plain http is allowed only to loopback (127.0.0.1, localhost); use https"
             )));
         }
-        builder = builder.config("endpoint_url", endpoint);
+        builder = builder.config(key, endpoint);
     }
     let chain = AwsCredentialChain::load(c.profile.as_deref()).await;
     let configured_region = config.iter().any(|(k, _)| k == "aws_region");
@@ -376,6 +401,9 @@ fn chat_request(prompt: Option<String>, request: Option<String>, connection: &Co
     };
     if let Some(m) = &connection.model {
         request["model"] = json!(m);
+    }
+    if let Some(effort) = &connection.effort {
+        request["reasoning_effort"] = json!(effort);
     }
     Ok(request)
 }
@@ -441,10 +469,12 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             } else {
                 for m in models.as_array().into_iter().flatten() {
                     let long = if m["metadata"]["long_context_window"].is_u64() { " (1M: enable_long_context)" } else { "" };
+                    let deprecated = if m["metadata"]["deprecated"].is_string() { " (deprecated)" } else { "" };
                     outln!(
-                        "{:<48} {:<20} context {:>7}  max output {:>6}{long}",
+                        "{:<42} {:<18} {:<8} context {:>7}  max output {:>6}{long}{deprecated}",
                         m["id"].as_str().unwrap_or(""),
                         m["display_name"].as_str().unwrap_or(""),
+                        m["metadata"]["api"].as_str().unwrap_or(""),
                         m["context_window"],
                         m["max_output_tokens"]
                     );
@@ -479,6 +509,14 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             let emu = Emulator::start_on(port).await?;
             outln!("Bedrock emulator listening on {}", emu.endpoint_url());
             outln!("credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
+            outln!("Bedrock API key: AWS_BEARER_TOKEN_BEDROCK={}", emulator::API_KEY);
+            outln!("region: us-east-1 (any region is accepted)");
+            outln!(
+                "InvokeModel: AWS_ENDPOINT_URL_BEDROCK_RUNTIME={} with a profile id such as us.{}",
+                emu.endpoint_url(),
+                amplifier_provider_bedrock::models::DEFAULT_MODEL
+            );
+            outln!("Messages API: AWS_ENDPOINT_URL_BEDROCK_MANTLE={} with a model such as anthropic.claude-sonnet-5", emu.endpoint_url());
             let _ = std::io::stdout().flush();
             let _ = tokio::signal::ctrl_c().await;
             Ok(())

@@ -1,4 +1,5 @@
-//! Where the component may connect: Bedrock Runtime over https, and the configured endpoint.
+//! Where the component may connect: Bedrock Runtime and Bedrock's Messages API endpoint
+//! (`bedrock-mantle`) over https, and the configured endpoints.
 //!
 //! The component is sandboxed code; even a correct one should not be able to send signed
 //! requests (or anything else) to arbitrary hosts. Every outgoing request passes
@@ -15,10 +16,12 @@ use crate::http_client::HttpClient;
 /// The destinations one call may reach.
 #[derive(Debug, Clone, Default)]
 pub struct OutboundPolicy {
-    /// Regions whose `bedrock-runtime[-fips]` endpoints are allowed; empty allows any region.
+    /// Regions whose `bedrock-runtime[-fips]` and `bedrock-mantle` endpoints are allowed; empty
+    /// allows any region.
     pub regions: Vec<String>,
-    /// The configured endpoint, as `scheme://authority` (lower-case), allowed exactly.
-    pub endpoint: Option<String>,
+    /// The configured endpoints (`endpoint_url`, `mantle_endpoint_url`), each as
+    /// `scheme://authority` (see [`origin`]), allowed exactly.
+    pub endpoints: Vec<String>,
     /// Requests refused so far, as URLs.
     pub refused: Arc<Mutex<Vec<String>>>,
     /// Sends the allowed requests (the provider's pool; a default one has its own).
@@ -36,23 +39,37 @@ impl OutboundPolicy {
             return false;
         };
         let origin = format!("{scheme}://{}", authority.as_str().to_ascii_lowercase());
-        if self.endpoint.as_deref() == Some(origin.as_str()) {
+        if self.endpoints.iter().any(|e| *e == origin) {
             return true;
         }
         if scheme != "https" || authority.port_u16().is_some_and(|p| p != 443) {
             return false;
         }
         let host = authority.host().to_ascii_lowercase();
-        let Some(region) = host
+        let runtime = host
             .strip_prefix("bedrock-runtime.")
             .or_else(|| host.strip_prefix("bedrock-runtime-fips."))
-            .and_then(|rest| rest.strip_suffix(".amazonaws.com"))
-        else {
+            .and_then(|rest| rest.strip_suffix(".amazonaws.com"));
+        // The Messages API: `bedrock-mantle.{region}.api.aws` (Anthropic's and AWS's pages).
+        let mantle = host.strip_prefix("bedrock-mantle.").and_then(|rest| rest.strip_suffix(".api.aws"));
+        let Some(region) = runtime.or(mantle) else {
             return false;
         };
         let well_formed = !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         well_formed && (self.regions.is_empty() || self.regions.iter().any(|r| r == region))
     }
+}
+
+/// A URL's origin as requests to it carry it: `scheme://authority`, lower-case, without the
+/// scheme's default port (the component drops it too, so `https://host:443` matches its
+/// requests to `https://host`). `None` for what is not an absolute URL.
+pub fn origin(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?.as_str().to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority).to_string();
+    Some(format!("{scheme}://{authority}"))
 }
 
 impl WasiHttpHooks for OutboundPolicy {
@@ -97,9 +114,33 @@ mod tests {
     fn policy(regions: &[&str], endpoint: Option<&str>) -> OutboundPolicy {
         OutboundPolicy {
             regions: regions.iter().map(|s| s.to_string()).collect(),
-            endpoint: endpoint.map(str::to_string),
+            endpoints: endpoint.into_iter().map(str::to_string).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn allows_the_messages_api_endpoint_of_the_region_only() {
+        let p = policy(&["us-east-1"], None);
+        assert!(p.check(&"https://bedrock-mantle.us-east-1.api.aws/anthropic/v1/messages".parse().unwrap()));
+        for bad in [
+            "http://bedrock-mantle.us-east-1.api.aws/anthropic/v1/messages",
+            "https://bedrock-mantle.eu-west-1.api.aws/anthropic/v1/messages",
+            "https://bedrock-mantle.us-east-1.api.aws.evil.com/x",
+            "https://bedrock-mantle.us-east-1.amazonaws.com/x",
+            "https://api.anthropic.com/v1/messages",
+        ] {
+            assert!(!p.check(&bad.parse().unwrap()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_configured_default_port_matches_requests_without_it() {
+        let p = policy(&[], origin("https://vpce-1.bedrock.example:443/").as_deref());
+        assert!(p.check(&"https://vpce-1.bedrock.example/model/x/invoke".parse().unwrap()));
+        assert_eq!(origin("HTTP://127.0.0.1:80"), Some("http://127.0.0.1".into()));
+        assert_eq!(origin("http://127.0.0.1:4000/x"), Some("http://127.0.0.1:4000".into()));
+        assert_eq!(origin("not a url"), None);
     }
 
     #[test]

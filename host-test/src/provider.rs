@@ -533,12 +533,13 @@ impl Provider {
         if let Some(c) = &settings.credentials {
             vars.extend(c.config_vars().into_iter().map(|(k, v)| (k.to_string(), v)));
         }
-        let endpoint = settings.allowed_endpoint.clone().or_else(|| {
-            settings.config.get("endpoint_url").and_then(|u| {
-                let uri: http::Uri = u.parse().ok()?;
-                Some(format!("{}://{}", uri.scheme_str()?.to_ascii_lowercase(), uri.authority()?.as_str().to_ascii_lowercase()))
-            })
-        });
+        let endpoints: Vec<String> = match &settings.allowed_endpoint {
+            Some(origin) => vec![origin.clone()],
+            None => ["endpoint_url", "mantle_endpoint_url"]
+                .iter()
+                .filter_map(|key| settings.config.get(*key).and_then(|u| crate::outbound::origin(u)))
+                .collect(),
+        };
         let regions = settings.allowed_regions.clone().unwrap_or_else(|| settings.config.get("aws_region").cloned().into_iter().collect());
         let refused = Arc::new(Mutex::new(Vec::new()));
         let peak = Arc::new(AtomicUsize::new(0));
@@ -555,7 +556,7 @@ impl Provider {
             },
             outbound: OutboundPolicy {
                 regions,
-                endpoint,
+                endpoints,
                 refused: refused.clone(),
                 client: self.http.clone(),
                 connect_timeout: connect_timeout(&settings.config),

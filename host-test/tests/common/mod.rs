@@ -29,10 +29,12 @@ pub fn emulator_credentials() -> Credentials {
     }
 }
 
-/// A provider (sharing the compiled component) configured for `emu` in us-east-1.
+/// A provider (sharing the compiled component) configured for `emu` in us-east-1, for both
+/// of Bedrock's APIs.
 pub fn against(emu: &Emulator) -> Provider {
     let p = base().fork();
     p.set_config("endpoint_url", emu.endpoint_url());
+    p.set_config("mantle_endpoint_url", emu.endpoint_url());
     p.set_config("aws_region", "us-east-1");
     p.set_credentials(Some(emulator_credentials()));
     p

@@ -1,0 +1,168 @@
+//! Bedrock's two wire formats for Claude behind one small interface.
+//!
+//! Request translation, the response assembler, usage, retries and events are the same for
+//! every call; what differs between Bedrock's APIs lives here, one module per format:
+//! - [`invoke`]: InvokeModel on `bedrock-runtime` (the model id in the path, an AWS event
+//!   stream when streaming, `x-amzn-ErrorType` errors);
+//! - [`messages`]: the Messages API ("Claude in Amazon Bedrock") on `bedrock-mantle` (the model
+//!   id in the body, server-sent events, Anthropic's error bodies).
+//!
+//! Each says where a call goes, which headers and body tweaks it needs, how its response bytes
+//! become Anthropic events, and how its errors read. A third format (Converse) would be a third
+//! module and a third [`Api`] variant.
+
+pub mod invoke;
+pub mod messages;
+
+use serde_json::Value;
+
+use crate::bedrock::{CallContext, Next};
+use crate::error::{ErrorKind, ProviderError};
+use crate::eventstream::{self, BedrockFrame, FrameReader};
+use crate::sse::SseReader;
+use crate::transport::HttpResponse;
+
+/// Which Bedrock API a call goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Api {
+    /// InvokeModel / InvokeModelWithResponseStream on `bedrock-runtime`.
+    Invoke,
+    /// The Messages API on `bedrock-mantle` (`POST /anthropic/v1/messages`).
+    Messages,
+}
+
+impl Api {
+    /// The name the `api` config key, `info` and `models` use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Invoke => "invoke",
+            Api::Messages => "messages",
+        }
+    }
+
+    /// The SigV4 signing name of the service behind it.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Api::Invoke => invoke::SIGNING_NAME,
+            Api::Messages => messages::SIGNING_NAME,
+        }
+    }
+
+    /// The header that carries the service's request id (AWS support and Anthropic ask for it).
+    pub fn request_id_header(self) -> &'static str {
+        match self {
+            Api::Invoke => "x-amzn-requestid",
+            Api::Messages => messages::REQUEST_ID_HEADER,
+        }
+    }
+
+    /// The decoder of this API's streamed response body.
+    pub fn stream_decoder(self) -> StreamDecoder {
+        match self {
+            Api::Invoke => StreamDecoder::EventStream(FrameReader::new()),
+            Api::Messages => StreamDecoder::Sse(SseReader::new()),
+        }
+    }
+}
+
+/// The values of the `api` config key: `auto` lets the model catalog choose.
+pub const API_CHOICES: &[&str] = &["auto", "invoke", "messages"];
+
+/// What one unit of a streamed response body means, whatever its wire format.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Decoded {
+    /// One Anthropic streaming event (`message_start`, `content_block_delta`, …).
+    Event(Value),
+    /// The service ended the stream with an error: an event-stream exception frame (Bedrock's
+    /// exception type, e.g. `throttlingException`) or an SSE `error` event (Anthropic's error
+    /// type, e.g. `overloaded_error`).
+    Failure {
+        /// Which wire format said it, so its own classification applies.
+        api: Api,
+        /// The error's type as that format names it.
+        kind: String,
+        /// The service's message.
+        message: String,
+    },
+    /// Something this client does not need (a `ping`, an unknown event type): skipped, as the
+    /// AWS and Anthropic SDKs skip it.
+    Skip,
+}
+
+/// A streamed response body's decoder: bytes in, [`Decoded`] units out, holding at most one
+/// unit's bytes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamDecoder {
+    /// InvokeModelWithResponseStream's AWS event stream.
+    EventStream(FrameReader),
+    /// The Messages API's server-sent events.
+    Sse(SseReader),
+}
+
+impl StreamDecoder {
+    /// Adds bytes from the network.
+    pub fn push(&mut self, bytes: &[u8]) {
+        match self {
+            StreamDecoder::EventStream(r) => r.push(bytes),
+            StreamDecoder::Sse(r) => r.push(bytes),
+        }
+    }
+
+    /// The next decoded unit, `Ok(None)` when more bytes are needed. A malformed body is a
+    /// `bedrock:` error naming what is wrong with it.
+    pub fn next_decoded(&mut self) -> Result<Option<Decoded>, ProviderError> {
+        let corrupt = |e: String| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
+        match self {
+            StreamDecoder::EventStream(r) => {
+                let Some(frame) = r.next_frame().map_err(|e| corrupt(e.to_string()))? else { return Ok(None) };
+                let frame = eventstream::interpret(&frame)
+                    .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream has {e}")))?;
+                Ok(Some(match frame {
+                    BedrockFrame::Event(event) => Decoded::Event(event),
+                    BedrockFrame::Exception { kind, message } => Decoded::Failure { api: Api::Invoke, kind, message },
+                    BedrockFrame::Unknown => Decoded::Skip,
+                }))
+            }
+            StreamDecoder::Sse(r) => {
+                let Some(event) = r.next_event().map_err(|e| corrupt(e.to_string()))? else { return Ok(None) };
+                messages::interpret(&event).map(Some).map_err(corrupt)
+            }
+        }
+    }
+
+    /// Called at the end of the body: an unfinished unit is an error.
+    pub fn finish(&mut self) -> Result<(), ProviderError> {
+        let corrupt = |e: String| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
+        match self {
+            StreamDecoder::EventStream(r) => r.finish().map_err(|e| corrupt(e.to_string())),
+            StreamDecoder::Sse(r) => r.finish().map_err(|e| corrupt(e.to_string())),
+        }
+    }
+}
+
+/// A non-2xx answer of `api`: the error, and what may be tried next.
+pub fn classify_response(api: Api, response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
+    match api {
+        Api::Invoke => crate::bedrock::classify_response(response, ctx),
+        Api::Messages => messages::classify_response(response, ctx),
+    }
+}
+
+/// An error that ended a stream in-band (an exception frame, an SSE `error` event): the error,
+/// and whether the same request may be tried again (only while nothing was delivered).
+pub fn classify_stream_failure(api: Api, kind: &str, message: &str, ctx: &CallContext<'_>) -> (ProviderError, bool) {
+    match api {
+        Api::Invoke => {
+            // `throttlingException` in the frame is `ThrottlingException` in the header spelling,
+            // so stream errors get the same classification as HTTP ones.
+            let mut c = kind.chars();
+            let code = c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default();
+            let body = serde_json::json!({ "message": message }).to_string();
+            (crate::bedrock::classify(200, Some(&code), body.as_bytes(), None, ctx), crate::bedrock::is_retryable(&code))
+        }
+        Api::Messages => (messages::classify(kind, message, 200, ctx), messages::is_retryable(kind)),
+    }
+}
