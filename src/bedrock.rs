@@ -90,19 +90,6 @@ pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (Pro
     (error, next)
 }
 
-/// Turns a non-2xx Bedrock answer into a [`ProviderError`].
-pub fn classify(
-    status: u16,
-    error_type_header: Option<&str>,
-    body: &[u8],
-    request_id: Option<&str>,
-    ctx: &CallContext<'_>,
-) -> ProviderError {
-    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let code = error_code(status, error_type_header, &json);
-    classify_parsed(status, &code, &json, body, request_id, ctx)
-}
-
 fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
     let said = json
         .get("message")
@@ -110,8 +97,14 @@ fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_i
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());
+    classify_said(status, code, &said, request_id, ctx)
+}
+
+/// An error Bedrock named (`code`) and explained (`said`), as a [`ProviderError`]: how an
+/// exception frame in a stream is read, without a body to parse.
+pub fn classify_said(status: u16, code: &str, said: &str, request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
     // Bedrock's words go into our error, but never a credential it (or a proxy) echoed.
-    let message = crate::scrub::scrub(&said, &[]);
+    let message = crate::scrub::scrub(said, &[]);
     let CallContext { model_id, region, .. } = *ctx;
     let lower = message.to_ascii_lowercase();
     let (kind, text) = match code {
@@ -190,6 +183,13 @@ fn known_ids() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A non-2xx answer classified, as the pipeline does it.
+    fn classify(status: u16, error_type: Option<&str>, body: &[u8], request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
+        let mut headers: Vec<(String, String)> = error_type.map(|t| ("x-amzn-ErrorType".to_string(), t.to_string())).into_iter().collect();
+        headers.extend(request_id.map(|id| ("x-amzn-RequestId".to_string(), id.to_string())));
+        classify_response(&HttpResponse { status, headers, body: body.to_vec() }, ctx).0
+    }
 
     const CTX: CallContext<'static> = CallContext {
         model_id: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",

@@ -93,10 +93,6 @@ pub fn model_infos() -> Value {
                         "long_context_window": m.long_context_window,
                         "api": m.api.name(),
                         "deprecated": m.deprecated,
-                        "thinking": if m.thinking.adaptive { "adaptive" } else if m.thinking.budget { "budget" } else { "none" },
-                        "effort_levels": m.thinking.efforts,
-                        "structured_output": m.structured_output,
-                        "source": m.source,
                     },
                 })
             })

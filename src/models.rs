@@ -142,8 +142,6 @@ pub struct ModelSpec {
     pub usd_per_mtok_out: f64,
     /// Amplifier cost tier: `low`, `medium`, `high`.
     pub cost_tier: &'static str,
-    /// Where the facts of this row come from, and what could not be confirmed.
-    pub source: &'static str,
 }
 
 /// Budget thinking as every Claude 4.x InvokeModel model up to 4.5 offers it.
@@ -189,7 +187,6 @@ const BASE: ModelSpec = ModelSpec {
     usd_per_mtok_in: 0.0,
     usd_per_mtok_out: 0.0,
     cost_tier: "medium",
-    source: "",
 };
 
 /// The Claude models on Bedrock, default first: InvokeModel's catalog, then the Messages API's.
@@ -206,8 +203,10 @@ const BASE: ModelSpec = ModelSpec {
 /// Bedrock's prompt-caching page (1-hour lifetime for Sonnet 4.5, Haiku 4.5 and Opus 4.5), and
 /// Anthropic's 1M-token context beta, which Bedrock offers for Sonnet 4 and Sonnet 4.5. The
 /// `au.` and `us-gov.` profiles come from the original Python module's table (the legacy page
-/// lists global, us, eu, jp and apac only). Each row's `source` adds its own.
+/// lists global, us, eu, jp and apac only). Each row's `// Source:` comment adds its own, and
+/// what could not be confirmed (a test checks that every row has one).
 pub const CATALOG: &[ModelSpec] = &[
+    // Source: legacy page (profiles: global, us, eu, jp; no apac); limits from Anthropic's model page
     ModelSpec {
         id: DEFAULT_MODEL,
         display_name: "Claude Sonnet 4.5",
@@ -218,9 +217,10 @@ pub const CATALOG: &[ModelSpec] = &[
         long_context_window: Some(1_000_000),
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
-        source: "legacy page (profiles: global, us, eu, jp; no apac); limits from Anthropic's model page",
         ..BASE
     },
+    // Source: legacy page (id, profiles: global, us, eu, jp, apac); AWS adaptive-thinking page; max output 128K
+    //   and the price from third-party tables, the context window (200K, 1M reported) unconfirmed
     ModelSpec {
         id: "anthropic.claude-opus-4-6-v1",
         display_name: "Claude Opus 4.6",
@@ -233,10 +233,10 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
-        source: "legacy page (id, profiles: global, us, eu, jp, apac); AWS adaptive-thinking page; max output 128K and the price \
-                 from third-party tables, the context window (200K, 1M reported) unconfirmed",
         ..BASE
     },
+    // Source: legacy page (id, profiles: global, us, eu, jp; no apac); AWS adaptive-thinking page; max output
+    //   128K from third-party tables, the context window and structured outputs unconfirmed
     ModelSpec {
         id: "anthropic.claude-sonnet-4-6",
         display_name: "Claude Sonnet 4.6",
@@ -247,10 +247,9 @@ pub const CATALOG: &[ModelSpec] = &[
         thinking: ADAPTIVE_AND_BUDGET,
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
-        source: "legacy page (id, profiles: global, us, eu, jp; no apac); AWS adaptive-thinking page; max output 128K from \
-                 third-party tables, the context window and structured outputs unconfirmed",
         ..BASE
     },
+    // Source: legacy page (profiles: global, us, eu)
     ModelSpec {
         id: "anthropic.claude-opus-4-5-20251101-v1:0",
         display_name: "Claude Opus 4.5",
@@ -261,9 +260,9 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
-        source: "legacy page (profiles: global, us, eu)",
         ..BASE
     },
+    // Source: legacy page (profiles: global, us, eu; no jp, no apac); Anthropic's model page (200K, 64K)
     ModelSpec {
         id: "anthropic.claude-haiku-4-5-20251001-v1:0",
         display_name: "Claude Haiku 4.5",
@@ -274,23 +273,21 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 1.0,
         usd_per_mtok_out: 5.0,
         cost_tier: "low",
-        source: "legacy page (profiles: global, us, eu; no jp, no apac); Anthropic's model page (200K, 64K)",
         ..BASE
     },
+    // Source: legacy page (profiles: us only; deprecated)
     ModelSpec {
         id: "anthropic.claude-opus-4-1-20250805-v1:0",
         display_name: "Claude Opus 4.1",
         max_output_tokens: 32_000,
         profiles: &[Geo::Us],
-        deprecated: Some(
-            "Bedrock marks Claude Opus 4.1 deprecated: move to Claude Opus 4.6 (anthropic.claude-opus-4-6-v1) or a Messages API model",
-        ),
+        deprecated: Some("Claude Opus 4.1 is deprecated on Bedrock: use anthropic.claude-opus-4-6-v1"),
         usd_per_mtok_in: 15.0,
         usd_per_mtok_out: 75.0,
         cost_tier: "high",
-        source: "legacy page (profiles: us only; deprecated)",
         ..BASE
     },
+    // Source: legacy page (profiles: global, us, eu, apac; no jp; deprecated)
     ModelSpec {
         id: "anthropic.claude-sonnet-4-20250514-v1:0",
         display_name: "Claude Sonnet 4",
@@ -298,25 +295,26 @@ pub const CATALOG: &[ModelSpec] = &[
         global_profile: true,
         sampling: ALL_SAMPLING,
         long_context_window: Some(1_000_000),
-        deprecated: Some("Bedrock marks Claude Sonnet 4 deprecated: move to Claude Sonnet 4.5 (the default) or Sonnet 4.6"),
+        deprecated: Some("Claude Sonnet 4 is deprecated on Bedrock: use Sonnet 4.5 (the default) or anthropic.claude-sonnet-4-6"),
         usd_per_mtok_in: 3.0,
         usd_per_mtok_out: 15.0,
-        source: "legacy page (profiles: global, us, eu, apac; no jp; deprecated)",
         ..BASE
     },
+    // Source: the original module's table; absent from the legacy page's newest copy (its retirement date
+    //   unconfirmed)
     ModelSpec {
         id: "anthropic.claude-opus-4-20250514-v1:0",
         display_name: "Claude Opus 4",
         max_output_tokens: 32_000,
         profiles: &[Geo::Us],
         sampling: ALL_SAMPLING,
-        deprecated: Some("Claude Opus 4 is no longer in Bedrock's Claude catalog: move to Claude Opus 4.6 (anthropic.claude-opus-4-6-v1)"),
+        deprecated: Some("Claude Opus 4 is no longer in Bedrock's catalog: use anthropic.claude-opus-4-6-v1"),
         usd_per_mtok_in: 15.0,
         usd_per_mtok_out: 75.0,
         cost_tier: "high",
-        source: "the original module's table; absent from the legacy page's newest copy (its retirement date unconfirmed)",
         ..BASE
     },
+    // Source: legacy page (profiles: us only; deprecated); no thinking, images or documents on Bedrock
     ModelSpec {
         id: "anthropic.claude-3-5-haiku-20241022-v1:0",
         display_name: "Claude 3.5 Haiku",
@@ -326,14 +324,15 @@ pub const CATALOG: &[ModelSpec] = &[
         sampling: ALL_SAMPLING,
         vision: false,
         documents: false,
-        deprecated: Some("Bedrock marks Claude 3.5 Haiku deprecated: move to Claude Haiku 4.5 (anthropic.claude-haiku-4-5-20251001-v1:0)"),
+        deprecated: Some("Claude 3.5 Haiku is deprecated on Bedrock: use anthropic.claude-haiku-4-5-20251001-v1:0"),
         usd_per_mtok_in: 0.8,
         usd_per_mtok_out: 4.0,
         cost_tier: "low",
-        source: "legacy page (profiles: us only; deprecated); no thinking, images or documents on Bedrock",
         ..BASE
     },
     // The Messages API (bedrock-mantle): bare ids, no inference profiles, 1M context natively.
+    // Source: Claude in Amazon Bedrock page (id); Anthropic's model comparison (1M, 128K, adaptive thinking,
+    //   $2/$10); effort levels and the refusal of sampling parameters unconfirmed
     ModelSpec {
         id: "anthropic.claude-sonnet-5",
         display_name: "Claude Sonnet 5",
@@ -344,10 +343,10 @@ pub const CATALOG: &[ModelSpec] = &[
         sampling: NO_SAMPLING,
         usd_per_mtok_in: 2.0,
         usd_per_mtok_out: 10.0,
-        source: "Claude in Amazon Bedrock page (id); Anthropic's model comparison (1M, 128K, adaptive thinking, $2/$10); effort \
-                 levels and the refusal of sampling parameters unconfirmed",
         ..BASE
     },
+    // Source: Claude in Amazon Bedrock page (id); Anthropic's Opus 4.8 page (1M, 128K, $5/$25); adaptive-only
+    //   thinking and the effort levels unconfirmed
     ModelSpec {
         id: "anthropic.claude-opus-4-8",
         display_name: "Claude Opus 4.8",
@@ -358,10 +357,10 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
-        source: "Claude in Amazon Bedrock page (id); Anthropic's Opus 4.8 page (1M, 128K, $5/$25); adaptive-only thinking and \
-                 the effort levels unconfirmed",
         ..BASE
     },
+    // Source: Claude in Amazon Bedrock page (id); AWS model card (1M, 128K, adaptive thinking only); the price
+    //   unconfirmed
     ModelSpec {
         id: "anthropic.claude-opus-4-7",
         display_name: "Claude Opus 4.7",
@@ -372,9 +371,11 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
-        source: "Claude in Amazon Bedrock page (id); AWS model card (1M, 128K, adaptive thinking only); the price unconfirmed",
         ..BASE
     },
+    // Source: Claude in Amazon Bedrock page (id; regional endpoint in us-east-1 only); Anthropic's model
+    //   comparison (1M, 128K, adaptive thinking always on, $10/$50); effort levels and sampling rules
+    //   unconfirmed
     ModelSpec {
         id: "anthropic.claude-fable-5-1",
         display_name: "Claude Fable 5.1",
@@ -386,10 +387,10 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 10.0,
         usd_per_mtok_out: 50.0,
         cost_tier: "high",
-        source: "Claude in Amazon Bedrock page (id; regional endpoint in us-east-1 only); Anthropic's model comparison (1M, \
-                 128K, adaptive thinking always on, $10/$50); effort levels and sampling rules unconfirmed",
         ..BASE
     },
+    // Source: Claude in Amazon Bedrock page (id); AWS adaptive-thinking page (adaptive only); window, output
+    //   limit and price from third-party tables; effort levels and sampling rules unconfirmed
     ModelSpec {
         id: "anthropic.claude-fable-5",
         display_name: "Claude Fable 5",
@@ -401,10 +402,10 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 10.0,
         usd_per_mtok_out: 50.0,
         cost_tier: "high",
-        source: "Claude in Amazon Bedrock page (id); AWS adaptive-thinking page (adaptive only); window, output limit and price \
-                 from third-party tables; effort levels and sampling rules unconfirmed",
         ..BASE
     },
+    // Source: Claude in Amazon Bedrock page (id; access through the console); Anthropic's Opus 5 page (1M,
+    //   128K, $5/$25); AWS adaptive-thinking page (adaptive only); sampling refusal reported by third parties
     ModelSpec {
         id: "anthropic.claude-opus-5",
         display_name: "Claude Opus 5",
@@ -416,10 +417,10 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 5.0,
         usd_per_mtok_out: 25.0,
         cost_tier: "high",
-        source: "Claude in Amazon Bedrock page (id; access through the console); Anthropic's Opus 5 page (1M, 128K, $5/$25); \
-                 AWS adaptive-thinking page (adaptive only); sampling refusal reported by third parties",
         ..BASE
     },
+    // Source: Anthropic's model comparison (1M, 128K, adaptive thinking always on, $4/$20); the Bedrock id is
+    //   listed only in later copies of the Claude in Amazon Bedrock page (unconfirmed)
     ModelSpec {
         id: "anthropic.claude-opus-5-5",
         display_name: "Claude Opus 5.5",
@@ -431,10 +432,23 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 4.0,
         usd_per_mtok_out: 20.0,
         cost_tier: "high",
-        source: "Anthropic's model comparison (1M, 128K, adaptive thinking always on, $4/$20); the Bedrock id is listed only in \
-                 later copies of the Claude in Amazon Bedrock page (unconfirmed)",
         ..BASE
     },
+    // Source: Claude in Amazon Bedrock page (id; by invitation only, us-east-1 regional only); AWS
+    //   adaptive-thinking page (adaptive only); its window, output limit, effort levels, sampling rules and
+    //   price are not published: the 200K / 64K here are the smallest of its family, so nothing sent exceeds
+    //   them
+    ModelSpec {
+        id: "anthropic.claude-mythos-preview",
+        display_name: "Claude Mythos Preview",
+        api: Api::Messages,
+        thinking: ADAPTIVE_XHIGH,
+        sampling: NO_SAMPLING,
+        cost_tier: "high",
+        ..BASE
+    },
+    // Source: Claude in Amazon Bedrock page (id); Anthropic's model comparison (200K, 64K, budget thinking, no
+    //   effort)
     ModelSpec {
         id: "anthropic.claude-haiku-4-5",
         display_name: "Claude Haiku 4.5",
@@ -442,7 +456,6 @@ pub const CATALOG: &[ModelSpec] = &[
         usd_per_mtok_in: 1.0,
         usd_per_mtok_out: 5.0,
         cost_tier: "low",
-        source: "Claude in Amazon Bedrock page (id); Anthropic's model comparison (200K, 64K, budget thinking, no effort)",
         ..BASE
     },
 ];
@@ -602,10 +615,17 @@ mod tests {
         for m in CATALOG {
             assert_eq!(api_for(m.id, auto), m.api, "{}", m.id);
             assert!(m.api == Api::Invoke || (m.profiles.is_empty() && !m.global_profile && !is_versioned(m.id)), "{}", m.id);
-            assert!(!m.source.is_empty(), "{} has no source", m.id);
             assert!(m.thinking.efforts.iter().all(|e| ["low", "medium", "high", "xhigh", "max"].contains(e)), "{}", m.id);
         }
         assert_eq!(CATALOG[0].id, DEFAULT_MODEL, "the default comes first");
+    }
+
+    #[test]
+    fn every_catalog_row_names_its_source() {
+        let text = include_str!("models.rs");
+        let rows = text.matches("\n    ModelSpec {\n").count();
+        assert_eq!(rows, CATALOG.len(), "the rows of CATALOG");
+        assert_eq!(text.matches("\n    // Source: ").count(), rows, "a `// Source:` comment above each row");
     }
 
     #[test]

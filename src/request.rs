@@ -133,9 +133,8 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     let api = models::api_for(requested, config.api);
     if api == Api::Messages && (models::is_routed(requested) || models::is_versioned(requested)) {
         return Err(ProviderError::validation(format!(
-            "model `{requested}` is an InvokeModel id (an inference profile, an ARN or a versioned id), but `api` is messages: \
-             Bedrock's Messages API takes bare ids such as {}; set `api` to auto or invoke for this id",
-            models::ids_for(Api::Messages).join(", ")
+            "model `{requested}` is an InvokeModel id (a profile, an ARN or a versioned id), but `api` is messages, which takes \
+             bare ids (anthropic.claude-sonnet-5): set `api` to auto or invoke"
         )));
     }
     let mut fallbacks = match (api, operation) {
@@ -143,9 +142,8 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
             return Err(ProviderError::new(
                 ErrorKind::Model,
                 format!(
-                    "count-tokens is not available for `{requested}`: Bedrock documents token counting (CountTokens) for \
-                     InvokeModel models only, and this model is served by the Messages API; count with an InvokeModel model \
-                     of the same family, or read `usage.input_tokens` of an answer"
+                    "count-tokens is not available for `{requested}`: Bedrock counts tokens for InvokeModel models only, and \
+                     this one is served by the Messages API; read `usage.input_tokens` of an answer instead"
                 ),
             ))
         }
@@ -157,8 +155,8 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     };
     let model_id = fallbacks.remove(0);
     let spec = models::lookup(&model_id).filter(|m| m.api == api || api == Api::Invoke);
-    let translated = convert::to_anthropic(&request, &config, spec, api)?;
-    let (body_value, beta) = match (api, translated.body.clone()) {
+    let mut translated = convert::to_anthropic(&request, &config, spec, api)?;
+    let (body_value, beta) = match (api, std::mem::take(&mut translated.body)) {
         (Api::Messages, Value::Object(map)) => {
             let (map, beta) = wire::messages::body(map, &model_id, operation);
             (Value::Object(map), beta)

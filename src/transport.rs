@@ -188,15 +188,16 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::Denied { url } => write!(
                 f,
-                "the host refused the outbound request to {url}: it allows only the Bedrock Runtime endpoint of the \
-                 configured region and the configured `endpoint_url`; check `aws_region` / `endpoint_url`, or allow this \
-                 destination in the host"
+                "the host refused the outbound request to {url}: it allows only Bedrock's endpoints in the configured \
+                 region and the configured `endpoint_url` / `mantle_endpoint_url`; check `aws_region` and those keys, or \
+                 allow this destination in the host"
             ),
             TransportError::Timeout { phase, key, limit } => write!(
                 f,
                 "no answer within {}.{} s ({phase}): raise the `{key}` config key, ask for fewer output tokens, or check connectivity to Bedrock",
-                limit.as_millis() / 1000,
-                limit.as_millis() % 1000 / 100
+                // Seconds and tenths as u64 and u32: u128's formatting code would add 1.5 KB.
+                limit.as_secs(),
+                limit.subsec_millis() / 100
             ),
             TransportError::Tls { url, detail } => write!(
                 f,
@@ -309,7 +310,16 @@ pub mod wasi_http {
         let headers_deadline = Deadline::after(headers_limit);
 
         let fields: Vec<(String, Vec<u8>)> = request.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
-        let headers = Fields::from_list(&fields).map_err(|e| failed(format!("header rejected by the host: {e:?}")))?;
+        let headers = Fields::from_list(&fields).map_err(|e| {
+            failed(
+                match e {
+                    wasi::http::types::HeaderError::InvalidSyntax => "a header the host finds malformed",
+                    wasi::http::types::HeaderError::Forbidden => "a header the host forbids",
+                    wasi::http::types::HeaderError::Immutable => "headers the host does not let be set",
+                }
+                .into(),
+            )
+        })?;
         let outgoing = OutgoingRequest::new(headers);
         let scheme = if request.scheme == "http" { Scheme::Http } else { Scheme::Https };
         outgoing.set_method(&Method::Post).map_err(|()| failed("method rejected".into()))?;
@@ -346,7 +356,11 @@ pub mod wasi_http {
             }
         };
         if let Err(e) = write_result {
-            return Err(failed(format!("sending the request body: {e:?}")));
+            let why = match e {
+                StreamError::LastOperationFailed(e) => e.to_debug_string(),
+                StreamError::Closed => "the connection closed".into(),
+            };
+            return Err(failed(format!("sending the request body: {why}")));
         }
         if let Err(code) = finished {
             return Err(map_error(&url, code, timeouts));
@@ -393,7 +407,8 @@ pub mod wasi_http {
             }
             ErrorCode::DnsError(e) => TransportError::Failed {
                 url: url.into(),
-                detail: format!("DNS lookup failed ({:?}): check the region or endpoint_url", e.rcode),
+                // The resolver's own words, not Rust's `Some("…")`.
+                detail: format!("DNS lookup failed ({}): check the region or endpoint_url", e.rcode.as_deref().unwrap_or("no detail")),
             },
             ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
                 TransportError::Tls { url: url.into(), detail: describe(&code) }

@@ -110,13 +110,14 @@ async fn sampling_follows_each_models_rules_and_changes_are_reported() {
     assert_eq!(r["degradation"]["reason"], "max_tokens must be above the thinking budget (4096); extended thinking runs at temperature 1");
 }
 
-// 3. response_format JSON through a forced answer tool, returned as text; unknown formats refused.
+// 3. response_format JSON through a forced answer tool (on a model without native structured
+// output: the messages_api tests cover the native form), returned as text; unknown formats refused.
 #[tokio::test]
 async fn json_response_format_comes_back_as_text_content() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
     let answer = json!({"type": "message", "role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "json_answer", "input": {"city": "Paris", "population": 2102650}}], "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 20, "output_tokens": 15}});
-    let request = json!({"messages": [{"role": "user", "content": "Largest city of France?"}], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}}, "required": ["city"]}}}});
+    let request = json!({"model": "anthropic.claude-sonnet-4-20250514-v1:0", "messages": [{"role": "user", "content": "Largest city of France?"}], "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}}, "required": ["city"]}}}});
     emu.push_message(answer.clone());
     let r = p.complete(&request).await.unwrap();
     let sent = emu.requests().pop().unwrap().json();

@@ -83,7 +83,9 @@ pub fn interpret(event: &SseEvent) -> Result<Decoded, String> {
     if event.event == "ping" {
         return Ok(Decoded::Skip);
     }
-    let data: Value = serde_json::from_str(&event.data).map_err(|e| format!("an `{}` event whose data is not JSON ({e})", event.event))?;
+    // From bytes, as all other JSON the component reads: one instance of the parser.
+    let data: Value =
+        serde_json::from_slice(event.data.as_bytes()).map_err(|e| format!("an `{}` event whose data is not JSON ({e})", event.event))?;
     if event.event == "error" || data.get("type").and_then(Value::as_str) == Some("error") {
         let (kind, message) = error_fields(&data).unwrap_or(("error", ""));
         return Ok(Decoded::Failure { api: Api::Messages, kind: kind.to_string(), message: message.to_string() });

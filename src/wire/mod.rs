@@ -91,6 +91,12 @@ pub enum Decoded {
     Skip,
 }
 
+/// A body that is not what its wire format says, as the error that names what is wrong with it
+/// (formatted in place rather than through `to_string`, whose instances cost the component code).
+fn corrupt(e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"))
+}
+
 /// A streamed response body's decoder: bytes in, [`Decoded`] units out, holding at most one
 /// unit's bytes.
 #[derive(Debug)]
@@ -114,10 +120,9 @@ impl StreamDecoder {
     /// The next decoded unit, `Ok(None)` when more bytes are needed. A malformed body is a
     /// `bedrock:` error naming what is wrong with it.
     pub fn next_decoded(&mut self) -> Result<Option<Decoded>, ProviderError> {
-        let corrupt = |e: String| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
         match self {
             StreamDecoder::EventStream(r) => {
-                let Some(frame) = r.next_frame().map_err(|e| corrupt(e.to_string()))? else { return Ok(None) };
+                let Some(frame) = r.next_frame().map_err(corrupt)? else { return Ok(None) };
                 let frame = eventstream::interpret(&frame)
                     .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream has {e}")))?;
                 Ok(Some(match frame {
@@ -127,7 +132,7 @@ impl StreamDecoder {
                 }))
             }
             StreamDecoder::Sse(r) => {
-                let Some(event) = r.next_event().map_err(|e| corrupt(e.to_string()))? else { return Ok(None) };
+                let Some(event) = r.next_event().map_err(corrupt)? else { return Ok(None) };
                 messages::interpret(&event).map(Some).map_err(corrupt)
             }
         }
@@ -135,10 +140,9 @@ impl StreamDecoder {
 
     /// Called at the end of the body: an unfinished unit is an error.
     pub fn finish(&mut self) -> Result<(), ProviderError> {
-        let corrupt = |e: String| ProviderError::new(ErrorKind::Bedrock, format!("the response stream is corrupt: {e}"));
         match self {
-            StreamDecoder::EventStream(r) => r.finish().map_err(|e| corrupt(e.to_string())),
-            StreamDecoder::Sse(r) => r.finish().map_err(|e| corrupt(e.to_string())),
+            StreamDecoder::EventStream(r) => r.finish().map_err(corrupt),
+            StreamDecoder::Sse(r) => r.finish().map_err(corrupt),
         }
     }
 }
@@ -160,8 +164,7 @@ pub fn classify_stream_failure(api: Api, kind: &str, message: &str, ctx: &CallCo
             // so stream errors get the same classification as HTTP ones.
             let mut c = kind.chars();
             let code = c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default();
-            let body = serde_json::json!({ "message": message }).to_string();
-            (crate::bedrock::classify(200, Some(&code), body.as_bytes(), None, ctx), crate::bedrock::is_retryable(&code))
+            (crate::bedrock::classify_said(200, &code, message, None, ctx), crate::bedrock::is_retryable(&code))
         }
         Api::Messages => (messages::classify(kind, message, 200, ctx), messages::is_retryable(kind)),
     }

@@ -71,7 +71,24 @@ pub(super) fn default_answer(
 /// when asked to count), continuing a prefill, cut at `max_tokens`.
 fn default_message(body: &Value, model_id: &str, n: u64, input: InputUsage) -> Value {
     let max_tokens = body["max_tokens"].as_u64().unwrap_or(u64::MAX);
-    let (text, output_tokens, stop_reason) = cut_at_max_tokens(model_text(body), max_tokens);
+    if let Some((call, tokens)) = forced_tool_call(body, n) {
+        return json!({
+            "id": format!("msg_bdrk_emulator{n:06}"),
+            "type": "message",
+            "role": "assistant",
+            "model": bare_model(model_id),
+            "content": [call],
+            "stop_reason": "tool_use",
+            "stop_sequence": null,
+            "usage": input.json(tokens),
+        });
+    }
+    // Structured output (`output_config.format`): a JSON document for the schema.
+    let full = match body["output_config"]["format"].get("schema") {
+        Some(schema) => super::messages_api::example_of(schema).to_string(),
+        None => model_text(body),
+    };
+    let (text, output_tokens, stop_reason) = cut_at_max_tokens(full, max_tokens);
     let content = if text.trim().is_empty() { json!([]) } else { json!([{"type": "text", "text": text}]) };
     json!({
         "id": format!("msg_bdrk_emulator{n:06}"),
@@ -83,6 +100,22 @@ fn default_message(body: &Value, model_id: &str, n: u64, input: InputUsage) -> V
         "stop_sequence": null,
         "usage": input.json(output_tokens),
     })
+}
+
+/// The call of the tool a request forces, and its output tokens: Anthropic guarantees a call
+/// of the tool `tool_choice` names (`{"type": "tool", "name"}`), or of the only tool with
+/// `{"type": "any"}`, so the emulator's model makes it, its input a value for the tool's
+/// `input_schema`. `None` when no tool is forced.
+pub(super) fn forced_tool_call(body: &Value, n: u64) -> Option<(Value, u64)> {
+    let tools = body["tools"].as_array()?;
+    let tool = match body["tool_choice"]["type"].as_str()? {
+        "tool" => tools.iter().find(|t| t["name"] == body["tool_choice"]["name"])?,
+        "any" if tools.len() == 1 => &tools[0],
+        _ => return None,
+    };
+    let input = super::messages_api::example_of(&tool["input_schema"]);
+    let tokens = words(&input.to_string()).max(1);
+    Some((json!({"type": "tool_use", "id": format!("toolu_emulator{n:06}"), "name": tool["name"], "input": input}), tokens))
 }
 
 /// `full` as written within `max_tokens`: (the text kept, its tokens, the stop reason —

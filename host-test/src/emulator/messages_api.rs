@@ -402,7 +402,10 @@ fn default_answer(body: &Value, model: &MessagesModel, cache: &mut PromptCache, 
         content.push(json!({"type": "thinking", "thinking": shown, "signature": signature(&thought)}));
         (budget, output_tokens, stop_reason) = (budget - tokens, tokens, stop);
     }
-    if stop_reason != "max_tokens" {
+    if let Some((call, tokens)) = super::answers::forced_tool_call(body, n).filter(|_| stop_reason != "max_tokens") {
+        content.push(call);
+        (output_tokens, stop_reason) = (output_tokens + tokens, "tool_use");
+    } else if stop_reason != "max_tokens" {
         let full = match body["output_config"]["format"].get("schema") {
             Some(schema) => example_of(schema).to_string(),
             None => model_text(body),
