@@ -127,6 +127,9 @@ enum Command {
         /// A file holding a shared secret; every call must send `authorization: Bearer <secret>`.
         #[arg(long, value_name = "FILE")]
         token_file: Option<std::path::PathBuf>,
+        /// Seconds calls in flight may take to finish after SIGTERM / SIGINT before the server stops anyway.
+        #[arg(long, value_name = "SECONDS", default_value_t = bedrock_host::grpc::DEFAULT_GRACE_PERIOD.as_secs_f64())]
+        grace_period: f64,
         #[command(flatten)]
         connection: Connection,
     },
@@ -461,7 +464,11 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Chat { connection } => chat(connection).await,
-        Command::Serve { port, bind, token_file, connection } => serve(port, bind, token_file, connection).await,
+        Command::Serve { port, bind, token_file, grace_period, connection } => {
+            let grace = std::time::Duration::try_from_secs_f64(grace_period)
+                .map_err(|_| Failure::Usage(format!("--grace-period {grace_period}: give a number of seconds, 0 or more")))?;
+            serve(port, bind, token_file, grace, connection).await
+        }
         Command::Models { json } => {
             let models = load(Provider::builder())?.list_models().await?;
             if json {
@@ -524,8 +531,15 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
     }
 }
 
-/// `serve`: the gRPC service on a listener, until SIGINT or SIGTERM; calls in flight finish.
-async fn serve(port: u16, bind: std::net::IpAddr, token_file: Option<std::path::PathBuf>, connection: Connection) -> Result<(), Failure> {
+/// `serve`: the gRPC service on a listener, until SIGINT or SIGTERM; calls in flight finish
+/// within the grace period.
+async fn serve(
+    port: u16,
+    bind: std::net::IpAddr,
+    token_file: Option<std::path::PathBuf>,
+    grace_period: std::time::Duration,
+    connection: Connection,
+) -> Result<(), Failure> {
     let token = match &token_file {
         None => None,
         Some(path) => {
@@ -566,7 +580,7 @@ async fn serve(port: u16, bind: std::net::IpAddr, token_file: Option<std::path::
         "bedrock-host serve: listening on {local} (amplifier.module ProviderService, ModuleLifecycle){}",
         if token.is_some() { ", token required" } else { "" }
     );
-    let options = bedrock_host::grpc::ServeOptions { token };
+    let options = bedrock_host::grpc::ServeOptions { token, grace_period };
     bedrock_host::grpc::serve(service, listener, options, shutdown_signal()).await?;
     eprintln!("bedrock-host serve: stopped");
     Ok(())

@@ -501,3 +501,30 @@ async fn an_untrusted_certificate_is_a_clear_error_and_not_retried() {
     assert_eq!(emu.connections(), 1, "one connection: a certificate error is not retried");
     assert!(emu.requests().is_empty());
 }
+
+/// A stopping `serve` waits for calls in flight only within its grace period: a client that
+/// connected and then never reads (so never acknowledges HTTP/2's goodbye) cannot keep it alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_cannot_hold_a_stopping_server() {
+    use bedrock_host::grpc::{serve, BedrockService, CredentialMode, ServeOptions};
+    use tokio::io::AsyncWriteExt;
+
+    let emu = Emulator::start().await.unwrap();
+    let service = BedrockService::new(common::against(&emu), CredentialMode::Fixed, false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = ServeOptions { grace_period: std::time::Duration::from_millis(500), ..ServeOptions::default() };
+    let server = tokio::spawn(serve(service, listener, options, async {
+        let _ = stopped.await;
+    }));
+    // An HTTP/2 client preface and an empty SETTINGS frame, then silence: nothing is read.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    silent.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    // Without the grace period this never returns; with it, the server is gone soon after.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), server).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "the server did not stop: {ended:?}");
+    drop(silent);
+}

@@ -29,21 +29,39 @@ pub mod proto {
 /// 4 MiB default would refuse it with a transport error instead of a clear one.
 pub const MAX_MESSAGE_BYTES: usize = 32 << 20;
 
-/// How a server checks its callers.
-#[derive(Clone, Default)]
+/// How a server checks its callers, and how long it lets them finish when it stops.
+#[derive(Clone)]
 pub struct ServeOptions {
     /// When set, every RPC must carry `authorization: Bearer <token>`. Required for any
     /// listener that is not on loopback: the server signs with the host's AWS credentials.
     pub token: Option<String>,
+    /// Once `shutdown` completes, how long calls in flight may take to finish: then the server
+    /// stops anyway, so a client that never reads (and never acknowledges HTTP/2's goodbye)
+    /// cannot keep a stopping process alive. Default [`DEFAULT_GRACE_PERIOD`].
+    pub grace_period: std::time::Duration,
+}
+
+/// How long a stopping server waits for calls in flight, unless told otherwise: a streamed
+/// answer that is well under way usually ends within it.
+pub const DEFAULT_GRACE_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { token: None, grace_period: DEFAULT_GRACE_PERIOD }
+    }
 }
 
 impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeOptions").field("token", &self.token.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("ServeOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("grace_period", &self.grace_period)
+            .finish()
     }
 }
 
-/// Answers gRPC on `listener` until `shutdown` completes, then lets calls in flight finish.
+/// Answers gRPC on `listener` until `shutdown` completes, then lets calls in flight finish
+/// within the grace period.
 pub async fn serve(
     service: BedrockService,
     listener: tokio::net::TcpListener,
@@ -73,12 +91,27 @@ pub async fn serve(
     let lifecycle = proto::module_lifecycle_server::ModuleLifecycleServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    Server::builder()
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    let server = Server::builder()
         .add_service(tonic::service::interceptor::InterceptedService::new(providers, check.clone()))
         .add_service(tonic::service::interceptor::InterceptedService::new(lifecycle, check))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
-        .await
-        .context("serving gRPC")
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
+    let grace = options.grace_period;
+    let deadline = async move {
+        match stopped.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            // The server ended by itself (an error): the deadline never comes.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => result.context("serving gRPC"),
+        () = deadline => Ok(()),
+    }
 }
 
 /// Compares secrets in time that does not depend on where they differ.
