@@ -39,7 +39,7 @@ impl OutboundPolicy {
             return false;
         };
         let origin = format!("{scheme}://{}", authority.as_str().to_ascii_lowercase());
-        if self.endpoints.iter().any(|e| *e == origin) {
+        if self.endpoints.contains(&origin) {
             return true;
         }
         if scheme != "https" || authority.port_u16().is_some_and(|p| p != 443) {

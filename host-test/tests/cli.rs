@@ -147,3 +147,287 @@ fn bench_prints_its_ratios() {
         assert!(ratio.is_finite() && ratio > 0.0, "{row}");
     }
 }
+
+// The Messages API (`bedrock-mantle`): models such as Sonnet 5 go there.
+
+const SONNET_5: &str = "anthropic.claude-sonnet-5";
+
+/// The JSON lines `--events` printed to stderr, as (event name, data).
+fn events(out: &std::process::Output) -> Vec<(String, serde_json::Value)> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| Some((e["event"].as_str()?.to_string(), e["data"].clone())))
+        .collect()
+}
+
+/// The one `llm:request:raw` event (`-c raw_debug=true --events`): what went on the wire.
+fn sent(out: &std::process::Output) -> serde_json::Value {
+    let raw: Vec<serde_json::Value> = events(out).into_iter().filter(|(n, _)| n == "llm:request:raw").map(|(_, d)| d).collect();
+    assert_eq!(raw.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    raw[0].clone()
+}
+
+/// The `api` of the one `llm:request` event.
+fn api_of(out: &std::process::Output) -> String {
+    let requests: Vec<serde_json::Value> = events(out).into_iter().filter(|(n, _)| n == "llm:request").map(|(_, d)| d).collect();
+    assert_eq!(requests.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    requests[0]["api"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn messages_api_sonnet_5_through_the_emulator_prints_its_answer() {
+    let out = bedrock_host(&["complete", "--emulator", "--model", SONNET_5, "Hi"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hi");
+
+    // What was sent: the Messages API's path, the bare id in the body, no InvokeModel version.
+    let out = bedrock_host(&["complete", "--emulator", "--model", SONNET_5, "--events", "-c", "raw_debug=true", "Hi"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hi");
+    assert_eq!(api_of(&out), "messages");
+    let raw = sent(&out);
+    assert!(raw["url"].as_str().unwrap().ends_with("/anthropic/v1/messages"), "{raw}");
+    assert_eq!(raw["body"]["model"], SONNET_5, "{raw}");
+    assert!(raw["body"].get("anthropic_version").is_none(), "{raw}");
+}
+
+#[test]
+fn messages_api_stream_prints_the_answer_from_server_sent_events() {
+    let out = bedrock_host(&["complete", "--emulator", "--model", SONNET_5, "--stream", "Hi"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hi");
+
+    let out =
+        bedrock_host(&["complete", "--emulator", "--model", SONNET_5, "--stream", "--json", "--events", "-c", "raw_debug=true", "Hi"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.first().unwrap()["type"], "block_start");
+    let done = lines.last().unwrap();
+    assert_eq!((done["type"].as_str(), done["finish_reason"].as_str()), (Some("done"), Some("stop")), "{done}");
+    assert_eq!(done["metadata"]["model"], SONNET_5, "{done}");
+    let text: String = lines.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(text, "Hello from the local Bedrock emulator! You said: Hi");
+    assert_eq!(api_of(&out), "messages");
+    let raw = sent(&out);
+    assert!(raw["url"].as_str().unwrap().ends_with("/anthropic/v1/messages"), "{raw}");
+    assert_eq!((&raw["body"]["model"], &raw["body"]["stream"]), (&serde_json::json!(SONNET_5), &serde_json::json!(true)), "{raw}");
+}
+
+#[test]
+fn messages_api_json_names_the_model_and_effort_turns_on_adaptive_thinking() {
+    let out = bedrock_host(&["complete", "--emulator", "--model", SONNET_5, "--json", "Hi"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints the ChatResponse");
+    assert_eq!(response["metadata"]["model"], SONNET_5, "{response}");
+    assert_eq!(response["finish_reason"], "stop", "{response}");
+    assert_eq!(response["content"].as_array().unwrap().len(), 1, "no thinking unless asked: {response}");
+    assert_eq!(response["content"][0]["type"], "text", "{response}");
+
+    let out = bedrock_host(&[
+        "complete",
+        "--emulator",
+        "--model",
+        SONNET_5,
+        "--effort",
+        "high",
+        "--json",
+        "--events",
+        "-c",
+        "raw_debug=true",
+        "Hi",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints the ChatResponse");
+    let content = response["content"].as_array().unwrap();
+    assert_eq!(content[0]["type"], "thinking", "the emulator thinks first when thinking is on: {response}");
+    assert!(content[0]["signature"].as_str().is_some_and(|s| !s.is_empty()), "{response}");
+    assert!(content[0]["thinking"].as_str().is_some_and(|s| !s.is_empty()), "summarized thinking is shown: {response}");
+    assert_eq!(content.last().unwrap()["text"], "Hello from the local Bedrock emulator! You said: Hi", "{response}");
+    assert_eq!(response["metadata"]["model"], SONNET_5, "{response}");
+    let raw = sent(&out);
+    assert!(raw["url"].as_str().unwrap().ends_with("/anthropic/v1/messages"), "{raw}");
+    assert_eq!(raw["body"]["thinking"]["type"], "adaptive", "{raw}");
+    assert_eq!(raw["body"]["output_config"]["effort"], "high", "{raw}");
+}
+
+#[test]
+fn messages_api_sonnet_4_6_in_tokyo_goes_to_invoke_model_with_its_jp_profile() {
+    let out = bedrock_host(&[
+        "complete",
+        "--emulator",
+        "--model",
+        "anthropic.claude-sonnet-4-6",
+        "--region",
+        "ap-northeast-1",
+        "--json",
+        "--events",
+        "-c",
+        "raw_debug=true",
+        "Konnichiwa",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints the ChatResponse");
+    assert_eq!(response["metadata"]["model"], "jp.anthropic.claude-sonnet-4-6", "{response}");
+    assert_eq!(api_of(&out), "invoke");
+    let raw = sent(&out);
+    assert!(raw["url"].as_str().unwrap().ends_with("/model/jp.anthropic.claude-sonnet-4-6/invoke"), "{raw}");
+    assert_eq!(raw["body"]["anthropic_version"], "bedrock-2023-05-31", "{raw}");
+}
+
+/// `bedrock-host ARGS` with the AWS setup given in `env` and nothing of the caller's (no
+/// AWS_* or ANTHROPIC_* variables, no ~/.aws files, no instance metadata).
+async fn bedrock_host_with(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-host"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") || name.starts_with("ANTHROPIC_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || command.output().expect("bedrock-host runs")).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_api_endpoint_from_the_environment_with_a_bedrock_api_key() {
+    let emu = bedrock_host::emulator::Emulator::start().await.unwrap();
+    let key = ("AWS_BEARER_TOKEN_BEDROCK", bedrock_host::emulator::API_KEY.to_string());
+    let region = ("AWS_REGION", "us-east-1".to_string());
+    let bearer = format!("Bearer {}", bedrock_host::emulator::API_KEY);
+    // The AWS SDKs' variable names the endpoint; Anthropic's SDKs' names the API base.
+    for (n, endpoint) in [
+        ("AWS_ENDPOINT_URL_BEDROCK_MANTLE", emu.endpoint_url()),
+        ("ANTHROPIC_BEDROCK_MANTLE_BASE_URL", format!("{}/anthropic", emu.endpoint_url())),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let prompt = format!("Hi with a key via {}", endpoint.0);
+        let out = bedrock_host_with(&["complete", "--model", SONNET_5, &prompt], &[endpoint.clone(), key.clone(), region.clone()]).await;
+        assert!(out.status.success(), "{}: {}", endpoint.0, String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("Hello from the local Bedrock emulator! You said: {prompt}"));
+        let requests = emu.requests();
+        assert_eq!(requests.len(), n + 1, "{}: one call", endpoint.0);
+        let r = requests.last().unwrap();
+        assert_eq!(
+            (r.path.as_str(), r.operation.as_deref(), r.model_id.as_deref()),
+            ("/anthropic/v1/messages", Some("messages"), Some(SONNET_5)),
+            "{}",
+            endpoint.0
+        );
+        assert_eq!(r.header("authorization"), Some(bearer.as_str()), "{}: the API key, not a signature", endpoint.0);
+        assert_eq!(r.auth_failure, None);
+        assert_eq!(r.json()["model"], SONNET_5);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(bedrock_host::emulator::API_KEY), "the key never shows");
+    }
+
+    // The same with --stream: server-sent events over the same endpoint.
+    let endpoint = ("AWS_ENDPOINT_URL_BEDROCK_MANTLE", emu.endpoint_url());
+    let out = bedrock_host_with(&["complete", "--model", SONNET_5, "--stream", "Streamed"], &[endpoint, key.clone(), region.clone()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Streamed");
+    let r = emu.requests().pop().unwrap();
+    assert_eq!((r.path.as_str(), r.operation.as_deref()), ("/anthropic/v1/messages", Some("messages")));
+    assert_eq!(r.json()["stream"], true);
+    assert_eq!(r.header("authorization"), Some(bearer.as_str()));
+
+    // Anthropic's variable without its /anthropic is refused before anything is sent.
+    let before = emu.requests().len();
+    let out = bedrock_host_with(
+        &["complete", "--model", SONNET_5, "x"],
+        &[("ANTHROPIC_BEDROCK_MANTLE_BASE_URL", emu.endpoint_url()), key, region],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ending in /anthropic"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(emu.requests().len(), before);
+}
+
+#[test]
+fn messages_api_models_lists_each_models_api() {
+    let out = bedrock_host(&["models"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let models = String::from_utf8_lossy(&out.stdout).to_string();
+    let api = |id: &str| -> Vec<String> {
+        let line =
+            models.lines().find(|l| l.split_whitespace().next() == Some(id)).unwrap_or_else(|| panic!("{id} is not listed: {models}"));
+        line.split_whitespace().filter(|w| *w == "messages" || *w == "invoke").map(str::to_string).collect()
+    };
+    assert_eq!(api(SONNET_5), ["messages"]);
+    assert_eq!(api("anthropic.claude-sonnet-4-6"), ["invoke"]);
+    assert_eq!(api("anthropic.claude-sonnet-4-5-20250929-v1:0"), ["invoke"]);
+}
+
+#[test]
+fn messages_api_the_standalone_emulator_says_how_to_use_it_and_serves_it() {
+    use std::io::{BufRead, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["emulator", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("bedrock-host emulator starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // It prints its banner, then runs until interrupted: read up to the Messages API line.
+    let mut banner = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let last = line.starts_with("Messages API:");
+        banner.push(line);
+        if last || banner.len() > 20 {
+            break;
+        }
+    }
+    let text = banner.join("\n");
+    let url = banner[0].rsplit(' ').next().unwrap().to_string();
+    assert!(banner[0].starts_with("Bedrock emulator listening on http://127.0.0.1:"), "{text}");
+    assert!(text.contains(&format!("AWS_BEARER_TOKEN_BEDROCK={}", bedrock_host::emulator::API_KEY)), "{text}");
+    assert!(text.contains(&format!("AWS_ENDPOINT_URL_BEDROCK_MANTLE={url}")), "{text}");
+    assert!(text.contains(SONNET_5), "{text}");
+    assert!(text.contains("us-east-1"), "{text}");
+
+    // What the banner says is enough to call it.
+    let out = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["complete", "--model", SONNET_5, "Hi from the banner"])
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_BEDROCK_MANTLE", &url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_BEARER_TOKEN_BEDROCK", bedrock_host::emulator::API_KEY)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .output()
+        .unwrap();
+    // What it received, from its control path.
+    let recorded = (|| -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect(url.trim_start_matches("http://"))?;
+        write!(s, "GET /_emulator/requests HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        let mut reply = String::new();
+        s.read_to_string(&mut reply)?;
+        Ok(reply)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hi from the banner");
+    let reply = recorded.unwrap();
+    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let requests: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    let r = &requests[0];
+    assert_eq!(requests.as_array().unwrap().len(), 1, "{requests}");
+    assert_eq!(
+        (r["path"].as_str(), r["operation"].as_str(), r["model_id"].as_str()),
+        (Some("/anthropic/v1/messages"), Some("messages"), Some(SONNET_5))
+    );
+    assert_eq!(r["body"]["model"], SONNET_5);
+}

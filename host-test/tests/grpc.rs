@@ -28,7 +28,7 @@ async fn server(emu: &Emulator, token: Option<&str>) -> (String, tokio::sync::on
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = ServeOptions { token: token.map(str::to_string) };
+    let options = ServeOptions { token: token.map(str::to_string), ..ServeOptions::default() };
     tokio::spawn(async move {
         serve(service, listener, options, async {
             let _ = stopped.await;
@@ -557,4 +557,127 @@ async fn complete_returns_the_calls_events_in_metadata_when_asked() {
     }
     assert!(!names(&events).iter().any(|n| *n == "llm:request" || *n == "llm:response"), "the caller emits those itself");
     assert!(!String::from_utf8_lossy(&bytes).contains(canary), "the component scrubbed its events");
+}
+
+const SONNET_5: &str = "anthropic.claude-sonnet-5";
+
+/// The last request went to the Messages API for Sonnet 5 (signed, not refused); its body.
+fn last_went_to_the_messages_api(emu: &Emulator) -> Value {
+    let sent = emu.requests().pop().expect("a request reached the emulator");
+    assert_eq!(
+        (sent.path.as_str(), sent.operation.as_deref(), sent.model_id.as_deref()),
+        ("/anthropic/v1/messages", Some("messages"), Some(SONNET_5))
+    );
+    assert_eq!(sent.auth_failure, None);
+    let body = sent.json();
+    assert_eq!(body["model"], SONNET_5, "{body}");
+    body
+}
+
+/// `default_model` from a mount: Complete and CompleteStreaming go through the Messages API.
+#[tokio::test]
+async fn messages_api_default_model_from_a_mount_serves_both_rpcs() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut lifecycle = ModuleLifecycleClient::new(channel(&url).await);
+    let mut client = ProviderServiceClient::new(channel(&url).await);
+    let mount = proto::MountRequest { config: [("default_model".to_string(), SONNET_5.to_string())].into(), ..Default::default() };
+    assert!(lifecycle.mount(mount).await.unwrap().into_inner().success);
+
+    let answer = client.complete(ask("Hello")).await.unwrap().into_inner();
+    assert_eq!(text_of(&answer), "Hello from the local Bedrock emulator! You said: Hello");
+    assert_eq!(answer.finish_reason, "stop");
+    assert_eq!(serde_json::from_str::<Value>(&answer.metadata_json).unwrap()["model"], SONNET_5, "{}", answer.metadata_json);
+    assert_eq!(last_went_to_the_messages_api(&emu)["stream"], Value::Null);
+
+    let mut stream = client.complete_streaming(ask("Stream it")).await.unwrap().into_inner();
+    let mut messages = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        messages.push(m);
+    }
+    assert!(messages.len() > 2, "one message per event: {messages:?}");
+    let text: String = messages.iter().map(text_of).collect();
+    assert_eq!(text, "Hello from the local Bedrock emulator! You said: Stream it");
+    let last = messages.last().unwrap();
+    assert_eq!(last.finish_reason, "stop");
+    assert!(last.usage.as_ref().unwrap().completion_tokens > 0);
+    let event: Value = serde_json::from_str(&last.metadata_json).unwrap();
+    assert_eq!(event["stream_event"]["type"], "done");
+    assert_eq!(last_went_to_the_messages_api(&emu)["stream"], true);
+    assert_eq!(emu.requests().len(), 2);
+
+    // A request naming its model still wins over the mount's default.
+    client.complete(proto::ChatRequest { model: "anthropic.claude-haiku-4-5-20251001-v1:0".into(), ..ask("x") }).await.unwrap();
+    let sent = emu.requests().pop().unwrap();
+    assert_eq!(
+        (sent.operation.as_deref(), sent.model_id.as_deref()),
+        (Some("invoke"), Some("us.anthropic.claude-haiku-4-5-20251001-v1:0"))
+    );
+}
+
+/// `bedrock-host serve --model anthropic.claude-sonnet-5`, its Messages API endpoint from
+/// AWS_ENDPOINT_URL_BEDROCK_MANTLE: both RPCs reach the Messages API.
+#[tokio::test]
+async fn messages_api_the_serve_command_with_model_sonnet_5() {
+    let emu = Emulator::start().await.unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["serve", "--region", "us-east-1", "--model", SONNET_5, "-c", "max_retries=0"])
+        .env_remove("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("ANTHROPIC_BEDROCK_MANTLE_BASE_URL")
+        .env_remove("AWS_BEARER_TOKEN_BEDROCK")
+        .env("AWS_ENDPOINT_URL_BEDROCK_MANTLE", emu.endpoint_url())
+        .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let port = first.trim().strip_prefix("READY:").unwrap_or_else(|| panic!("the first stdout line is {first:?}"));
+    let mut client = ProviderServiceClient::new(channel(&format!("http://127.0.0.1:{port}")).await);
+
+    let answer = client.complete(ask("Hi")).await;
+    let streamed = match &answer {
+        Ok(_) => {
+            let mut stream = client.complete_streaming(ask("Hi again")).await.unwrap().into_inner();
+            let mut text = String::new();
+            while let Some(m) = stream.message().await.unwrap() {
+                text.push_str(&text_of(&m));
+            }
+            Some(text)
+        }
+        Err(_) => None,
+    };
+    // The server stops once its connections close: this runtime must go on running to close ours.
+    drop(client);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+        (status, log)
+    })
+    .await
+    .unwrap();
+    let answer = answer.unwrap_or_else(|e| panic!("{e}; the server's log: {log}")).into_inner();
+    assert_eq!(text_of(&answer), "Hello from the local Bedrock emulator! You said: Hi");
+    assert_eq!(streamed.as_deref(), Some("Hello from the local Bedrock emulator! You said: Hi again"));
+    assert!(status.success(), "{status:?}");
+    let requests = emu.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(last_went_to_the_messages_api(&emu)["stream"], true);
+    let first = &requests[0];
+    assert_eq!(
+        (first.path.as_str(), first.operation.as_deref(), first.model_id.as_deref()),
+        ("/anthropic/v1/messages", Some("messages"), Some(SONNET_5))
+    );
+    assert!(first.header("authorization").unwrap().contains("/us-east-1/bedrock-mantle/aws4_request"));
+    assert!(!log.contains(emulator::SECRET_ACCESS_KEY), "{log}");
 }

@@ -120,3 +120,86 @@ async fn stream_prints_the_answer_as_it_arrives() {
     assert!(stderr.lines().any(|l| l.starts_with("{\"amplifier_event\":\"llm:response\"")), "{stderr}");
     assert!(!stderr.contains(emulator::SECRET_ACCESS_KEY));
 }
+
+const SONNET_5: &str = "anthropic.claude-sonnet-5";
+
+/// The README's Messages API command (`--model anthropic.claude-sonnet-5`), its endpoint
+/// given by `endpoint` (wasmtime options: `--env NAME=URL` or `-S config-var=KEY=URL`), then `tail`.
+fn messages_command(endpoint: &[&str], tail: &[&str]) -> Vec<String> {
+    let mut a = args(&["run", "-S", "http", "-S", "config", "-S", "config-var=aws_region=us-east-1"]);
+    a.extend(args(endpoint));
+    a.extend(args(&["--env", "AWS_ACCESS_KEY_ID", "--env", "AWS_SECRET_ACCESS_KEY", &component(), "--model", SONNET_5]));
+    a.extend(args(tail));
+    a
+}
+
+/// The last request went to the Messages API, for Sonnet 5, signed for `bedrock-mantle`.
+fn assert_messages_api(emu: &Emulator) -> serde_json::Value {
+    let sent = emu.requests().pop().expect("a request reached the emulator");
+    assert_eq!(
+        (sent.path.as_str(), sent.operation.as_deref(), sent.model_id.as_deref()),
+        ("/anthropic/v1/messages", Some("messages"), Some(SONNET_5))
+    );
+    assert_eq!(sent.auth_failure, None);
+    assert!(sent.header("authorization").unwrap().contains("/us-east-1/bedrock-mantle/aws4_request"), "{:?}", sent.header("authorization"));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    let body = sent.json();
+    assert_eq!(body["model"], SONNET_5, "{body}");
+    assert!(body.get("anthropic_version").is_none(), "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_api_sonnet_5_answers_from_the_emulator() {
+    let Some(wasmtime) = wasmtime() else { return };
+    let emu = Emulator::start().await.unwrap();
+    let env = format!("AWS_ENDPOINT_URL_BEDROCK_MANTLE={}", emu.endpoint_url());
+    let out = run(&wasmtime, messages_command(&["--env", &env], &["Hi"])).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hi");
+    assert_eq!(emu.requests().len(), 1);
+    assert_messages_api(&emu);
+
+    // The config key instead of the variable, and the ChatResponse.
+    let key = format!("config-var=mantle_endpoint_url={}", emu.endpoint_url());
+    let out = run(&wasmtime, messages_command(&["-S", &key], &["--json", "Hi"])).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let response: common::upstream::ChatResponse = serde_json::from_slice(&out.stdout).expect("--json prints a ChatResponse");
+    assert_eq!(response.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(response.metadata.unwrap()["model"], SONNET_5);
+    assert_messages_api(&emu);
+
+    // Anthropic's SDKs' variable: the API base, /anthropic included (not doubled).
+    let base = format!("ANTHROPIC_BEDROCK_MANTLE_BASE_URL={}/anthropic", emu.endpoint_url());
+    let out = run(&wasmtime, messages_command(&["--env", &base], &["Hello base"])).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello base");
+    assert_messages_api(&emu);
+    assert_eq!(emu.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_api_stream_prints_the_answer_from_server_sent_events() {
+    let Some(wasmtime) = wasmtime() else { return };
+    let emu = Emulator::start().await.unwrap();
+    let env = format!("AWS_ENDPOINT_URL_BEDROCK_MANTLE={}", emu.endpoint_url());
+    let out = run(&wasmtime, messages_command(&["--env", &env], &["--stream", "Hello"])).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hello");
+    assert_eq!(assert_messages_api(&emu)["stream"], true);
+
+    let out = run(&wasmtime, messages_command(&["--env", &env], &["--stream", "--json", "--events", "Hi"])).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let done = lines.last().unwrap();
+    assert_eq!((done["type"].as_str(), done["finish_reason"].as_str()), (Some("done"), Some("stop")), "{done}");
+    assert_eq!(done["metadata"]["model"], SONNET_5, "{done}");
+    let text: String = lines.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert_eq!(text, "Hello from the local Bedrock emulator! You said: Hi");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let request = stderr.lines().find(|l| l.starts_with("{\"amplifier_event\":\"llm:request\"")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(request.contains("\"api\":\"messages\""), "{request}");
+    assert!(!stderr.contains(emulator::SECRET_ACCESS_KEY));
+    assert_eq!(assert_messages_api(&emu)["stream"], true);
+    assert_eq!(emu.requests().len(), 2);
+}

@@ -82,10 +82,12 @@ class Emulator:
             return json.loads(reply.read())
 
     def provider_config(self) -> dict[str, Any]:
-        """Module config that points the server at this emulator with its credentials."""
+        """Module config that points the server at this emulator (both of Bedrock's APIs:
+        InvokeModel and the Messages API) with its credentials."""
         return {
             "aws_region": REGION,
             "endpoint_url": self.url,
+            "mantle_endpoint_url": self.url,
             "aws_access_key_id": self.access_key_id,
             "aws_secret_access_key": self.secret_access_key,
         }
@@ -95,6 +97,7 @@ class Emulator:
         env = dict(os.environ)
         env.update(
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=self.url,
+            AWS_ENDPOINT_URL_BEDROCK_MANTLE=self.url,
             AWS_REGION=REGION,
             AWS_ACCESS_KEY_ID=self.access_key_id,
             AWS_SECRET_ACCESS_KEY=self.secret_access_key,

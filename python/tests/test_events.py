@@ -207,3 +207,42 @@ def test_unreadable_event_metadata_is_skipped_not_fatal(caplog):
     for bad in (b"{not json", b'{"name": "x"}', b'[{"name": 1, "data": {}}]', b"[[1, 2]]"):
         assert _events_from_metadata(((key, bad),)) == []
     assert caplog.text.count("unreadable x-bedrock-events-bin metadata") == 4
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_messages_api_completion_reports_its_blocks(emulator):
+    # default_model anthropic.claude-sonnet-5: Bedrock's Messages API, server-sent events.
+    sonnet_5 = "anthropic.claude-sonnet-5"
+    coordinator = MockCoordinator()
+    recorder = Recorder().register(coordinator.hooks)
+    config = {**emulator.provider_config(), "default_model": sonnet_5}
+    cleanup = await amplifier_module_provider_bedrock.mount(coordinator, config)
+    try:
+        provider = coordinator.get("providers", "bedrock")
+        response = await provider.complete(
+            ChatRequest(messages=[{"role": "user", "content": "stream me"}], stream=True)
+        )
+    finally:
+        await cleanup()
+
+    assert assert_one_call(recorder, "ok")
+    assert recorder.names() == [
+        "llm:request",
+        "llm:stream_block_start",
+        "llm:stream_block_delta",
+        "llm:stream_block_end",
+        "llm:response",
+    ]
+    [delta] = recorder.named("llm:stream_block_delta")
+    assert delta["text"] == response.content[0].text
+    assert response.content[0].text == "Hello from the local Bedrock emulator! You said: stream me"
+    assert response.metadata["model"] == sonnet_5
+    assert recorder.named("llm:response")[0]["model"] == sonnet_5
+    [call] = emulator.requests()
+    assert (call["path"], call["operation"], call["model_id"]) == (
+        "/anthropic/v1/messages",
+        "messages",
+        sonnet_5,
+    )
+    assert call["body"]["model"] == sonnet_5 and call["body"]["stream"] is True
+    assert serve_children() == []

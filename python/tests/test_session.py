@@ -83,3 +83,51 @@ async def test_session_answers_a_prompt_through_the_module(emulator, discovery, 
     if discovery == "source_resolver":
         assert "[module:validated] provider-bedrock" in caplog.text
     assert serve_children() == [], "the session's cleanup must stop every server it started"
+
+
+SONNET_5 = "anthropic.claude-sonnet-5"
+
+
+@pytest.mark.asyncio
+async def test_session_with_default_model_sonnet_5_goes_through_the_messages_api(emulator):
+    """`default_model: anthropic.claude-sonnet-5` in a bundle: the turn goes to Bedrock's
+    Messages API (`bedrock-mantle`), the bare id in the body, not to InvokeModel."""
+    prompt = "Bonjour, Sonnet 5"
+    config = {
+        "session": {"orchestrator": "loop-fixture", "context": "context-fixture"},
+        "providers": [
+            {
+                "module": "provider-bedrock",
+                "config": {**emulator.provider_config(), "default_model": SONNET_5},
+            }
+        ],
+    }
+    session = AmplifierSession(config)
+    await session.coordinator.mount("module-source-resolver", FixtureResolver())
+    events = []
+
+    async def record(event, data):
+        events.append((event, dict(data)))
+
+    for event in ("llm:request", "llm:response"):
+        session.coordinator.hooks.register(event, record, name=f"session-test-{event}")
+    before = len(emulator.requests())
+    try:
+        await session.initialize()
+        answer = await session.execute(prompt)
+    finally:
+        await session.cleanup()
+
+    assert answer == f"Hello from the local Bedrock emulator! You said: {prompt}"
+    calls = emulator.requests()[before:]
+    assert [(c["path"], c["operation"], c["model_id"]) for c in calls] == [
+        ("/anthropic/v1/messages", "messages", SONNET_5)
+    ]
+    assert calls[0]["body"]["model"] == SONNET_5
+    assert "anthropic_version" not in calls[0]["body"]
+    cached = {"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}
+    assert calls[0]["body"]["messages"] == [{"role": "user", "content": [cached]}]
+    assert [name for name, _ in events] == ["llm:request", "llm:response"]
+    request, response = events[0][1], events[1][1]
+    assert (request["model"], response["model"], response["status"]) == (SONNET_5, SONNET_5, "ok")
+    assert serve_children() == [], "the session's cleanup must stop every server it started"
