@@ -298,3 +298,14 @@ async fn the_events_of_a_messages_api_stream_follow_the_contract() {
     assert_eq!(names.last().map(String::as_str), Some("llm:response"));
     assert!(names.iter().any(|n| n == "llm:stream_block_delta"), "{names:?}");
 }
+
+#[tokio::test]
+async fn an_id_bedrock_does_not_know_is_refused_as_bedrock_refuses_it() {
+    let emu = Emulator::start().await.unwrap();
+    let p = against(&emu);
+    let e = p.complete(&ask("nonsense", "x")).await.unwrap_err().to_string();
+    assert!(e.starts_with("model: Bedrock does not know model `nonsense` in us-east-1"), "{e}");
+    assert!(e.contains("The provided model identifier is invalid.") && e.contains(DEFAULT_MODEL), "the known ids: {e}");
+    let tried: Vec<String> = emu.requests().iter().map(|r| r.model_id.clone().unwrap_or_default()).collect();
+    assert_eq!(tried, ["us.nonsense", "nonsense"], "the region's profile, then the bare id");
+}

@@ -33,6 +33,10 @@ _BY_CODE: dict[grpc.StatusCode, type[LLMError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: LLMTimeoutError,
 }
 
+# grpc-core's words for a message over a channel's size limit ("Sent message larger than max
+# (N vs. M)", "Received message larger than max (N vs. M)").
+_TOO_LARGE = "message larger than max"
+
 _BY_PREFIX: dict[str, type[LLMError]] = {
     "model:": NotFoundError,
     "config:": ConfigurationError,
@@ -47,6 +51,16 @@ def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError, model: str | Non
     """
     code = error.code()
     message = error.details() or f"host: the bedrock-host server failed the call ({code.name})"
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TOO_LARGE in message:
+        # gRPC's own size check (this client's or the server's), not a rate limit: retrying the
+        # same request can never succeed, so it is an invalid request, not retryable.
+        return InvalidRequestError(
+            f"validation: the request is larger than a call to bedrock-host serve takes ({message}); "
+            "Bedrock itself takes at most 20 MB: send fewer or smaller images and documents, or a shorter conversation",
+            provider=PROVIDER,
+            model=model,
+            retryable=False,
+        )
     cls = _BY_CODE.get(code)
     if cls is None:
         cls = next((c for p, c in _BY_PREFIX.items() if message.startswith(p)), LLMError)

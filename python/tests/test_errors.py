@@ -47,6 +47,21 @@ async def test_invalid_request_is_a_validation_error(mounted, emulator, case):
 
 
 @pytest.mark.asyncio
+async def test_a_request_over_the_message_limit_is_an_invalid_request_not_a_rate_limit(mounted, emulator):
+    """A 40 MB conversation is refused by gRPC's size check: an orchestrator must not retry it."""
+    provider, _, _ = mounted
+    before = len(emulator.requests())
+    huge = ChatRequest(messages=[{"role": "user", "content": "x" * (40 << 20)}])
+    with pytest.raises(InvalidRequestError) as caught:
+        await provider.complete(huge)
+    error = caught.value
+    assert not error.retryable, error
+    assert str(error).startswith("validation: the request is larger than"), str(error)
+    assert "20 MB" in str(error), str(error)
+    assert len(emulator.requests()) == before
+
+
+@pytest.mark.asyncio
 async def test_the_server_requires_its_bearer_token(server):
     for metadata in (
         (),

@@ -1,16 +1,26 @@
 //! The Claude models the emulator knows: InvokeModel's (by inference profile) and the forms of
 //! their ids, and the Messages API's with what each accepts.
 
-/// The Claude models Bedrock serves only through inference profiles, with the profiles each
-/// has (the emulator's own copy of Bedrock's list, independent of the component's table).
+/// The Claude models InvokeModel serves, with the inference profiles each has (the emulator's
+/// own copy of Bedrock's list, independent of the component's table; Anthropic's "Claude on
+/// Amazon Bedrock (legacy)" page, Dec 2026, for global / us / eu / jp / apac, the original
+/// module's table for au / us-gov). Any other id is refused as Bedrock refuses it: "The
+/// provided model identifier is invalid."
 pub(super) const PROFILES: &[(&str, &[&str])] = &[
+    ("anthropic.claude-opus-4-6", &["us", "eu", "jp", "apac", "global"]),
+    ("anthropic.claude-sonnet-4-6", &["us", "eu", "jp", "global"]),
     ("anthropic.claude-sonnet-4-5-20250929", &["us", "us-gov", "eu", "jp", "au", "global"]),
-    ("anthropic.claude-haiku-4-5-20251001", &["us", "eu", "jp", "au", "global"]),
+    ("anthropic.claude-haiku-4-5-20251001", &["us", "eu", "au", "global"]),
     ("anthropic.claude-opus-4-5-20251101", &["us", "eu", "global"]),
     ("anthropic.claude-opus-4-1-20250805", &["us"]),
     ("anthropic.claude-sonnet-4-20250514", &["us", "eu", "apac", "global"]),
     ("anthropic.claude-opus-4-20250514", &["us"]),
+    ("anthropic.claude-3-5-haiku-20241022", &["us"]),
 ];
+
+/// The models of [`PROFILES`] that may also be called by their bare id (on demand); the
+/// others answer that on-demand throughput is not supported.
+pub(super) const ON_DEMAND: &[&str] = &["anthropic.claude-3-5-haiku-20241022"];
 
 /// `anthropic.claude-sonnet-4-5-20250929` from `anthropic.claude-sonnet-4-5-20250929-v1:0`.
 pub(super) fn without_version(id: &str) -> &str {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::cache::{input_tokens, pieces};
 use super::guardrail::guardrail;
-use super::models::{bare_model, without_version, PROFILES};
+use super::models::{bare_model, without_version, ON_DEMAND, PROFILES};
 
 /// The most blocks one request may mark with `cache_control` (Anthropic's limit).
 const MAX_CACHE_BREAKPOINTS: usize = 4;
@@ -55,8 +55,10 @@ fn check_model_id(id: &str, headers: &[(String, String)]) -> Option<(u16, &'stat
         _ => (None, id),
     };
     let base = without_version(bare);
-    // Models this list does not know are let through.
-    let (_, profiles) = PROFILES.iter().find(|(m, _)| *m == base)?;
+    let Some((_, profiles)) = PROFILES.iter().find(|(m, _)| *m == base) else { return invalid() };
+    if prefix.is_none() && ON_DEMAND.contains(&base) {
+        return None;
+    }
     let Some(prefix) = prefix else {
         return Some((400, "ValidationException", format!(
             "Invocation of model ID {id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
@@ -479,6 +481,15 @@ mod tests {
         );
         assert_eq!(check_model_id("apac.anthropic.claude-sonnet-4-20250514-v1:0", &ap), None);
         assert!(check_model_id("eu.anthropic.claude-sonnet-4-20250514-v1:0", &us).is_some(), "a geography's profile from outside it");
+        // Ids Bedrock does not know are refused, as Bedrock refuses them.
+        for unknown in ["nonsense", "us.nonsense", "anthropic.claude-v2", "us.anthropic.claude-sonnet-9-20300101-v1:0"] {
+            assert_eq!(check_model_id(unknown, &us).unwrap().2, "The provided model identifier is invalid.", "{unknown}");
+        }
+        let tokyo = signed_in("ap-northeast-1");
+        assert_eq!(check_model_id("jp.anthropic.claude-sonnet-4-6", &tokyo), None);
+        assert!(check_model_id("apac.anthropic.claude-sonnet-4-6", &tokyo).is_some(), "Sonnet 4.6 has no apac. profile");
+        assert_eq!(check_model_id("apac.anthropic.claude-opus-4-6-v1", &tokyo), None);
+        assert_eq!(check_model_id("anthropic.claude-3-5-haiku-20241022-v1:0", &us), None, "on demand");
     }
 
     #[test]
