@@ -252,6 +252,43 @@ fn messages_api_json_names_the_model_and_effort_turns_on_adaptive_thinking() {
 }
 
 #[test]
+fn messages_api_tools_and_thinking_from_a_request_file() {
+    let dir = std::env::temp_dir().join(format!("bedrock-cli-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("request.json");
+    let request = serde_json::json!({
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [{"name": "get_weather", "description": "Weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+    });
+    std::fs::write(&file, request.to_string()).unwrap();
+    let out = bedrock_host(&[
+        "complete",
+        "--emulator",
+        "--model",
+        SONNET_5,
+        "--effort",
+        "medium",
+        "--stream",
+        "--json",
+        "--events",
+        "-c",
+        "raw_debug=true",
+        "--request",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events[0]["block"]["type"], "thinking", "it thinks first: {events:?}");
+    assert_eq!(events.last().unwrap()["type"], "done", "{events:?}");
+    let raw = sent(&out);
+    assert!(raw["url"].as_str().unwrap().ends_with("/anthropic/v1/messages"), "{raw}");
+    assert_eq!(raw["body"]["tools"][0]["name"], "get_weather", "{raw}");
+    assert_eq!(raw["body"]["thinking"]["type"], "adaptive", "{raw}");
+    assert_eq!(raw["body"]["output_config"]["effort"], "medium", "{raw}");
+}
+
+#[test]
 fn messages_api_sonnet_4_6_in_tokyo_goes_to_invoke_model_with_its_jp_profile() {
     let out = bedrock_host(&[
         "complete",
