@@ -25,31 +25,44 @@ fn main() {
     ensure_target_installed();
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--release", "-p", "amplifier-provider-bedrock", "--target", TARGET, "--target-dir"])
-        .arg(&nested_target);
-    // The outer build's flags and wrappers (clippy, coverage) are for host code, not the component.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("could not start cargo to build the component");
-    if !status.success() {
-        panic!(
-            "building the component (cargo build -p amplifier-provider-bedrock --target {TARGET} --release) failed; see the errors above"
-        );
-    }
-    let wasm = nested_target.join(TARGET).join("release").join("amplifier_provider_bedrock.wasm");
+    let build = |features: &[&str]| {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&root)
+            .args(["build", "--release", "-p", "amplifier-provider-bedrock", "--target", TARGET])
+            .args(features)
+            .arg("--target-dir")
+            .arg(&nested_target);
+        // The outer build's flags and wrappers (clippy, coverage) are for host code, not the component.
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTC_WRAPPER",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_RUSTFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        let status = cmd.status().expect("could not start cargo to build the component");
+        if !status.success() {
+            panic!(
+                "building the component (cargo build -p amplifier-provider-bedrock --target {TARGET} --release {}) failed; see the errors above",
+                features.join(" ")
+            );
+        }
+    };
+    let release = nested_target.join(TARGET).join("release");
+    let wasm = release.join("amplifier_provider_bedrock.wasm");
+    // The portable build first (same target dir: the dependencies are built once), copied aside,
+    // then the default one, which stays at the path cargo gives it.
+    build(&["--no-default-features"]);
+    let portable = release.join("amplifier_provider_bedrock_portable.wasm");
+    std::fs::copy(&wasm, &portable).expect("copying the portable component aside");
+    build(&[]);
     assert!(wasm.exists(), "the component build did not produce {}", wasm.display());
     println!("cargo:rustc-env=BEDROCK_PROVIDER_WASM={}", wasm.display());
+    println!("cargo:rustc-env=BEDROCK_PORTABLE_WASM={}", portable.display());
 }
 
 /// Installs the wasm32-wasip2 standard library with rustup when it is missing

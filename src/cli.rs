@@ -29,7 +29,11 @@ Errors start with a stable prefix (validation:, config:, auth:, model:, throttle
 /// list cannot go stale.
 pub fn usage() -> String {
     let mut text = USAGE.to_string();
-    text.push_str("\nConfiguration keys (-S config-var=KEY=VALUE):\n");
+    if cfg!(feature = "wasi-config") {
+        text.push_str("\nConfiguration keys (-S config-var=KEY=VALUE):\n");
+    } else {
+        text.push_str("\nConfiguration keys (this portable build reads each from the environment: --env BEDROCK_KEY=VALUE):\n");
+    }
     for k in crate::config::KEYS {
         let default = k.default.map(|d| format!(" (default {d})")).unwrap_or_default();
         text.push_str(&format!("  {:<28} {}{default}\n", k.name, k.help));

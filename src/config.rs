@@ -106,6 +106,23 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey { name: "aws_bearer_token_bedrock", env: &["AWS_BEARER_TOKEN_BEDROCK"], default: None, ty: KeyType::Secret, label: "Bedrock API key", help: "Bedrock API key; sent as a bearer token instead of a SigV4 signature" },
 ];
 
+/// The prefix of the environment variables a portable build reads its keys from.
+pub const PORTABLE_ENV_PREFIX: &str = "BEDROCK_";
+
+/// The environment variable a portable build (no `wasi:config`) reads config key `key` from,
+/// before the key's own variables: `BEDROCK_` and the key in upper case (`default_model` →
+/// `BEDROCK_DEFAULT_MODEL`). A prefix, so a host's unrelated `DEBUG` or `TIMEOUT` is never taken
+/// for one.
+pub fn portable_env_name(key: &str) -> String {
+    format!("{PORTABLE_ENV_PREFIX}{}", key.to_ascii_uppercase())
+}
+
+/// The config key a `BEDROCK_…` environment variable names, for the unknown-key warnings of a
+/// portable build; `None` for other variables.
+pub fn key_of_portable_env_name(name: &str) -> Option<String> {
+    name.strip_prefix(PORTABLE_ENV_PREFIX).map(str::to_ascii_lowercase)
+}
+
 /// Looks a key up in [`KEYS`]; panics only on a typo in this crate, caught by the unit tests.
 fn key(name: &str) -> &'static ConfigKey {
     KEYS.iter().find(|k| k.name == name).unwrap_or_else(|| unreachable!("config key {name} is not declared in KEYS"))
@@ -789,6 +806,15 @@ mod tests {
             vec![("max_tokenz".into(), Some("max_tokens")), ("temprature".into(), Some("temperature")), ("colour".into(), None)]
         );
         assert_eq!(model_defaults(), serde_json::json!({"max_tokens": 8192, "temperature": 1.0}));
+    }
+
+    #[test]
+    fn a_portable_build_reads_each_key_from_its_own_variable() {
+        assert_eq!(portable_env_name("default_model"), "BEDROCK_DEFAULT_MODEL");
+        for k in KEYS {
+            assert_eq!(key_of_portable_env_name(&portable_env_name(k.name)).as_deref(), Some(k.name));
+        }
+        assert_eq!(key_of_portable_env_name("DEBUG"), None);
     }
 
     #[test]

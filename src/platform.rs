@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use wasi::clocks::monotonic_clock;
 
+#[cfg(feature = "wasi-config")]
 use crate::bindings::wasi::config::store;
 use crate::cli::{self, Command};
 use crate::config::ConfigSource;
@@ -30,6 +31,7 @@ impl WasiPlatform {
     }
 }
 
+#[cfg(feature = "wasi-config")]
 impl ConfigSource for WasiPlatform {
     fn config(&self, key: &str) -> Result<Option<String>, String> {
         store::get(key).map_err(|e| match e {
@@ -43,6 +45,23 @@ impl ConfigSource for WasiPlatform {
 
     fn keys(&self) -> Vec<String> {
         store::get_all().map(|all| all.into_iter().map(|(k, _)| k).collect()).unwrap_or_default()
+    }
+}
+
+/// The portable build: no `wasi:config`, so the config store is the environment, one
+/// variable per key ([`crate::config::portable_env_name`]).
+#[cfg(not(feature = "wasi-config"))]
+impl ConfigSource for WasiPlatform {
+    fn config(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(std::env::var(crate::config::portable_env_name(key)).ok())
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        std::env::vars().filter_map(|(name, _)| crate::config::key_of_portable_env_name(&name)).collect()
     }
 }
 

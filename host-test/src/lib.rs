@@ -23,4 +23,4 @@ pub mod runtime;
 pub use credentials::{AwsCredentialChain, Credentials};
 pub use events::{EventCallback, HostEvent};
 pub use provider::{CallError, CallRecord, Limits, Provider, ProviderBuilder};
-pub use runtime::{bindings, component_wasm, BUILT_COMPONENT_PATH, BUNDLED_COMPONENT};
+pub use runtime::{bindings, component_wasm, BUILT_COMPONENT_PATH, BUILT_PORTABLE_COMPONENT_PATH, BUNDLED_COMPONENT};

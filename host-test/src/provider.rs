@@ -523,7 +523,6 @@ impl Provider {
     /// A store for one call. `record`: whether the caller keeps the call's record (its events).
     fn new_store(&self, settings: Settings, record: bool) -> CallStore {
         let stderr = StderrSink::new(settings.on_event.clone(), record);
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         // A stream's per-delta hook events cost a JSON line each: when no callback listens and
         // no record is kept, nobody would see them, so they are not made (unless configured).
@@ -533,6 +532,12 @@ impl Provider {
         if let Some(c) = &settings.credentials {
             vars.extend(c.config_vars().into_iter().map(|(k, v)| (k.to_string(), v)));
         }
+        // The same values as environment variables under the names a portable build (no
+        // `wasi:config`) reads them by, so either build runs here; a build with `wasi:config`
+        // reads only the store for these names.
+        let portable_env: Vec<(String, String)> =
+            vars.iter().map(|(k, v)| (amplifier_provider_bedrock::config::portable_env_name(k), v.clone())).collect();
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).envs(&portable_env).build();
         let endpoints: Vec<String> = match &settings.allowed_endpoint {
             Some(origin) => vec![origin.clone()],
             None => ["endpoint_url", "mantle_endpoint_url"]

@@ -32,6 +32,11 @@ pub static BUNDLED_COMPONENT: &[u8] = include_bytes!(env!("BEDROCK_PROVIDER_WASM
 /// CLI). Only meaningful inside the build tree; the host itself uses [`BUNDLED_COMPONENT`].
 pub const BUILT_COMPONENT_PATH: &str = env!("BEDROCK_PROVIDER_WASM");
 
+/// Where the build put the portable component (no `wasi:config` import, every key from the
+/// environment: the `wasi-config` feature off), for hosts without `wasi:config` and the tests
+/// that run it there.
+pub const BUILT_PORTABLE_COMPONENT_PATH: &str = env!("BEDROCK_PORTABLE_WASM");
+
 /// The component to run: the file named by `PROVIDER_WASM` when set (to try another build
 /// without rebuilding the host), else [`BUNDLED_COMPONENT`].
 pub fn component_wasm() -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {

@@ -221,3 +221,24 @@ async fn secrets_never_appear_in_errors_output_or_stderr() {
     }
     assert!(!format!("{:?}", Credentials::BedrockApiKey(emulator::API_KEY.into())).contains(emulator::API_KEY));
 }
+
+/// Our host runs the portable build too: it gives each call its config also as `BEDROCK_<KEY>`
+/// environment variables, which is where that build reads it.
+#[tokio::test]
+async fn the_portable_component_runs_in_our_host() {
+    let emu = Emulator::start().await.unwrap();
+    let p = bedrock_host::Provider::builder()
+        .wasm(bedrock_host::BUILT_PORTABLE_COMPONENT_PATH)
+        .cache_dir(Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")))
+        .config("endpoint_url", emu.endpoint_url())
+        .config("aws_region", "us-east-1")
+        .config("max_tokens", "321")
+        .credentials(common::emulator_credentials())
+        .build()
+        .unwrap();
+    let imports = p.imports();
+    assert!(!imports.iter().any(|i| i.starts_with("wasi:config")), "{imports:?}");
+    let response = p.complete(&hello("portable")).await.unwrap();
+    assert_eq!(response["content"][0]["text"], "Hello from the local Bedrock emulator! You said: portable");
+    assert_eq!(emu.requests()[0].json()["max_tokens"], 321);
+}

@@ -243,3 +243,44 @@ async fn messages_api_stream_prints_the_answer_from_server_sent_events() {
     assert_eq!(assert_messages_api(&emu)["stream"], true);
     assert_eq!(emu.requests().len(), 2);
 }
+
+/// The portable build (no `wasi:config`) under the stock CLI with `-S http` and `--env` only,
+/// as Spin, Wassette or Golem would give it its settings.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_portable_component_runs_with_the_environment_only() {
+    let wasmtime = wasmtime();
+    let emu = Emulator::start().await.unwrap();
+    let env = |pair: String| vec!["--env".to_string(), pair];
+    let mut a = args(&["run", "-S", "http"]);
+    for pair in [
+        "AWS_REGION=us-east-1".to_string(),
+        format!("AWS_ACCESS_KEY_ID={}", emulator::ACCESS_KEY_ID),
+        format!("AWS_SECRET_ACCESS_KEY={}", emulator::SECRET_ACCESS_KEY),
+        format!("BEDROCK_ENDPOINT_URL={}", emu.endpoint_url()),
+        format!("BEDROCK_MANTLE_ENDPOINT_URL={}", emu.endpoint_url()),
+        "BEDROCK_MAX_TOKENS=300".to_string(),
+    ] {
+        a.extend(env(pair));
+    }
+    a.push(bedrock_host::BUILT_PORTABLE_COMPONENT_PATH.to_string());
+    let mut plain = a.clone();
+    plain.extend(args(&["--json", "Hello portable"]));
+    let out = run(&wasmtime, plain).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["content"][0]["text"], "Hello from the local Bedrock emulator! You said: Hello portable");
+    let sent = emu.requests().pop().unwrap();
+    assert_eq!((sent.path.as_str(), sent.auth_failure.as_deref()), ("/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke", None));
+    assert_eq!(sent.json()["max_tokens"], 300, "BEDROCK_MAX_TOKENS was read");
+
+    let mut sonnet_5 = a.clone();
+    sonnet_5.extend(args(&["--model", SONNET_5, "--stream", "Hi"]));
+    let out = run(&wasmtime, sonnet_5).await;
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from the local Bedrock emulator! You said: Hi");
+    assert_eq!(assert_messages_api(&emu)["stream"], true);
+
+    // Its help says where keys come from in this build.
+    let out = run(&wasmtime, args(&["run", "-S", "http", bedrock_host::BUILT_PORTABLE_COMPONENT_PATH, "--help"])).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--env BEDROCK_KEY=VALUE"), "{}", String::from_utf8_lossy(&out.stdout));
+}
