@@ -681,7 +681,9 @@ impl<'p> CompletionStream<'p> {
         self.call = prepare(&next, self.platform, Operation::Stream)?;
         Emitter::new(self.platform, &self.call).request(true);
         self.attempts = Attempts::default();
-        self.body = None;
+        if let Some(mut response) = self.body.take() {
+            response.body.finish(crate::transport::FINISH_MAX_BYTES, crate::transport::FINISH_WAIT);
+        }
         (self.started, self.first_event) = (self.platform.monotonic(), None);
         self.connect()?;
         Ok(true)
@@ -721,7 +723,11 @@ impl<'p> CompletionStream<'p> {
         }
         self.queue.push_back(done);
         self.ended = true;
-        self.body = None;
+        // Read the body's end (it follows the last event at once), so the host keeps the
+        // connection for the next call instead of closing it.
+        if let Some(mut response) = self.body.take() {
+            response.body.finish(crate::transport::FINISH_MAX_BYTES, crate::transport::FINISH_WAIT);
+        }
         let elapsed = self.platform.monotonic().saturating_sub(self.started);
         let first = Some(self.first_event.unwrap_or(elapsed));
         let finished = Finished { usage: Some(round_usage), finish_reason, request_id: self.request_id.clone().map(Value::String) };

@@ -50,7 +50,23 @@ impl HttpResponse {
 pub trait BodyStream {
     /// The next piece, `None` at the end. Never blocks past the request's deadlines.
     fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError>;
+
+    /// Reads what is left of the body when it ends within `max_bytes` and `wait`, and says
+    /// whether it did: a body read to its end (a chunked body's last, empty chunk included)
+    /// lets the host return the connection to its pool, where one dropped before its end is
+    /// closed. A stream's last event arrives before that end.
+    fn finish(&mut self, max_bytes: usize, wait: Duration) -> bool {
+        let _ = (max_bytes, wait);
+        false
+    }
 }
+
+/// What a finished stream reads of its body's rest to keep the connection: the end of a
+/// well-formed body follows its last event at once, so a short wait suffices and a server that
+/// keeps a body open after its last event costs the caller at most this.
+pub const FINISH_WAIT: Duration = Duration::from_millis(200);
+/// See [`FINISH_WAIT`]: more left than this is not worth reading to keep a connection.
+pub const FINISH_MAX_BYTES: usize = 64 * 1024;
 
 /// A response whose status and headers are in and whose body is still arriving.
 pub struct StreamingResponse {
@@ -296,6 +312,43 @@ pub mod wasi_http {
                 let timer = monotonic_clock::subscribe_duration(wait);
                 if poll(&[&ready, &timer]) == [1] {
                     return Err(TransportError::Timeout { phase, key, limit });
+                }
+            }
+        }
+
+        fn finish(&mut self, max_bytes: usize, wait: Duration) -> bool {
+            self.read_to_end_within(max_bytes, wait)
+        }
+    }
+
+    impl OpenBody {
+        /// [`BodyStream::finish`] for a `wasi:http` body: reads until the stream closes, within
+        /// the byte and time bounds.
+        fn read_to_end_within(&mut self, max_bytes: usize, wait: Duration) -> bool {
+            let deadline = Deadline::after(wait);
+            let mut read = 0usize;
+            loop {
+                match self.stream.read(READ_CHUNK) {
+                    Ok(bytes) => {
+                        read += bytes.len();
+                        if read > max_bytes {
+                            return false;
+                        }
+                        if !bytes.is_empty() {
+                            continue;
+                        }
+                    }
+                    Err(StreamError::Closed) => return true,
+                    Err(StreamError::LastOperationFailed(_)) => return false,
+                }
+                let remaining = deadline.remaining();
+                if remaining == 0 {
+                    return false;
+                }
+                let ready = self.stream.subscribe();
+                let timer = monotonic_clock::subscribe_duration(remaining);
+                if poll(&[&ready, &timer]) == [1] {
+                    return false;
                 }
             }
         }

@@ -343,3 +343,32 @@ async fn the_profiles_ca_bundle_is_trusted() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("network:"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Streams whose body ends the way Bedrock ends it (chunked: the last event, then the empty
+/// chunk) keep their connection: the component reads the body's end after the last event.
+/// Both wire formats, `stream` and `complete` with `stream: true`.
+#[tokio::test]
+async fn chunked_streams_of_both_apis_keep_their_connection() {
+    let emu = Emulator::start().await.unwrap();
+    let p = own_provider(&emu, None, None);
+    p.set_config("mantle_endpoint_url", emu.endpoint_url());
+    let message = |text: &str| {
+        serde_json::json!({"type": "message", "id": "msg_1", "role": "assistant", "model": "m", "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}})
+    };
+    let chunked = |s: Scripted| s.delivered(vec![37], Duration::ZERO);
+    for round in 0..2 {
+        emu.push(chunked(Scripted::event_stream(&emulator::stream_events(&message("invoke")))));
+        emu.push(chunked(Scripted::sse(&emulator::sse_events(&message("messages")))));
+        let mut text = String::new();
+        p.stream(&hello("a"), |e| text.push_str(e["text"].as_str().unwrap_or_default())).await.unwrap();
+        let mut request = hello("b");
+        request["model"] = serde_json::json!("anthropic.claude-sonnet-5");
+        request["stream"] = serde_json::json!(true);
+        let r = p.complete(&request).await.unwrap();
+        assert_eq!((text.as_str(), r["content"][0]["text"].as_str()), ("invoke", Some("messages")), "round {round}");
+    }
+    assert_eq!(emu.requests().len(), 4);
+    let stats = p.connection_stats();
+    assert_eq!((emu.connections(), stats.connections_opened, stats.reused), (1, 1, 3), "{stats:?}");
+}
