@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import importlib.metadata
 import logging
 import os
 import queue
 import secrets
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 import threading
 import weakref
@@ -44,17 +46,58 @@ class HostStartError(RuntimeError):
     """`bedrock-host serve` could not be started or did not become ready."""
 
 
+DISTRIBUTION = "amplifier-module-provider-bedrock"
+
+HOST_EXECUTABLE = "bedrock-host.exe" if os.name == "nt" else "bedrock-host"
+
+
 def find_host_binary(host_command: str | None) -> str:
-    """The bedrock-host executable: config `host_command`, else $BEDROCK_HOST_BIN, else PATH."""
-    candidate = host_command or os.environ.get("BEDROCK_HOST_BIN") or "bedrock-host"
-    resolved = shutil.which(candidate)
+    """The bedrock-host executable: config `host_command`, else $BEDROCK_HOST_BIN, else
+    `bedrock-host` on PATH, else the one this package's wheel installed (`bundled_host_binary`).
+
+    A `host_command` or $BEDROCK_HOST_BIN that names nothing executable is an error, not a
+    reason to look further.
+    """
+    explicit = host_command or os.environ.get("BEDROCK_HOST_BIN")
+    resolved = shutil.which(explicit or "bedrock-host")
+    if resolved is None and not explicit:
+        resolved = bundled_host_binary()
     if resolved is None:
+        if explicit:
+            raise HostStartError(
+                f"host: cannot find the bedrock-host executable `{explicit}` (from "
+                f"{'the module config `host_command`' if host_command else 'BEDROCK_HOST_BIN'}); "
+                "give the path of an executable file"
+            )
         raise HostStartError(
-            f"host: cannot find the bedrock-host executable `{candidate}`; build it with "
-            "`cargo build -p bedrock-host` and set the module config `host_command` or the "
-            "environment variable BEDROCK_HOST_BIN to its path, or put it on PATH"
+            "host: cannot find the bedrock-host executable: it is not on PATH and this package "
+            "was installed without it (no Rust toolchain at install time). Install a Rust "
+            "toolchain (https://rustup.rs) and reinstall the package (`pip install ./python` "
+            "builds it in), or build it with `cargo install --locked --path host-test` and put "
+            "it on PATH, or set the module config `host_command` or BEDROCK_HOST_BIN to its path"
         )
     return resolved
+
+
+def bundled_host_binary() -> str | None:
+    """The `bedrock-host` this package's wheel installed, if it carried one.
+
+    The installer puts it in the environment's scripts directory (`bin/` of the venv), which is
+    not on PATH while the venv is not activated. The distribution's RECORD says where it went
+    (wherever the installer's scheme put scripts); the scripts directory is the fallback when the
+    metadata cannot be read.
+    """
+    candidates: list[Path] = []
+    try:
+        files = importlib.metadata.distribution(DISTRIBUTION).files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    candidates += [Path(f.locate()) for f in files if f.name == HOST_EXECUTABLE]
+    candidates.append(Path(sysconfig.get_path("scripts")) / HOST_EXECUTABLE)
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate.resolve())
+    return None
 
 
 class HostProcess:
