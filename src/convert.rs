@@ -168,8 +168,11 @@ fn thinking_for(asked: Asked, rules: &crate::models::Thinking, model_name: &str,
 /// Builds the Anthropic Messages body in InvokeModel's form (`anthropic_version`, betas in
 /// `anthropic_beta`); never sets `model` or `stream`, which InvokeModel rejects.
 /// [`crate::wire::messages::body`] turns it into a Messages API body.
+///
+/// The request's messages are moved into the body (their text and image/document sources are
+/// not copied: a big request is held once, not twice); `request.messages` is left empty.
 pub fn to_anthropic(
-    request: &ChatRequest,
+    request: &mut ChatRequest,
     config: &ProviderConfig,
     model: Option<&ModelSpec>,
     api: Api,
@@ -182,12 +185,12 @@ pub fn to_anthropic(
     let mut context: Vec<Value> = Vec::new();
     let mut turns: Vec<(Role, Vec<Value>)> = Vec::new();
 
-    for (index, message) in request.messages.iter().enumerate() {
+    for (index, message) in std::mem::take(&mut request.messages).into_iter().enumerate() {
         match message.role {
-            Role::System => system.extend(system_blocks(index, &message.content)?),
+            Role::System => system.extend(system_blocks(index, message.content)?),
             Role::Developer => context.extend(context_blocks(index, &message.content)?),
-            Role::User => push_turn(&mut turns, Role::User, user_blocks(index, &message.content)?),
-            Role::Assistant => push_turn(&mut turns, Role::Assistant, assistant_blocks(index, &message.content, &mut adjustments)?),
+            Role::User => push_turn(&mut turns, Role::User, user_blocks(index, message.content)?),
+            Role::Assistant => push_turn(&mut turns, Role::Assistant, assistant_blocks(index, message.content, &mut adjustments)?),
             Role::Tool | Role::Function => {
                 let id = message.tool_call_id.clone().ok_or_else(|| {
                     ProviderError::validation(format!(
@@ -195,17 +198,17 @@ pub fn to_anthropic(
                         if message.role == Role::Tool { "tool" } else { "function" }
                     ))
                 })?;
-                let output = match &message.content {
+                let output = match message.content {
                     // The answer may come as tool_result blocks (upstream's proto converter gives a
                     // tool message that shape): those blocks are the results themselves.
                     MessageContent::Blocks(blocks) if blocks.iter().any(|b| matches!(b, ContentBlock::ToolResult { .. })) => {
-                        push_turn(&mut turns, Role::User, user_blocks(index, &message.content)?);
+                        push_turn(&mut turns, Role::User, user_blocks(index, MessageContent::Blocks(blocks))?);
                         continue;
                     }
-                    MessageContent::Text(t) => Value::String(t.clone()),
+                    MessageContent::Text(t) => Value::String(t),
                     MessageContent::Blocks(blocks) => Value::Array(blocks.iter().map(block_without_visibility).collect()),
                 };
-                push_turn(&mut turns, Role::User, vec![tool_result(&id, &output, &message.extensions)]);
+                push_turn(&mut turns, Role::User, vec![tool_result(&id, output, &message.extensions)]);
             }
         }
     }
@@ -240,14 +243,21 @@ pub fn to_anthropic(
 
     let messages: Vec<Value> = turns
         .into_iter()
-        .map(|(role, content)| match role {
-            Role::Assistant => json!({"role": "assistant", "content": content}),
-            // Claude requires a user turn's tool results before anything else in it.
-            _ => {
-                let (mut results, rest): (Vec<Value>, Vec<Value>) = content.into_iter().partition(|b| b["type"] == "tool_result");
-                results.extend(rest);
-                json!({"role": "user", "content": results})
-            }
+        .map(|(role, content)| {
+            let (role, content) = match role {
+                Role::Assistant => ("assistant", content),
+                // Claude requires a user turn's tool results before anything else in it.
+                _ => {
+                    let (mut results, rest): (Vec<Value>, Vec<Value>) = content.into_iter().partition(|b| b["type"] == "tool_result");
+                    results.extend(rest);
+                    ("user", results)
+                }
+            };
+            // Built by hand: `json!` would copy the content (its text, its images) once more.
+            let mut turn = Object::new();
+            turn.insert("role".into(), Value::from(role));
+            turn.insert("content".into(), Value::Array(content));
+            Value::Object(turn)
         })
         .collect();
 
@@ -750,18 +760,29 @@ fn with_cache_control(mut block: Value, extensions: &Object) -> Value {
     block
 }
 
-fn system_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, ProviderError> {
+/// An Anthropic block of `kind` with `field` set to `value`, which is moved, not copied
+/// (`json!` serialises its values afresh: a copy of a big text or image).
+fn block_with(kind: &str, field: &str, value: Value) -> Value {
+    let mut block = Object::new();
+    block.insert("type".into(), Value::from(kind));
+    block.insert(field.into(), value);
+    Value::Object(block)
+}
+
+fn system_blocks(index: usize, content: MessageContent) -> Result<Vec<Value>, ProviderError> {
     match content {
         MessageContent::Text(t) if t.is_empty() => Ok(vec![]),
-        MessageContent::Text(t) => Ok(vec![json!({"type": "text", "text": t})]),
+        MessageContent::Text(t) => Ok(vec![block_with("text", "text", Value::String(t))]),
         MessageContent::Blocks(blocks) => blocks
-            .iter()
+            .into_iter()
             .filter_map(|b| match b {
                 ContentBlock::Text { text, .. } if text.is_empty() => None,
-                ContentBlock::Text { text, extensions } => Some(Ok(with_cache_control(json!({"type": "text", "text": text}), extensions))),
+                ContentBlock::Text { text, extensions } => {
+                    Some(Ok(with_cache_control(block_with("text", "text", Value::String(text)), &extensions)))
+                }
                 other => Some(Err(ProviderError::validation(format!(
                     "messages[{index}] is a system message with a `{}` block: system messages take text blocks only",
-                    block_type(other)
+                    block_type(&other)
                 )))),
             })
             .collect(),
@@ -814,39 +835,39 @@ fn empty_text(index: usize) -> ProviderError {
     ProviderError::validation(format!("messages[{index}] has empty text, which Bedrock refuses: put text in it or remove the message"))
 }
 
-fn user_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, ProviderError> {
+fn user_blocks(index: usize, content: MessageContent) -> Result<Vec<Value>, ProviderError> {
     match content {
         MessageContent::Text(t) if t.is_empty() => Err(empty_text(index)),
-        MessageContent::Text(t) => Ok(vec![json!({"type": "text", "text": t})]),
+        MessageContent::Text(t) => Ok(vec![block_with("text", "text", Value::String(t))]),
         MessageContent::Blocks(blocks) => {
             let mut out = Vec::new();
             for b in blocks {
                 match b {
                     ContentBlock::Text { text, .. } if text.is_empty() => return Err(empty_text(index)),
                     ContentBlock::Text { text, extensions } => {
-                        out.push(with_cache_control(json!({"type": "text", "text": text}), extensions))
+                        out.push(with_cache_control(block_with("text", "text", Value::String(text)), &extensions))
                     }
                     ContentBlock::Image { source, extensions } => {
-                        out.push(with_cache_control(json!({"type": "image", "source": source}), extensions))
+                        out.push(with_cache_control(block_with("image", "source", Value::Object(source)), &extensions))
                     }
                     ContentBlock::Document { source, extensions } => {
-                        let mut doc = json!({"type": "document", "source": source});
+                        let mut doc = block_with("document", "source", Value::Object(source));
                         for key in ["title", "context", "citations"] {
                             if let Some(v) = extensions.get(key) {
                                 doc[key] = v.clone();
                             }
                         }
-                        out.push(with_cache_control(doc, extensions));
+                        out.push(with_cache_control(doc, &extensions));
                     }
                     ContentBlock::ToolResult { tool_call_id, output, extensions } => {
-                        out.push(tool_result(tool_call_id, output, extensions))
+                        out.push(tool_result(&tool_call_id, output, &extensions))
                     }
                     // Another provider's reasoning means nothing to Claude; dropping it is lossless for Claude.
                     ContentBlock::Reasoning { .. } => {}
                     other => {
                         return Err(ProviderError::validation(format!(
                             "messages[{index}] is a user message with a `{}` block: only assistant messages carry it",
-                            block_type(other)
+                            block_type(&other)
                         )))
                     }
                 }
@@ -859,17 +880,19 @@ fn user_blocks(index: usize, content: &MessageContent) -> Result<Vec<Value>, Pro
 /// An assistant message's blocks. Thinking blocks go back byte-exact (signature-only ones with
 /// their empty text too) and first, as Claude requires of a turn that thinks; a thinking block
 /// without a signature (written by another provider) cannot be verified and is left out.
-fn assistant_blocks(index: usize, content: &MessageContent, adjustments: &mut Vec<Adjustment>) -> Result<Vec<Value>, ProviderError> {
+fn assistant_blocks(index: usize, content: MessageContent, adjustments: &mut Vec<Adjustment>) -> Result<Vec<Value>, ProviderError> {
     match content {
         MessageContent::Text(t) if t.is_empty() => Ok(vec![]),
-        MessageContent::Text(t) => Ok(vec![json!({"type": "text", "text": t})]),
+        MessageContent::Text(t) => Ok(vec![block_with("text", "text", Value::String(t))]),
         MessageContent::Blocks(blocks) => {
             let mut out = Vec::new();
             for b in blocks {
                 match b {
                     // Anthropic rejects empty text blocks; an empty one carries nothing.
                     ContentBlock::Text { text, .. } if text.is_empty() => {}
-                    ContentBlock::Text { text, extensions } => out.push(with_cache_control(json!({"type": "text", "text": text}), extensions)),
+                    ContentBlock::Text { text, extensions } => {
+                        out.push(with_cache_control(block_with("text", "text", Value::String(text)), &extensions))
+                    }
                     ContentBlock::Thinking { thinking, signature: Some(sig), .. } => {
                         out.push(json!({"type": "thinking", "thinking": thinking, "signature": sig}))
                     }
@@ -881,13 +904,13 @@ fn assistant_blocks(index: usize, content: &MessageContent, adjustments: &mut Ve
                     }),
                     ContentBlock::RedactedThinking { data, .. } => out.push(json!({"type": "redacted_thinking", "data": data})),
                     ContentBlock::ToolCall { id, name, input, extensions } => {
-                        out.push(with_cache_control(json!({"type": "tool_use", "id": id, "name": name, "input": input}), extensions))
+                        out.push(with_cache_control(json!({"type": "tool_use", "id": id, "name": name, "input": input}), &extensions))
                     }
                     ContentBlock::Reasoning { .. } => {}
                     other => {
                         return Err(ProviderError::validation(format!(
                             "messages[{index}] is an assistant message with a `{}` block: send tool results and images in user or tool messages",
-                            block_type(other)
+                            block_type(&other)
                         )))
                     }
                 }
@@ -903,16 +926,17 @@ fn assistant_blocks(index: usize, content: &MessageContent, adjustments: &mut Ve
     }
 }
 
-fn tool_result(id: &str, output: &Value, extensions: &Object) -> Value {
+fn tool_result(id: &str, output: Value, extensions: &Object) -> Value {
     let content = match output {
-        Value::String(s) => json!(s),
+        Value::String(s) => Value::String(s),
         Value::Null => json!(""),
         Value::Array(items) if items.iter().all(|i| matches!(i.get("type").and_then(Value::as_str), Some("text" | "image"))) => {
             Value::Array(items.iter().map(anthropic_result_item).collect())
         }
-        other => json!(crate::json_write::to_string(other)),
+        other => json!(crate::json_write::to_string(&other)),
     };
-    let mut block = json!({"type": "tool_result", "tool_use_id": id, "content": content});
+    let mut block = block_with("tool_result", "content", content);
+    block["tool_use_id"] = json!(id);
     if extensions.get("is_error").and_then(Value::as_bool) == Some(true) {
         block["is_error"] = json!(true);
     }
@@ -1140,8 +1164,8 @@ mod tests {
     }
 
     fn translate(req: Value) -> Result<Translated, ProviderError> {
-        let req: ChatRequest = serde_json::from_value(req).unwrap();
-        to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup(crate::models::DEFAULT_MODEL), Api::Invoke)
+        let mut req: ChatRequest = serde_json::from_value(req).unwrap();
+        to_anthropic(&mut req, &ProviderConfig::resolve(&Empty).unwrap(), lookup(crate::models::DEFAULT_MODEL), Api::Invoke)
     }
 
     #[test]
@@ -1231,10 +1255,14 @@ mod tests {
         assert_eq!((t.body.get("temperature"), t.body["top_p"].as_f64(), t.body["top_k"].as_u64()), (None, Some(0.9), Some(40)));
         assert!(t.adjustments.is_empty());
         // Sonnet 4 takes both.
-        let req: ChatRequest = serde_json::from_value(json!({"messages": user, "temperature": 0.3, "top_p": 0.9})).unwrap();
-        let t =
-            to_anthropic(&req, &ProviderConfig::resolve(&Empty).unwrap(), lookup("anthropic.claude-sonnet-4-20250514-v1:0"), Api::Invoke)
-                .unwrap();
+        let mut req: ChatRequest = serde_json::from_value(json!({"messages": user, "temperature": 0.3, "top_p": 0.9})).unwrap();
+        let t = to_anthropic(
+            &mut req,
+            &ProviderConfig::resolve(&Empty).unwrap(),
+            lookup("anthropic.claude-sonnet-4-20250514-v1:0"),
+            Api::Invoke,
+        )
+        .unwrap();
         assert_eq!((t.body["temperature"].as_f64(), t.body["top_p"].as_f64()), (Some(0.3), Some(0.9)));
         // Thinking: temperature 1, no top_k, recorded.
         let t = translate(json!({"messages": user, "temperature": 0.2, "top_k": 5, "reasoning_effort": "low"})).unwrap();
@@ -1412,9 +1440,9 @@ mod tests {
 
     fn translate_with(req: Value, config: &[(&'static str, &'static str)], model: &str) -> Result<Translated, ProviderError> {
         let source = crate::testing::ConfigPairs(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
-        let req: ChatRequest = serde_json::from_value(req).unwrap();
+        let mut req: ChatRequest = serde_json::from_value(req).unwrap();
         let spec = lookup(model);
-        to_anthropic(&req, &ProviderConfig::resolve(&source).unwrap(), spec, spec.map_or(Api::Invoke, |m| m.api))
+        to_anthropic(&mut req, &ProviderConfig::resolve(&source).unwrap(), spec, spec.map_or(Api::Invoke, |m| m.api))
     }
 
     #[test]

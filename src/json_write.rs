@@ -26,6 +26,34 @@ pub fn capacity(value: &Value) -> usize {
     strings + strings / 8 + 256
 }
 
+/// The length of `value` written as compact JSON, exactly, without writing it: a request body
+/// is sized (against Bedrock's limit) and then written into a buffer of just that size, never
+/// grown by doubling (which held up to three copies of a big body at once).
+pub fn written_len(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => n.to_string().len(),
+        Value::String(s) => str_len(s),
+        // Brackets, and a comma between items.
+        Value::Array(items) => 1 + items.iter().map(|v| written_len(v) + 1).sum::<usize>().max(1),
+        // Braces, `"key":` and a comma between members.
+        Value::Object(map) => 1 + map.iter().map(|(k, v)| str_len(k) + 1 + written_len(v) + 1).sum::<usize>().max(1),
+    }
+}
+
+/// The length of `text` as a JSON string, quotes and escapes included.
+fn str_len(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|b| match ESCAPES[b as usize] {
+            0 => 1,
+            b'u' => 6,
+            _ => 2,
+        })
+        .sum::<usize>()
+}
+
 /// `value` as compact JSON text.
 pub fn to_string(value: &Value) -> String {
     String::from_utf8(to_vec(value)).expect("JSON written from strings is UTF-8")
@@ -185,12 +213,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_written_length_is_the_length_written() {
+        for v in [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!([]),
+            json!({}),
+            json!([1, -2.5, "x"]),
+            json!({"a": {"b": [null, {"c\n": "\u{1}\"\\é"}]}, "": []}),
+        ] {
+            assert_eq!(written_len(&v), to_vec(&v).len(), "{v}");
+        }
+    }
+
     proptest! {
         #[test]
         fn any_string_is_written_as_serde_json_writes_it(text in "(?s).{0,80}", ascii in "[\\x00-\\x7f]{0,80}") {
             for s in [&text, &ascii] {
                 let value = json!({"k": s, s.clone(): [s]});
                 prop_assert_eq!(written(&value), serde_json::to_vec(&value).unwrap());
+                prop_assert_eq!(written_len(&value), written(&value).len());
             }
         }
     }

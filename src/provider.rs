@@ -289,6 +289,52 @@ mod tests {
     }
 
     #[test]
+    fn a_body_over_invokemodels_limit_is_refused_before_sending_and_names_the_bulk() {
+        let f = fake(
+            &CREDS,
+            200,
+            r#"{"content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#,
+        );
+        let image = "A".repeat(crate::request::INVOKE_MAX_BODY_BYTES);
+        let request = json!({"messages": [
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}}]},
+        ]});
+        let e = complete(&serde_json::to_vec(&request).unwrap(), &f).unwrap_err().to_string();
+        assert!(e.starts_with("validation: the request is too large for Bedrock: its InvokeModel body would be "), "{e}");
+        assert!(e.contains("at most 20 MB (20000000 bytes)") && e.contains("`messages[2].content[1].source.data` (20000000 bytes)"), "{e}");
+        assert!(f.sent.borrow().is_empty(), "nothing was sent");
+        // Many small parts: the field that holds them.
+        let many: Vec<Value> =
+            (0..2001).map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": "x".repeat(10_000)})).collect();
+        let e = complete(&serde_json::to_vec(&json!({"messages": many})).unwrap(), &f).unwrap_err().to_string();
+        assert!(e.contains("most of it is `messages` ("), "{e}");
+        // Just under the limit, the body goes out whole, and is exactly as long as sized.
+        let text = "y".repeat(crate::request::INVOKE_MAX_BODY_BYTES - 1000);
+        complete(&serde_json::to_vec(&json!({"messages": [{"role": "user", "content": text}]})).unwrap(), &f).unwrap();
+        let sent = f.sent.borrow();
+        assert!(sent[0].body.len() <= crate::request::INVOKE_MAX_BODY_BYTES && sent[0].body.len() > text.len());
+        assert_eq!(serde_json::from_slice::<Value>(&sent[0].body).unwrap()["messages"][0]["content"][0]["text"], text);
+    }
+
+    #[test]
+    fn the_messages_api_has_no_published_limit_so_none_is_applied() {
+        let f = fake(
+            &CREDS,
+            200,
+            r#"{"content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#,
+        );
+        let text = "z".repeat(crate::request::INVOKE_MAX_BODY_BYTES + 10);
+        complete(
+            &serde_json::to_vec(&json!({"model": "anthropic.claude-sonnet-5", "messages": [{"role": "user", "content": text}]})).unwrap(),
+            &f,
+        )
+        .unwrap();
+        assert!(f.sent.borrow()[0].body.len() > crate::request::INVOKE_MAX_BODY_BYTES);
+    }
+
+    #[test]
     fn bedrock_errors_are_classified_with_the_request_id() {
         let f = fake(&CREDS, 429, r#"{"message":"Too many requests, please wait before trying again."}"#);
         let e = complete(br#"{"messages":[{"role":"user","content":"x"}]}"#, &f).unwrap_err().to_string();

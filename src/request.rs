@@ -155,7 +155,11 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     };
     let model_id = fallbacks.remove(0);
     let spec = models::lookup(&model_id).filter(|m| m.api == api || api == Api::Invoke);
-    let mut translated = convert::to_anthropic(&request, &config, spec, api)?;
+    let (message_count, timeout) = (request.messages.len(), request.timeout);
+    // The messages move into the translated body, which then holds everything sent: a big
+    // request is held once here, not twice.
+    let mut translated = convert::to_anthropic(&mut request, &config, spec, api)?;
+    drop(request);
     let (body_value, beta) = match (api, std::mem::take(&mut translated.body)) {
         (Api::Messages, Value::Object(map)) => {
             let (map, beta) = wire::messages::body(map, &model_id, operation);
@@ -163,18 +167,24 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         }
         (_, body) => (body, None),
     };
-    let body = match operation {
-        Operation::CountTokens => {
-            use base64::Engine as _;
-            let invoke_body = base64::engine::general_purpose::STANDARD.encode(crate::json_write::to_vec(&body_value));
-            crate::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}))
-        }
-        _ => crate::json_write::to_vec(&body_value),
-    };
+    // Sized before it is written, so a body Bedrock would refuse is never written, and the
+    // buffer of one it takes is allocated once, at its size.
+    let size = crate::json_write::written_len(&body_value);
+    if api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
+        drop(body_value);
+        return Err(too_large(request_json, size));
+    }
+    let mut body = Vec::with_capacity(size);
+    crate::json_write::write_value(&mut body, &body_value);
+    if operation == Operation::CountTokens {
+        use base64::Engine as _;
+        let invoke_body = base64::engine::general_purpose::STANDARD.encode(&body);
+        body = crate::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}));
+    }
     let target = Target { api, operation, model_id: &model_id, beta: beta.as_deref() };
     let http = sign_for(&config, &region, &target, body, platform)?;
 
-    let total = match request.timeout {
+    let total = match timeout {
         Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
         Some(t) => {
             return Err(ProviderError::validation(format!(
@@ -195,7 +205,7 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         model_id,
         region,
         body: body_value,
-        message_count: request.messages.len(),
+        message_count,
         thinking_budget: translated.thinking_budget,
         thinking_on: translated.thinking_budget.is_some() || translated.adaptive_thinking,
         effort: translated.effort,
@@ -211,6 +221,54 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         operation,
         config,
     })
+}
+
+/// The largest body InvokeModel takes. AWS's Bedrock user guide ("Anthropic Claude Messages
+/// API", Request and Response): "The maximum size of the payload you can send in a request is
+/// 20MB"; Anthropic's "Claude on Amazon Bedrock (legacy)" page gives the same 20 MB. Neither says
+/// whether that is 10^6- or 2^20-byte megabytes, so the smaller reading, 20,000,000 bytes, is the
+/// one applied. The Messages API (`bedrock-mantle`) has no published limit of its own (AWS's
+/// `inference-messages-api` and `quotas-mantle` pages name none; the 32 MB of Anthropic's API
+/// reference is Anthropic's own endpoint), so no limit is applied there.
+pub const INVOKE_MAX_BODY_BYTES: usize = 20_000_000;
+
+/// The `validation:` error of a request whose InvokeModel body would be `size` bytes, over
+/// [`INVOKE_MAX_BODY_BYTES`], naming the field that holds most of it.
+fn too_large(request_json: &[u8], size: usize) -> ProviderError {
+    let (path, bytes) = serde_json::from_slice(request_json).map(|v| bulk(&v)).unwrap_or_default();
+    let what = if path.is_empty() { "the conversation as a whole".to_string() } else { format!("`{path}` ({bytes} bytes)") };
+    ProviderError::validation(format!(
+        "the request is too large for Bedrock: its InvokeModel body would be {size} bytes, and InvokeModel takes at most 20 MB \
+         (20000000 bytes); most of it is {what}: shrink that, or spread the content over several requests"
+    ))
+}
+
+/// Where most of a request's bytes are: from the root into the member that holds the most of
+/// them, for as long as that member holds at least half; its path and size in bytes.
+fn bulk(value: &Value) -> (String, usize) {
+    fn size(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(items) => items.iter().map(size).sum(),
+            Value::Object(map) => map.iter().map(|(k, v)| k.len() + size(v)).sum(),
+            _ => 8,
+        }
+    }
+    let (mut path, mut at, mut total) = (String::new(), value, size(value));
+    loop {
+        let members: Vec<(String, &Value)> = match at {
+            Value::Array(items) => items.iter().enumerate().map(|(i, v)| (format!("[{i}]"), v)).collect(),
+            Value::Object(map) => map.iter().map(|(k, v)| (if path.is_empty() { k.clone() } else { format!(".{k}") }, v)).collect(),
+            _ => break,
+        };
+        let Some((step, member, n)) = members.into_iter().map(|(step, v)| (step, v, size(v))).max_by_key(|m| m.2) else { break };
+        if n * 2 < total {
+            break;
+        }
+        (at, total) = (member, n);
+        path.push_str(&step);
+    }
+    (path, total)
 }
 
 /// Where a call goes: the API, what it asks, the model, and a Messages API call's betas.

@@ -55,6 +55,11 @@ struct Connection {
     /// the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` keys).
     #[arg(long, value_name = "SECONDS")]
     call_timeout: Option<f64>,
+    /// Memory cap of one call, in MiB (default 64): the sandbox's limit for a request of up to
+    /// 8 MiB; a bigger request raises its own call's cap by 8 bytes per byte beyond that, up
+    /// to 1 GiB.
+    #[arg(long, value_name = "MIB")]
+    memory_cap: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -249,9 +254,17 @@ fn load(builder: ProviderBuilder) -> Result<Provider, Failure> {
     Ok(provider)
 }
 
+/// Whether a command calls Bedrock at once, so it needs a region now (`complete`, `chat`,
+/// `count-tokens`), or may get one later (`serve`: a mount's config can bring it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Region {
+    Required,
+    Later,
+}
+
 /// A provider configured from the command line, the config file and the AWS environment.
 /// The returned emulator (with `--emulator`) must live as long as the provider is used.
-async fn connect(c: &Connection, timings: &mut Timings) -> Result<(Provider, Option<Emulator>), Failure> {
+async fn connect(c: &Connection, timings: &mut Timings, region: Region) -> Result<(Provider, Option<Emulator>), Failure> {
     let mut config: Vec<(String, String)> = Vec::new();
     if let Some(path) = &c.config_file {
         let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("--config-file {}: {e}", path.display())))?;
@@ -294,20 +307,29 @@ async fn connect(c: &Connection, timings: &mut Timings) -> Result<(Provider, Opt
             });
         Some(emu)
     } else {
-        builder = from_aws_environment(builder, c, &config).await?;
+        builder = from_aws_environment(builder, c, &config, region).await?;
         None
     };
     timings.mark("aws_environment");
     for (k, v) in config {
         builder = builder.config(k, v);
     }
+    let mut limits = bedrock_host::Limits::default();
     if let Some(seconds) = c.call_timeout {
         let limit = std::time::Duration::try_from_secs_f64(seconds)
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| Failure::Usage(format!("--call-timeout {seconds}: give a positive number of seconds")))?;
-        builder = builder.limits(bedrock_host::Limits { call_timeout: Some(limit), ..bedrock_host::Limits::default() });
+        limits.call_timeout = Some(limit);
     }
+    if let Some(mib) = c.memory_cap {
+        // A component's (32-bit) memory is at most 4 GiB.
+        if !(1..=4096).contains(&mib) {
+            return Err(Failure::Usage(format!("--memory-cap {mib}: give the cap in MiB, from 1 to 4096")));
+        }
+        limits.memory_bytes = (mib as usize) << 20;
+    }
+    builder = builder.limits(limits);
     let events = c.events;
     builder = builder.on_event(move |e: &HostEvent| {
         if events {
@@ -327,6 +349,7 @@ async fn from_aws_environment(
     mut builder: ProviderBuilder,
     c: &Connection,
     config: &[(String, String)],
+    needs: Region,
 ) -> Result<ProviderBuilder, Failure> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     // The endpoint overrides as the AWS SDKs read them (the service-specific variable, then
@@ -349,7 +372,7 @@ async fn from_aws_environment(
     let general = var("AWS_ENDPOINT_URL").map(|v| ("AWS_ENDPOINT_URL", v));
     for (key, found) in [("endpoint_url", runtime.or_else(|| general.clone())), ("mantle_endpoint_url", mantle.or(general))] {
         let Some((name, endpoint)) = found else { continue };
-        let uri: http::Uri = endpoint.parse().map_err(|e| Failure::Usage(format!("{name}: {endpoint:?} is not a URL ({e})")))?;
+        let uri: http::Uri = endpoint.parse().map_err(|e| Failure::Usage(format!("{name}: `{endpoint}` is not a URL ({e})")))?;
         let host = uri.host().unwrap_or_default();
         let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || host == "[::1]";
         if uri.scheme_str() == Some("http") && !loopback {
@@ -360,13 +383,24 @@ async fn from_aws_environment(
         builder = builder.config(key, endpoint);
     }
     let chain = AwsCredentialChain::load(c.profile.as_deref()).await;
-    let configured_region = config.iter().any(|(k, _)| k == "aws_region");
-    if let Some(region) =
-        c.region.clone().or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION")).or_else(|| chain.region().map(str::to_string))
-    {
-        if !configured_region {
-            builder = builder.config("aws_region", region);
+    let configured_region = config.iter().any(|(k, v)| k == "aws_region" && !v.trim().is_empty());
+    let found = c.region.clone().filter(|r| !r.trim().is_empty()).or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION"));
+    match found.or_else(|| chain.region().map(str::to_string)) {
+        Some(region) if !configured_region => builder = builder.config("aws_region", region),
+        Some(_) => {}
+        // Said here, where the command line's own option can be named (the component knows
+        // only its config key): the same `config:` error the component gives, with --region.
+        None if !configured_region && needs == Region::Required => {
+            let profile = match chain.profile() {
+                Some(p) => format!("give the profile `{p}` a region (aws configure set region us-east-1 --profile {p})"),
+                None => "give your AWS profile a region (aws configure set region us-east-1)".into(),
+            };
+            return Err(Failure::Call(format!(
+                "config: no AWS region is configured: pass --region (as in --region us-east-1), set AWS_REGION, {profile}, \
+                 or set the config key with -c aws_region=us-east-1"
+            )));
         }
+        None => {}
     }
     if let Some(p) = chain.profile() {
         builder = builder.config("aws_profile", p);
@@ -416,7 +450,7 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
         Command::Complete { prompt, request, stream, json, connection } => {
             let request = chat_request(prompt, request, &connection)?;
             timings.mark("arguments");
-            let (provider, _emulator) = connect(&connection, timings).await?;
+            let (provider, _emulator) = connect(&connection, timings, Region::Required).await?;
             if timings.enabled {
                 // Resolved ahead only to time it apart: the chain caches them for the call.
                 if let Some(chain) = provider.credential_chain() {
@@ -454,7 +488,7 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
         }
         Command::CountTokens { prompt, request, json, connection } => {
             let request = chat_request(prompt, request, &connection)?;
-            let (provider, _emulator) = connect(&connection, timings).await?;
+            let (provider, _emulator) = connect(&connection, timings, Region::Required).await?;
             let counted = provider.count_tokens(&request).await?;
             if json {
                 outln!("{counted}");
@@ -562,7 +596,7 @@ async fn serve(
         // becomes the model for requests that name none.
         connection.config.push(format!("default_model={m}"));
     }
-    let (provider, _emulator) = connect(&connection, &mut Timings::off()).await?;
+    let (provider, _emulator) = connect(&connection, &mut Timings::off(), Region::Later).await?;
     let mode = if connection.emulator || std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_some_and(|v| !v.is_empty()) {
         bedrock_host::grpc::CredentialMode::Fixed
     } else {
@@ -616,19 +650,34 @@ fn text_of(content: &Value) -> String {
 }
 
 /// The interactive loop: each line is a user turn; answers stream; the whole history is sent
-/// each time, thinking blocks (with their signatures) included.
+/// each time, thinking blocks (with their signatures) included. Ctrl-C stops the answer in
+/// progress and keeps the conversation (the prompt and what had arrived of the answer); Ctrl-D
+/// (end of input) or `/exit` ends it. A chat in which a turn failed exits 1.
 async fn chat(connection: Connection) -> Result<(), Failure> {
-    let (provider, _emulator) = connect(&connection, &mut Timings::off()).await?;
+    let (provider, _emulator) = connect(&connection, &mut Timings::off(), Region::Required).await?;
     let interactive = std::io::stdin().is_terminal();
     let mut history: Vec<Value> = messages_with_system(&connection.system, vec![]);
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
+    // Lines are read on a thread of their own, so that Ctrl-C is heard while a prompt is awaited;
+    // from here on Ctrl-C no longer ends the process (it is listened for before any prompt shows).
+    let mut lines = stdin_lines();
+    let mut interrupts = Interrupts::listen().map_err(|e| Failure::Call(format!("host: listening for Ctrl-C: {e}")))?;
+    let (mut turns, mut failed) = (0usize, 0usize);
     loop {
         if interactive {
             let _ = write!(std::io::stdout(), "you> ");
             let _ = std::io::stdout().flush();
         }
-        let Some(Ok(line)) = lines.next() else { break };
+        let line = tokio::select! {
+            line = lines.recv() => match line {
+                Some(line) => line,
+                None => break,
+            },
+            () = interrupts.next() => {
+                eprintln!();
+                eprintln!("(Ctrl-D or /exit ends the chat)");
+                continue;
+            }
+        };
         let line = line.trim().to_string();
         if line.is_empty() {
             continue;
@@ -636,6 +685,7 @@ async fn chat(connection: Connection) -> Result<(), Failure> {
         if line == "/exit" || line == "/quit" {
             break;
         }
+        turns += 1;
         history.push(json!({"role": "user", "content": line}));
         let mut request = json!({"messages": history, "stream": true});
         if let Some(m) = &connection.model {
@@ -645,51 +695,117 @@ async fn chat(connection: Connection) -> Result<(), Failure> {
         let mut out = std::io::stdout();
         if interactive {
             let _ = write!(out, "claude> ");
+            let _ = out.flush();
         }
-        let result = provider
-            .stream(&request, |event| {
-                let index = event["index"].as_u64().unwrap_or(0);
-                match event["type"].as_str() {
-                    Some("block_start") => {
-                        let mut block = event["block"].clone();
-                        match block["type"].as_str() {
-                            Some("text") => block["text"] = json!(""),
-                            Some("thinking") => block["thinking"] = json!(""),
-                            _ => {}
-                        }
-                        blocks.insert(index, block);
+        let answer = provider.stream(&request, |event| {
+            let index = event["index"].as_u64().unwrap_or(0);
+            match event["type"].as_str() {
+                Some("block_start") => {
+                    let mut block = event["block"].clone();
+                    match block["type"].as_str() {
+                        Some("text") => block["text"] = json!(""),
+                        Some("thinking") => block["thinking"] = json!(""),
+                        _ => {}
                     }
-                    Some("delta") => {
-                        let block = blocks.entry(index).or_insert_with(|| json!({"type": "text", "text": ""}));
-                        for key in ["text", "thinking", "signature"] {
-                            if let Some(piece) = event[key].as_str() {
-                                let so_far = block[key].as_str().unwrap_or_default().to_string();
-                                block[key] = json!(so_far + piece);
-                                if key == "text" {
-                                    let _ = write!(out, "{piece}");
-                                    let _ = out.flush();
-                                }
+                    blocks.insert(index, block);
+                }
+                Some("delta") => {
+                    let block = blocks.entry(index).or_insert_with(|| json!({"type": "text", "text": ""}));
+                    for key in ["text", "thinking", "signature"] {
+                        if let Some(piece) = event[key].as_str() {
+                            let so_far = block[key].as_str().unwrap_or_default().to_string();
+                            block[key] = json!(so_far + piece);
+                            if key == "text" {
+                                let _ = write!(out, "{piece}");
+                                let _ = out.flush();
                             }
                         }
                     }
-                    Some("block_stop") => {
-                        if let (Some(block), Some(input)) = (blocks.get_mut(&index), event.get("input")) {
-                            block["input"] = input.clone();
-                        }
-                    }
-                    _ => {}
                 }
-            })
-            .await;
-        let _ = writeln!(out);
-        match result {
-            Ok(()) => history.push(json!({"role": "assistant", "content": blocks.into_values().collect::<Vec<_>>()})),
-            Err(e) => {
+                Some("block_stop") => {
+                    if let (Some(block), Some(input)) = (blocks.get_mut(&index), event.get("input")) {
+                        block["input"] = input.clone();
+                    }
+                }
+                _ => {}
+            }
+        });
+        // Ctrl-C drops the call: its sandbox goes, and with it the connection to Bedrock.
+        let outcome = tokio::select! {
+            result = answer => Some(result),
+            () = interrupts.next() => None,
+        };
+        let _ = writeln!(std::io::stdout());
+        match outcome {
+            Some(Ok(())) => history.push(json!({"role": "assistant", "content": blocks.into_values().collect::<Vec<_>>()})),
+            Some(Err(e)) => {
                 // The failed turn is dropped so the conversation stays valid; say why.
                 history.pop();
+                failed += 1;
                 eprintln!("{e}");
+            }
+            None => {
+                // The prompt stays, and the text that had arrived: the conversation goes on from
+                // there. Unfinished tool calls and thinking cannot be sent back, so they go.
+                let text: Vec<Value> = blocks
+                    .into_values()
+                    .filter(|b| b["type"] == "text" && b["text"].as_str().is_some_and(|t| !t.trim().is_empty()))
+                    .collect();
+                if !text.is_empty() {
+                    history.push(json!({"role": "assistant", "content": text}));
+                }
+                eprintln!("(interrupted: the conversation goes on from here; Ctrl-D or /exit ends it)");
             }
         }
     }
+    if failed > 0 {
+        return Err(Failure::Call(format!(
+            "chat: {failed} of {turns} {} failed (the error of each is above)",
+            if turns == 1 { "turn" } else { "turns" }
+        )));
+    }
     Ok(())
+}
+
+/// Ctrl-C presses, heard from the moment this is made (a press between two waits is kept for
+/// the next one) instead of ending the process.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    signal: tokio::signal::windows::CtrlC,
+}
+
+impl Interrupts {
+    fn listen() -> std::io::Result<Interrupts> {
+        #[cfg(unix)]
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        #[cfg(windows)]
+        let signal = tokio::signal::windows::ctrl_c()?;
+        Ok(Interrupts { signal })
+    }
+
+    /// The next press.
+    async fn next(&mut self) {
+        if self.signal.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Standard input's lines, read on a thread of their own; the channel closes at end of input.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::Builder::new()
+        .name("bedrock-host-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("starting the thread that reads standard input");
+    rx
 }

@@ -29,24 +29,61 @@ use crate::runtime::{self, CacheOutcome, EPOCH_TICK};
 /// Per-call resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest linear memory the component may grow to.
+    /// Largest linear memory the component may grow to in a call whose request is at most
+    /// [`REQUEST_BYTES_WITHIN_CAP`]; a bigger request raises its call's cap (see
+    /// [`Limits::memory_cap`]). Default 64 MiB; `bedrock-host --memory-cap MIB`.
     pub memory_bytes: usize,
     /// Wall-clock limit for one call, or for one step of a stream (opening it, or one event):
     /// a stream that keeps delivering is never ended. `None` derives it from the call's own
     /// limits (see [`Limits::derived_call_timeout`]), so the component's clearer errors win.
     pub call_timeout: Option<Duration>,
+    /// The host-wide bound on what a big request raises its call's cap to (default 1 GiB):
+    /// how much memory one call can take however big its request. A `memory_bytes` above it
+    /// is used as it is.
+    pub memory_max_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 64 << 20, call_timeout: None }
+        Limits { memory_bytes: DEFAULT_MEMORY_BYTES, call_timeout: None, memory_max_bytes: DEFAULT_MEMORY_MAX_BYTES }
     }
 }
+
+/// [`Limits::memory_bytes`] unless set: 64 MiB.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+
+/// [`Limits::memory_max_bytes`] unless set: 1 GiB.
+pub const DEFAULT_MEMORY_MAX_BYTES: usize = 1 << 30;
+
+/// The part of a request [`Limits::memory_bytes`] covers: each byte beyond it adds
+/// [`MEMORY_PER_REQUEST_BYTE`] to its call's cap.
+pub const REQUEST_BYTES_WITHIN_CAP: usize = 8 << 20;
+
+/// What each request byte beyond [`REQUEST_BYTES_WITHIN_CAP`] adds to its call's memory cap.
+/// Measured with [`CallRecord::memory_peak_bytes`] (host-test/tests/big_requests.rs): the guest
+/// holds a request three times while it translates and sends it (the request as received, the
+/// Bedrock body as JSON values, the body as bytes: 44 MiB for a 15 MB request, 55 MiB for
+/// 19 MB, whether text, image or Messages API), four times with `max_continuations` (the
+/// request is kept for the next round); 8 leaves room for the answer and for those. `raw_debug`
+/// copies the whole body into an event (nine times the request in all): raise
+/// [`Limits::memory_bytes`] for it with requests of many megabytes.
+pub const MEMORY_PER_REQUEST_BYTE: usize = 8;
 
 /// Added to a derived deadline so the component's own, clearer, timeout error comes first.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 
 impl Limits {
+    /// The memory cap of a call whose request is `request_bytes` long: [`Limits::memory_bytes`],
+    /// plus [`MEMORY_PER_REQUEST_BYTE`] for each request byte beyond [`REQUEST_BYTES_WITHIN_CAP`]
+    /// (in whole MiB), at most [`Limits::memory_max_bytes`] (or `memory_bytes`, when that is
+    /// more). Any request Bedrock takes (20 MB) fits in the default cap; a bigger one still
+    /// reaches the component, which answers with Bedrock's limit.
+    pub fn memory_cap(&self, request_bytes: usize) -> usize {
+        // In whole MiB, as caps are stated.
+        let growth = MEMORY_PER_REQUEST_BYTE.saturating_mul(request_bytes.saturating_sub(REQUEST_BYTES_WITHIN_CAP)) & !((1 << 20) - 1);
+        self.memory_bytes.saturating_add(growth).min(self.memory_max_bytes.max(self.memory_bytes))
+    }
+
     /// The deadline of a call (or stream step) configured with `config`: every attempt the
     /// component may make (retries, plus two other ids of the model) at its full `timeout`
     /// (or `stream_idle_timeout`, whichever is longer), plus the retry budget and a margin.
@@ -121,6 +158,16 @@ struct CallStore {
     deadline: Duration,
     /// The guest's memory high-water mark.
     peak: Arc<AtomicUsize>,
+    /// The call's memory cap, and the request size it was raised for.
+    memory: MemoryCap,
+}
+
+/// A call's memory cap and how it came about, for the error when the guest reaches it.
+#[derive(Debug, Clone, Copy)]
+struct MemoryCap {
+    cap: usize,
+    limits: Limits,
+    request_bytes: usize,
 }
 
 /// The store's limits, also recording the largest linear memory the guest grew to: the bench
@@ -495,7 +542,7 @@ impl Provider {
     pub async fn check_config(&self) -> Result<(), CallError> {
         let request = br#"{"messages": []}"#.to_vec();
         let (r, _) = self
-            .call_with(self.offline_settings(), false, move |store, i| {
+            .call_with(self.offline_settings(), false, 0, move |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &request).await })
             })
             .await;
@@ -520,8 +567,9 @@ impl Provider {
         Ok(settings)
     }
 
-    /// A store for one call. `record`: whether the caller keeps the call's record (its events).
-    fn new_store(&self, settings: Settings, record: bool) -> CallStore {
+    /// A store for one call with a request of `request_bytes`. `record`: whether the caller
+    /// keeps the call's record (its events).
+    fn new_store(&self, settings: Settings, record: bool, request_bytes: usize) -> CallStore {
         let stderr = StderrSink::new(settings.on_event.clone(), record);
         let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         // A stream's per-delta hook events cost a JSON line each: when no callback listens and
@@ -548,6 +596,7 @@ impl Provider {
         let regions = settings.allowed_regions.clone().unwrap_or_else(|| settings.config.get("aws_region").cloned().into_iter().collect());
         let refused = Arc::new(Mutex::new(Vec::new()));
         let peak = Arc::new(AtomicUsize::new(0));
+        let memory = MemoryCap { cap: settings.limits.memory_cap(request_bytes), limits: settings.limits, request_bytes };
         let state = HostState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -556,7 +605,7 @@ impl Provider {
             // A trap at the cap, rather than a failed `memory.grow` the guest turns into an
             // abort: the call then fails with an error that names the cap.
             limits: RecordingLimits {
-                limits: StoreLimitsBuilder::new().memory_size(settings.limits.memory_bytes).instances(4).trap_on_grow_failure(true).build(),
+                limits: StoreLimitsBuilder::new().memory_size(memory.cap).instances(4).trap_on_grow_failure(true).build(),
                 peak: peak.clone(),
             },
             outbound: OutboundPolicy {
@@ -572,20 +621,21 @@ impl Provider {
         let deadline = settings.limits.call_deadline(&settings.config);
         store.set_epoch_deadline(epoch_ticks(deadline));
         store.epoch_deadline_trap();
-        CallStore { store, stderr, refused, deadline, peak }
+        CallStore { store, stderr, refused, deadline, peak, memory }
     }
 
     /// Runs `f` against a fresh instance, under the call deadline.
     async fn call<T>(
         &self,
         record: bool,
+        request_bytes: usize,
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             crate::runtime::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
         match self.call_settings().await {
-            Ok(settings) => self.call_with(settings, record, f).await,
+            Ok(settings) => self.call_with(settings, record, request_bytes, f).await,
             Err(e) => (Err(e), CallRecord::default()),
         }
     }
@@ -595,22 +645,23 @@ impl Provider {
         &self,
         settings: Settings,
         record: bool,
+        request_bytes: usize,
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             crate::runtime::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
-        let limits = settings.limits;
-        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings, record);
+        let CallStore { mut store, stderr, refused, deadline, peak, memory } = self.new_store(settings, record, request_bytes);
         let run = async {
             let instance =
                 self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
             f(&mut store, instance).await.map_err(anyhow::Error::from)
         };
         let result = match tokio::time::timeout(deadline, run).await {
-            Ok(r) => r.map_err(|e| host_failure(e, &limits)),
+            Ok(r) => r.map_err(|e| host_failure(e, &memory)),
             Err(_) => Err(CallError::Host(anyhow::anyhow!(
-                "the call did not finish within {deadline:?} (Limits::call_timeout, or derived from the `timeout`, `max_retries` and `retry_budget` config keys)"
+                "the call did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `max_retries` and `retry_budget` config keys)",
+                seconds(deadline)
             ))),
         };
         drop(store);
@@ -636,7 +687,7 @@ impl Provider {
     /// `get-info`: ProviderInfo. Needs no credentials.
     pub async fn get_info(&self) -> Result<Value, CallError> {
         let (r, _) = self
-            .call_with(self.offline_settings(), false, |store, i| {
+            .call_with(self.offline_settings(), false, 0, |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await })
             })
             .await;
@@ -646,7 +697,7 @@ impl Provider {
     /// `list-models`: ModelInfo list. Needs no credentials.
     pub async fn list_models(&self) -> Result<Value, CallError> {
         let (r, _) = self
-            .call_with(self.offline_settings(), false, |store, i| {
+            .call_with(self.offline_settings(), false, 0, |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await })
             })
             .await;
@@ -672,7 +723,9 @@ impl Provider {
 
     async fn complete_bytes(&self, bytes: Vec<u8>, record: bool) -> (Result<Value, CallError>, CallRecord) {
         let (r, record) = self
-            .call(record, move |store, i| Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await }))
+            .call(record, bytes.len(), move |store, i| {
+                Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await })
+            })
             .await;
         let result = match r {
             Err(e) => Err(e),
@@ -690,7 +743,7 @@ impl Provider {
     pub async fn count_tokens(&self, request: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
         let (r, _) = self
-            .call(false, move |store, i| {
+            .call(false, bytes.len(), move |store, i| {
                 Box::pin(async move { i.amplifier_bedrock_provider_tokens().call_count_tokens(store, &bytes).await })
             })
             .await;
@@ -702,7 +755,7 @@ impl Provider {
     pub async fn parse_tool_calls(&self, response: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
         let (r, _) = self
-            .call_with(self.offline_settings(), false, move |store, i| {
+            .call_with(self.offline_settings(), false, bytes.len(), move |store, i| {
                 Box::pin(async move { i.amplifier_modules_provider().call_parse_tool_calls(store, &bytes).await })
             })
             .await;
@@ -766,10 +819,9 @@ impl Provider {
             Ok(settings) => settings,
             Err(e) => return (Err(e), CallRecord::default()),
         };
-        let limits = settings.limits;
-        let CallStore { mut store, stderr, refused, deadline, peak } = self.new_store(settings, record);
+        let CallStore { mut store, stderr, refused, deadline, peak, memory } = self.new_store(settings, record, bytes.len());
         let expired = || {
-            CallError::Host(anyhow::anyhow!("a stream step did not finish within {deadline:?} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)"))
+            CallError::Host(anyhow::anyhow!("a stream step did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)", seconds(deadline)))
         };
         // Each step (opening the stream, then each event) gets the whole deadline afresh:
         // a stream that keeps delivering is never ended by the host.
@@ -805,7 +857,7 @@ impl Provider {
         let result = match run.await {
             Ok(outcome) => outcome.map_err(CallError::Provider),
             Err(e) if e.is::<StepExpired>() => Err(expired()),
-            Err(e) => Err(host_failure(e, &limits)),
+            Err(e) => Err(host_failure(e, &memory)),
         };
         drop(store);
         let (events, stderr) = stderr.take();
@@ -834,17 +886,30 @@ impl fmt::Display for StepExpired {
 
 impl std::error::Error for StepExpired {}
 
+/// A duration as people write it: `330 s`, `0.5 s`.
+fn seconds(d: Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// The epoch ticks of `deadline`.
 fn epoch_ticks(deadline: Duration) -> u64 {
     u64::try_from(deadline.as_millis() / EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// A failure on the host's side of a call, saying so plainly when the memory cap stopped it.
-fn host_failure(error: anyhow::Error, limits: &Limits) -> CallError {
+fn host_failure(error: anyhow::Error, memory: &MemoryCap) -> CallError {
     if format!("{error:#}").contains("forcing trap when growing memory") {
+        let MemoryCap { cap, limits, request_bytes } = *memory;
+        let how = if cap == limits.memory_bytes {
+            "Limits::memory_bytes".to_string()
+        } else {
+            let bound = if cap == limits.memory_max_bytes { ", the most Limits::memory_max_bytes allows" } else { "" };
+            format!("Limits::memory_bytes, {} MiB, raised for a request of {request_bytes} bytes{bound}", limits.memory_bytes >> 20)
+        };
         return CallError::Host(anyhow::anyhow!(
-            "the call needed more memory than its cap of {} MiB (Limits::memory_bytes): raise the cap or send a smaller request",
-            limits.memory_bytes >> 20
+            "the call needed more memory than its cap of {} MiB ({how}): raise the cap (bedrock-host: --memory-cap MIB) or send a smaller request",
+            cap >> 20
         ));
     }
     CallError::Host(error)

@@ -65,7 +65,7 @@ pub fn new_engine() -> Result<Engine> {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         Ok(name) if !name.is_empty() => {
-            anyhow::bail!("{PROFILER_VAR}={name:?}: the profiler it can turn on is `perfmap`; unset it otherwise")
+            anyhow::bail!("{PROFILER_VAR}={name}: the profiler it can turn on is `perfmap`; unset it otherwise")
         }
         _ => {}
     }

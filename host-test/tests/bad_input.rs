@@ -171,15 +171,23 @@ async fn an_oversized_grpc_message_is_refused_clearly() {
 async fn a_huge_message_fails_clearly_without_touching_the_host() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
+    // The call's memory cap grows with the request (Limits::memory_cap), so even twice what
+    // Bedrock takes reaches the component, which names the limit and the field to shrink.
     let huge = common::hello(&"x".repeat(40 << 20));
     let e = tokio::time::timeout(Duration::from_secs(60), p.complete(&huge)).await.expect("no hang").unwrap_err().to_string();
+    assert!(e.starts_with("validation: the request is too large for Bedrock"), "{e}");
+    assert!(e.contains("at most 20 MB (20000000 bytes)") && e.contains("`messages[0].content`"), "{e}");
+    assert_eq!(emu.requests().len(), 0);
+    // Past the host-wide bound the sandbox takes the blow, with an error saying so; the next
+    // call is fine.
+    p.set_limits(bedrock_host::Limits { memory_max_bytes: 64 << 20, ..bedrock_host::Limits::default() });
+    let e = p.complete(&huge).await.unwrap_err().to_string();
     assert!(
         e.starts_with(
-            "host: the call needed more memory than its cap of 64 MiB (Limits::memory_bytes): raise the cap or send a smaller request"
+            "host: the call needed more memory than its cap of 64 MiB (Limits::memory_bytes): raise the cap (bedrock-host: --memory-cap MIB) or send a smaller request"
         ),
         "{e}"
     );
     assert_eq!(emu.requests().len(), 0);
-    // The sandbox took the blow; the next call is fine.
     p.complete(&common::hello("small")).await.unwrap();
 }

@@ -120,7 +120,7 @@ fn visibility_value(field: &str, name: Option<&Value>) -> Result<i32> {
         Some("internal") => proto::Visibility::LlmOnly,
         Some("developer") => proto::Visibility::All,
         Some("user") => proto::Visibility::UserOnly,
-        Some(other) => return Err(ConvertError::new(field, format!("is {other:?}: use \"internal\", \"developer\" or \"user\""))),
+        Some(other) => return Err(ConvertError::new(field, format!("is `{other}`: use `internal`, `developer` or `user`"))),
     } as i32)
 }
 
@@ -228,7 +228,7 @@ pub fn block_to_proto(field: &str, block: &Value) -> Result<proto::ContentBlock>
         other => {
             return Err(ConvertError::new(
                 format!("{field}.type"),
-                format!("is {other:?}, which amplifier_module.proto cannot carry (it has text, thinking, redacted_thinking, tool_call, tool_result, image and reasoning blocks)"),
+                format!("is `{other}`, which amplifier_module.proto cannot carry (it has text, thinking, redacted_thinking, tool_call, tool_result, image and reasoning blocks)"),
             ))
         }
     };

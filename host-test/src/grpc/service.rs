@@ -119,7 +119,7 @@ impl BedrockService {
         let ms = started.elapsed().as_millis();
         match outcome {
             Ok(detail) => eprintln!("bedrock-host serve: {rpc} OK {ms} ms{detail}"),
-            Err(status) => eprintln!("bedrock-host serve: {rpc} {:?} {ms} ms: {}", status.code(), status.message()),
+            Err(status) => eprintln!("bedrock-host serve: {rpc} {} {ms} ms: {}", code_name(status.code()), status.message()),
         }
     }
 
@@ -167,6 +167,29 @@ impl BedrockService {
     }
 }
 
+/// A status code as gRPC names it (`INVALID_ARGUMENT`), for the log.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
 /// A provider error as a gRPC status with the same message (its prefix kept).
 pub fn status_for(error: &CallError) -> Status {
     let message = error.to_string();
@@ -191,7 +214,8 @@ fn events_budget(metadata: &MetadataMap) -> Result<Option<usize>, Status> {
     let Some(value) = metadata.get(EVENTS_REQUEST_KEY) else { return Ok(None) };
     let budget = value.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).ok_or_else(|| {
         Status::invalid_argument(format!(
-            "validation: the `{EVENTS_REQUEST_KEY}` metadata must be a byte count (0 for no events, at most {MAX_EVENTS_BYTES} are sent), not {value:?}"
+            "validation: the `{EVENTS_REQUEST_KEY}` metadata must be a byte count (0 for no events, at most {MAX_EVENTS_BYTES} are sent), not `{}`",
+            String::from_utf8_lossy(value.as_bytes())
         ))
     })?;
     Ok((budget > 0).then(|| budget.min(MAX_EVENTS_BYTES)))
@@ -531,6 +555,19 @@ mod tests {
         assert_eq!(code("config: `temperature` is \"hot\""), Code::Internal);
         let status = status_for(&CallError::Provider("throttled: slow down".into()));
         assert_eq!(status.message(), "throttled: slow down", "the prefixed message is kept");
+        let host = |m: &str| status_for(&CallError::Host(anyhow::anyhow!("{m}")));
+        let memory = host("the call needed more memory than its cap of 64 MiB (Limits::memory_bytes): raise the cap");
+        // Not RESOURCE_EXHAUSTED: clients read that as a rate limit and retry, which cannot help.
+        assert_eq!((memory.code(), memory.message().starts_with("host: the call needed more memory")), (Code::Internal, true));
+        assert_eq!(host("the call did not finish within 30 s").code(), Code::DeadlineExceeded);
+        assert_eq!(host("instantiating the component: boom").code(), Code::Internal);
+    }
+
+    #[test]
+    fn the_log_names_codes_as_grpc_does() {
+        assert_eq!(code_name(Code::InvalidArgument), "INVALID_ARGUMENT");
+        assert_eq!(code_name(Code::ResourceExhausted), "RESOURCE_EXHAUSTED");
+        assert_eq!(code_name(Code::Unauthenticated), "UNAUTHENTICATED");
     }
 
     fn event(name: &str, mut data: Value) -> HostEvent {
