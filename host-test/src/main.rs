@@ -590,6 +590,15 @@ async fn serve(
             "--bind {bind}: the server signs with your AWS credentials, so a non-loopback address needs --token-file"
         )));
     }
+    // A server's callers send their own requests: options that shape a request have no call to
+    // shape here, so they are refused rather than ignored.
+    for (given, flag) in [(connection.effort.is_some(), "--effort"), (connection.system.is_some(), "--system")] {
+        if given {
+            return Err(Failure::Usage(format!(
+                "{flag} does not apply to `serve`: its callers send whole requests (set `reasoning_effort` or a system message in them)"
+            )));
+        }
+    }
     let mut connection = connection;
     if let Some(m) = connection.model.take() {
         // `complete` puts --model in its request; a server's callers send their own, so it
@@ -690,6 +699,9 @@ async fn chat(connection: Connection) -> Result<(), Failure> {
         let mut request = json!({"messages": history, "stream": true});
         if let Some(m) = &connection.model {
             request["model"] = json!(m);
+        }
+        if let Some(effort) = &connection.effort {
+            request["reasoning_effort"] = json!(effort);
         }
         let mut blocks: std::collections::BTreeMap<u64, Value> = Default::default();
         let mut out = std::io::stdout();

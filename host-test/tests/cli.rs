@@ -468,3 +468,28 @@ fn messages_api_the_standalone_emulator_says_how_to_use_it_and_serves_it() {
     );
     assert_eq!(r["body"]["model"], SONNET_5);
 }
+
+#[test]
+fn chat_sends_effort_and_serve_refuses_options_it_cannot_apply() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+        .args(["chat", "--emulator", "--model", SONNET_5, "--effort", "high", "--events"])
+        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Hi\n/exit\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let requests: Vec<serde_json::Value> = events(&out).into_iter().filter(|(n, _)| n == "llm:request").map(|(_, d)| d).collect();
+    assert_eq!(requests.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((requests[0]["effort"].as_str(), requests[0]["api"].as_str()), (Some("high"), Some("messages")), "{requests:?}");
+
+    for flag in [["--effort", "high"], ["--system", "be brief"]] {
+        let out = bedrock_host(&["serve", "--emulator", flag[0], flag[1]]);
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{} does not apply to `serve`", flag[0])));
+    }
+}
