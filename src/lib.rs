@@ -39,43 +39,37 @@ pub mod testing;
 #[cfg(target_arch = "wasm32")]
 mod platform;
 
-#[cfg(all(target_arch = "wasm32", feature = "wasi-config"))]
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations)]
-mod bindings {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "bedrock-provider",
-        with: {
-            "wasi:http/types@0.2.12": ::wasi::http::types,
-            "wasi:http/outgoing-handler@0.2.12": ::wasi::http::outgoing_handler,
-            "wasi:io/poll@0.2.12": ::wasi::io::poll,
-            "wasi:io/error@0.2.12": ::wasi::io::error,
-            "wasi:io/streams@0.2.12": ::wasi::io::streams,
-            "wasi:clocks/monotonic-clock@0.2.12": ::wasi::clocks::monotonic_clock,
-        },
-        generate_all,
-        pub_export_macro: true,
-    });
+/// The WIT bindings of `$world`: the WASI interfaces the `wasi` crate already binds are taken
+/// from it, so its types and ours are one.
+#[cfg(target_arch = "wasm32")]
+macro_rules! bindings_for {
+    ($world:literal) => {
+        wit_bindgen::generate!({
+            path: "wit",
+            world: $world,
+            with: {
+                "wasi:http/types@0.2.12": ::wasi::http::types,
+                "wasi:http/outgoing-handler@0.2.12": ::wasi::http::outgoing_handler,
+                "wasi:io/poll@0.2.12": ::wasi::io::poll,
+                "wasi:io/error@0.2.12": ::wasi::io::error,
+                "wasi:io/streams@0.2.12": ::wasi::io::streams,
+                "wasi:clocks/monotonic-clock@0.2.12": ::wasi::clocks::monotonic_clock,
+            },
+            generate_all,
+            pub_export_macro: true,
+        });
+    };
 }
 
-/// The portable build's bindings: the same exports, no `wasi:config` import.
-#[cfg(all(target_arch = "wasm32", not(feature = "wasi-config")))]
+/// The default build imports `wasi:config/store`; the portable build (`wasi-config` off) does
+/// not, and reads its config from the environment.
+#[cfg(target_arch = "wasm32")]
 #[allow(missing_docs, unreachable_pub, missing_debug_implementations)]
 mod bindings {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "bedrock-provider-portable",
-        with: {
-            "wasi:http/types@0.2.12": ::wasi::http::types,
-            "wasi:http/outgoing-handler@0.2.12": ::wasi::http::outgoing_handler,
-            "wasi:io/poll@0.2.12": ::wasi::io::poll,
-            "wasi:io/error@0.2.12": ::wasi::io::error,
-            "wasi:io/streams@0.2.12": ::wasi::io::streams,
-            "wasi:clocks/monotonic-clock@0.2.12": ::wasi::clocks::monotonic_clock,
-        },
-        generate_all,
-        pub_export_macro: true,
-    });
+    #[cfg(feature = "wasi-config")]
+    bindings_for!("bedrock-provider");
+    #[cfg(not(feature = "wasi-config"))]
+    bindings_for!("bedrock-provider-portable");
 }
 
 #[cfg(target_arch = "wasm32")]
