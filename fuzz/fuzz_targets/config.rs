@@ -5,6 +5,7 @@
 use amplifier_provider_bedrock::config::ProviderConfig;
 use amplifier_provider_bedrock::error::ProviderError;
 use amplifier_provider_bedrock::testing::ConfigPairs;
+use amplifier_provider_bedrock::wire::Api;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let source = ConfigPairs(pairs);
     match ProviderConfig::resolve(&source) {
         Ok(config) => {
-            let _ = config.endpoint();
+            for api in [Api::Invoke, Api::Messages] {
+                let _ = config.endpoint(api);
+            }
             let _ = config.require_region();
         }
         Err(e) => {
