@@ -681,3 +681,38 @@ async fn messages_api_the_serve_command_with_model_sonnet_5() {
     assert!(first.header("authorization").unwrap().contains("/us-east-1/bedrock-mantle/aws4_request"));
     assert!(!log.contains(emulator::SECRET_ACCESS_KEY), "{log}");
 }
+
+/// The standard gRPC health service answers load balancers' probes: SERVING for the server and
+/// for Amplifier's ProviderService (without the token, which a probe does not have), NOT_FOUND
+/// for a service it does not have, and NOT_SERVING once the server is draining.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_health_service_reports_serving_then_draining() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let emu = Emulator::start().await.unwrap();
+    let service = BedrockService::new(against(&emu), CredentialMode::Fixed, false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = ServeOptions { token: Some("s3cret".into()), grace_period: std::time::Duration::from_secs(2) };
+    let server = tokio::spawn(serve(service, listener, options, async {
+        let _ = stopped.await;
+    }));
+    let mut health = HealthClient::new(channel(&url).await);
+    let status = |name: &str| HealthCheckRequest { service: name.into() };
+    for name in ["", "amplifier.module.ProviderService"] {
+        let answer = health.check(status(name)).await.unwrap().into_inner();
+        assert_eq!(answer.status, ServingStatus::Serving as i32, "{name:?}");
+    }
+    assert_eq!(health.check(status("no.such.Service")).await.unwrap_err().code(), Code::NotFound);
+
+    // A watch sees the server go from SERVING to NOT_SERVING when it is told to stop.
+    let mut watch = health.watch(status("")).await.unwrap().into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
+    stop.send(()).unwrap();
+    assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::NotServing as i32);
+    drop((watch, health));
+    server.await.unwrap().unwrap();
+}

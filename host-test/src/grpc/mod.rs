@@ -91,12 +91,20 @@ pub async fn serve(
     let lifecycle = proto::module_lifecycle_server::ModuleLifecycleServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // The standard health service beside Amplifier's own HealthCheck: SERVING for the server
+    // ("") and for ProviderService until the shutdown signal, NOT_SERVING while draining, so a
+    // load balancer stops sending new calls. It reveals nothing, so it takes no token.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<proto::provider_service_server::ProviderServiceServer<BedrockService>>().await;
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
+        health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        health.set_not_serving::<proto::provider_service_server::ProviderServiceServer<BedrockService>>().await;
         let _ = stopping.send(());
     };
     let server = Server::builder()
+        .add_service(health_service)
         .add_service(tonic::service::interceptor::InterceptedService::new(providers, check.clone()))
         .add_service(tonic::service::interceptor::InterceptedService::new(lifecycle, check))
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
