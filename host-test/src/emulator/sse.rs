@@ -47,16 +47,19 @@ pub(super) fn sse_headers() -> Vec<(String, String)> {
     vec![("Content-Type".into(), "text/event-stream".into()), ("Cache-Control".into(), "no-cache".into())]
 }
 
-/// A stream's body parsed back into (event name, data) pairs, as a client reads it.
+/// A stream's body parsed back into (event name, data) pairs by the component's own decoder
+/// (`amplifier_provider_bedrock::sse`), as a client reads it: a body it cannot read, or one that
+/// ends inside an event, fails the test.
 #[cfg(test)]
 pub(super) fn decode_sse(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|frame| !frame.trim().is_empty())
-        .map(|frame| {
-            let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default().trim_start();
-            (field("event:").to_string(), serde_json::from_str(field("data:")).unwrap_or(Value::Null))
-        })
-        .collect()
+    let mut reader = amplifier_provider_bedrock::sse::SseReader::new();
+    reader.push(body.as_bytes());
+    let mut events = Vec::new();
+    while let Some(event) = reader.next_event().expect("a well-formed event stream") {
+        events.push((event.event, serde_json::from_str(&event.data).unwrap_or(Value::Null)));
+    }
+    reader.finish().expect("the stream ends between events");
+    events
 }
 
 #[cfg(test)]
