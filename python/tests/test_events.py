@@ -58,7 +58,7 @@ async def test_a_sessions_hooks_see_the_components_events_in_order(emulator):
     }
     session = AmplifierSession(
         {
-            "session": {"orchestrator": "loop-fixture", "context": "context-fixture"},
+            "session": {"orchestrator": "loop-single-turn", "context": "context-list"},
             "providers": [{"module": "provider-bedrock", "config": config}],
         }
     )

@@ -17,7 +17,7 @@ import amplifier_module_provider_bedrock
 
 from procs import serve_children
 
-MODULES = Path(__file__).parent / "modules"
+MODULES = Path(__file__).parents[1] / "examples" / "modules"
 
 
 class DirectorySource:
@@ -33,8 +33,8 @@ class FixtureResolver:
 
     def __init__(self):
         self._paths = {
-            "loop-fixture": MODULES / "amplifier_module_loop_fixture",
-            "context-fixture": MODULES / "amplifier_module_context_fixture",
+            "loop-single-turn": MODULES / "amplifier_module_loop_single_turn",
+            "context-list": MODULES / "amplifier_module_context_list",
             "provider-bedrock": Path(amplifier_module_provider_bedrock.__file__).parent,
         }
 
@@ -50,7 +50,7 @@ async def test_session_answers_a_prompt_through_the_module(emulator, discovery, 
     caplog.set_level(logging.INFO, logger="amplifier_core.loader")
     prompt = f"Bonjour via {discovery}"
     config = {
-        "session": {"orchestrator": "loop-fixture", "context": "context-fixture"},
+        "session": {"orchestrator": "loop-single-turn", "context": "context-list"},
         "providers": [{"module": "provider-bedrock", "config": emulator.provider_config()}],
     }
     session = AmplifierSession(config)
@@ -94,7 +94,7 @@ async def test_session_with_default_model_sonnet_5_goes_through_the_messages_api
     Messages API (`bedrock-mantle`), the bare id in the body, not to InvokeModel."""
     prompt = "Bonjour, Sonnet 5"
     config = {
-        "session": {"orchestrator": "loop-fixture", "context": "context-fixture"},
+        "session": {"orchestrator": "loop-single-turn", "context": "context-list"},
         "providers": [
             {
                 "module": "provider-bedrock",
