@@ -1,4 +1,4 @@
-//! Builds the component (wasm32-wasip2, release) so `cargo run` and `cargo test` need no other
+//! Builds the component (wasm32-wasip2, the workspace's `component` profile: built for size) so `cargo run` and `cargo test` need no other
 //! step, and generates the gRPC code for Amplifier's `amplifier_module.proto`. The nested build
 //! uses its own target dir: sharing the outer one deadlocks on its lock.
 
@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
+/// The root Cargo.toml's profile for the component as shipped (`release` is the host's).
+const PROFILE: &str = "component";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -28,7 +30,7 @@ fn main() {
     let build = |features: &[&str]| {
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(&root)
-            .args(["build", "--release", "-p", "amplifier-provider-bedrock", "--target", TARGET])
+            .args(["build", "--profile", PROFILE, "-p", "amplifier-provider-bedrock", "--target", TARGET])
             .args(features)
             .arg("--target-dir")
             .arg(&nested_target);
@@ -47,12 +49,12 @@ fn main() {
         let status = cmd.status().expect("could not start cargo to build the component");
         if !status.success() {
             panic!(
-                "building the component (cargo build -p amplifier-provider-bedrock --target {TARGET} --release {}) failed; see the errors above",
+                "building the component (cargo build -p amplifier-provider-bedrock --target {TARGET} --profile {PROFILE} {}) failed; see the errors above",
                 features.join(" ")
             );
         }
     };
-    let release = nested_target.join(TARGET).join("release");
+    let release = nested_target.join(TARGET).join(PROFILE);
     let wasm = release.join("amplifier_provider_bedrock.wasm");
     // The portable build first (same target dir: the dependencies are built once), copied aside,
     // then the default one, which stays at the path cargo gives it.

@@ -157,7 +157,7 @@ async fn concurrent_calls_open_connections_as_needed_and_pool_them() {
     assert_eq!(emu.connections(), opened, "sequential calls reuse the pooled connections");
 }
 
-/// The CLI: `chat` with several prompts makes one connection (and one TLS handshake), and
+/// The CLI: `chat` with four streamed prompts makes one connection (and one TLS handshake), and
 /// trusts the CA named by `AWS_CA_BUNDLE`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_with_several_prompts_uses_one_tls_connection_trusting_aws_ca_bundle() {
@@ -185,17 +185,18 @@ async fn chat_with_several_prompts_uses_one_tls_connection_trusting_aws_ca_bundl
             .stderr(Stdio::piped());
         cmd.env("AWS_CA_BUNDLE", &bundle);
         let mut child = cmd.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(b"first\nsecond\nthird\n/exit\n").unwrap();
+        child.stdin.take().unwrap().write_all(b"first\nsecond\nthird\nfourth\n/exit\n").unwrap();
         child.wait_with_output().unwrap()
     };
     let out = tokio::task::spawn_blocking(run).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    for prompt in ["first", "second", "third"] {
+    for prompt in ["first", "second", "third", "fourth"] {
         assert!(stdout.contains(&format!("You said: {prompt}")), "{stdout}");
     }
-    assert_eq!(emu.requests().len(), 3);
-    assert_eq!((emu.connections(), emu.tls_handshakes()), (1, 1), "three prompts, one connection, one handshake");
+    assert_eq!(emu.requests().len(), 4);
+    assert!(emu.requests().iter().all(|r| r.path.ends_with("/invoke-with-response-stream")), "chat streams its answers");
+    assert_eq!((emu.connections(), emu.tls_handshakes()), (1, 1), "four streamed prompts, one connection, one handshake");
 }
 
 /// The `connect_timeout` config key bounds connecting (here a TLS handshake that never
@@ -371,4 +372,65 @@ async fn chunked_streams_of_both_apis_keep_their_connection() {
     assert_eq!(emu.requests().len(), 4);
     let stats = p.connection_stats();
     assert_eq!((emu.connections(), stats.connections_opened, stats.reused), (1, 1, 3), "{stats:?}");
+}
+
+/// Every call shape hands its connection back (issue 23): streams framed by `Content-Length` and
+/// chunked on both APIs, error answers of both APIs, a throttle retried, and an answer continued
+/// after `max_tokens` (streamed), all in turn on one provider: one connection for all of them.
+#[tokio::test]
+async fn every_call_shape_returns_its_connection_to_the_pool() {
+    use serde_json::json;
+    let emu = Emulator::start().await.unwrap();
+    let p = own_provider(&emu, None, None);
+    p.set_config("mantle_endpoint_url", emu.endpoint_url());
+    let on_messages_api = |mut r: serde_json::Value| {
+        r["model"] = json!("anthropic.claude-sonnet-5");
+        r
+    };
+    let message = |text: &str| {
+        json!({"type": "message", "id": "msg_1", "role": "assistant", "model": "m", "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}})
+    };
+    let streamed_text = |request: serde_json::Value| {
+        let p = &p;
+        async move {
+            let mut text = String::new();
+            let r = p.stream(&request, |e| text.push_str(e["text"].as_str().unwrap_or_default())).await;
+            r.map(|_| text)
+        }
+    };
+
+    // Whole bodies: the emulator sends a scripted answer with its Content-Length.
+    emu.push(Scripted::event_stream(&emulator::stream_events(&message("framed invoke"))));
+    assert_eq!(streamed_text(hello("a")).await.unwrap(), "framed invoke");
+    emu.push(Scripted::sse(&emulator::sse_events(&message("framed messages"))));
+    assert_eq!(streamed_text(on_messages_api(hello("b"))).await.unwrap(), "framed messages");
+
+    // Error answers, read to their end.
+    emu.push(Scripted::new(
+        400,
+        vec![("x-amzn-ErrorType".into(), "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/".into())],
+        br#"{"message":"messages: roles must alternate"}"#.to_vec(),
+    ));
+    let e = p.complete(&hello("c")).await.unwrap_err().to_string();
+    assert!(e.starts_with("validation:"), "{e}");
+    emu.push(Scripted::anthropic_error(400, "invalid_request_error", "messages: roles must alternate"));
+    let e = streamed_text(on_messages_api(hello("d"))).await.unwrap_err().to_string();
+    assert!(e.starts_with("validation:"), "{e}");
+
+    // A throttle, then the retried call's (chunked) stream.
+    emu.push(Scripted::anthropic_error(429, "rate_limit_error", "slow down"));
+    assert!(streamed_text(on_messages_api(hello("e"))).await.unwrap().ends_with("You said: e"));
+
+    // A streamed answer cut at max_tokens and continued twice: three requests.
+    p.set_config("max_continuations", "5");
+    let before = emu.requests().len();
+    let count = json!({"messages": [{"role": "user", "content": "Count from 1 to 25"}], "max_output_tokens": 10});
+    let whole: String = (1..=25).map(|n| n.to_string()).collect::<Vec<_>>().join(" ");
+    assert_eq!(streamed_text(count).await.unwrap(), whole);
+    assert_eq!(emu.requests().len() - before, 3, "two continuations");
+
+    assert_eq!(emu.requests().len(), 9);
+    let stats = p.connection_stats();
+    assert_eq!((emu.connections(), stats.connections_opened), (1, 1), "{stats:?}");
 }

@@ -716,3 +716,56 @@ async fn the_grpc_health_service_reports_serving_then_draining() {
     drop((watch, health));
     server.await.unwrap().unwrap();
 }
+
+/// `serve`'s streamed calls hand their Bedrock connection back: four `CompleteStreaming` calls
+/// in turn, and a plain `Complete` between them, use one connection to Bedrock (issue 23).
+#[tokio::test]
+async fn streamed_calls_through_serve_share_one_bedrock_connection() {
+    let emu = Emulator::start().await.unwrap();
+    let (url, _stop) = server(&emu, None).await;
+    let mut client = ProviderServiceClient::connect(url).await.unwrap();
+    for i in 0..4 {
+        let prompt = format!("turn {i}");
+        let mut stream = client.complete_streaming(ask(&prompt)).await.unwrap().into_inner();
+        let mut text = String::new();
+        while let Some(m) = stream.message().await.unwrap() {
+            text.push_str(&text_of(&m));
+        }
+        assert!(text.ends_with(&format!("You said: {prompt}")), "{text}");
+        if i == 1 {
+            assert!(text_of(client.complete(ask("plain")).await.unwrap().get_ref()).ends_with("You said: plain"));
+        }
+    }
+    let streamed = emu.requests().iter().filter(|r| r.operation.as_deref() == Some("invoke-with-response-stream")).count();
+    assert_eq!((emu.requests().len(), streamed), (5, 4));
+    assert_eq!(emu.connections(), 1, "five calls, one connection");
+}
+
+/// The scale bench's quick mode (`bedrock-host bench scale --quick`, issue 23), without and
+/// with faults, against the real `serve` command: every call returns its own answer or fails
+/// with the typed error its fault leads to, within its deadline; no call sees another's text;
+/// and the server's descriptors come back to their idle level (plus the pool's idle
+/// connections) afterwards. No timing is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_quick_every_call_gets_its_own_answer_or_its_typed_error() {
+    use bedrock_host::bench_scale::{run, table, ScaleOptions};
+    let mut options = ScaleOptions::quick(env!("CARGO_BIN_EXE_bedrock-host").into());
+    options.env.push((
+        "BEDROCK_HOST_CACHE_DIR".into(),
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache").to_string_lossy().into_owned(),
+    ));
+    let pool = bedrock_host::http_client::HttpClientOptions::default().max_idle_per_host;
+    for faults in [false, true] {
+        options.faults = faults;
+        let reports = run(&options).await.unwrap();
+        let printed = table(&reports);
+        for r in &reports {
+            assert!(r.problems.is_empty(), "{printed}");
+            assert_eq!(r.completed + r.failed_total(), r.streams, "{printed}");
+            let faulted = (0..r.streams).filter(|i| bedrock_host::bench_scale::fault_for(*i).is_some()).count();
+            assert_eq!(r.failed_total(), if faults { faulted } else { 0 }, "exactly the faulted calls fail: {printed}");
+            assert!(r.peak_streaming > 0, "{printed}");
+            assert!(r.fds_after <= r.fds_idle + pool, "descriptors back to idle (plus the pool's idle connections): {printed}");
+        }
+    }
+}

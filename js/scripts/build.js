@@ -6,7 +6,7 @@
 // Which .wasm: $AMPLIFIER_BEDROCK_WASM when set; else the release artifact
 // (../target/release-component/amplifier_provider_bedrock_portable.wasm, made by
 // scripts/release-component) when present; else the build tree's
-// (../target/component/wasm32-wasip2/release/amplifier_provider_bedrock_portable.wasm, made by
+// (../target/component/wasm32-wasip2/component/amplifier_provider_bedrock_portable.wasm, made by
 // `cargo build -p bedrock-host`). Skipped when gen/ already holds that exact .wasm (same SHA-256)
 // transpiled by the same jco.
 import { createHash } from 'node:crypto';
