@@ -6,11 +6,12 @@
 //! The parts, each depending only on those before it: the embedding library ([`runtime`]: the
 //! component and its compiled form; [`credentials`], [`http_client`], [`outbound`], [`events`],
 //! and [`provider`] over them), the gRPC service ([`grpc`]), the emulator ([`emulator`], on its
-//! own) and the benchmark ([`bench`]). The CLI is `main.rs`.
+//! own) and the benchmarks ([`bench`], [`bench_scale`]). The CLI is `main.rs`.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod bench;
+pub mod bench_scale;
 pub mod credentials;
 pub mod emulator;
 pub mod events;

@@ -4,6 +4,7 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
+use bedrock_host::bench_scale::ScaleOptions;
 use bedrock_host::emulator::{self, Emulator};
 use bedrock_host::{AwsCredentialChain, CallError, Credentials, HostEvent, Provider, ProviderBuilder};
 use clap::{Args, Parser, Subcommand};
@@ -111,8 +112,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure what the sandbox costs against native baselines (prints ratios).
+    /// Measure what the sandbox costs against native baselines (prints ratios); `bench scale`:
+    /// many concurrent streams through one `serve`.
     Bench {
+        #[command(subcommand)]
+        mode: Option<BenchMode>,
         /// Round trips per latency measurement.
         #[arg(long, default_value_t = 200)]
         iterations: usize,
@@ -143,6 +147,33 @@ enum Command {
         /// Port on 127.0.0.1 (default: a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchMode {
+    /// N concurrent CompleteStreaming calls through one `serve` (a child process) against the
+    /// emulator streaming like a model: completed calls, serve's memory per stream, threads,
+    /// CPU, descriptors and the first-event latency it adds (Linux only).
+    Scale {
+        /// A small run (CI); not for numbers.
+        #[arg(long)]
+        quick: bool,
+        /// Concurrent calls per round, comma-separated (default 100,1000,5000).
+        #[arg(long, value_delimiter = ',')]
+        streams: Option<Vec<usize>>,
+        /// Mix faults in: of every 20 calls two reset mid-way, two get 529, two 503, one silence.
+        #[arg(long)]
+        faults: bool,
+        /// Text deltas per answer.
+        #[arg(long)]
+        events: Option<usize>,
+        /// Milliseconds between two events of an answer.
+        #[arg(long)]
+        event_delay_ms: Option<u64>,
+        /// Milliseconds over which a round's calls start (0: all at once).
+        #[arg(long)]
+        ramp_ms: Option<u64>,
     },
 }
 
@@ -538,7 +569,21 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Bench { iterations, quick } => {
+        Command::Bench { mode: Some(BenchMode::Scale { quick, streams, faults, events, event_delay_ms, ramp_ms }), .. } => {
+            let exe = std::env::current_exe().map_err(|e| Failure::Call(format!("host: finding this executable to run serve: {e}")))?;
+            let mut options = if quick { ScaleOptions::quick(exe) } else { ScaleOptions::full(exe) };
+            options.faults = faults;
+            if let Some(streams) = streams.filter(|s| !s.is_empty()) {
+                options.streams = streams;
+            }
+            options.events = events.unwrap_or(options.events).max(1);
+            options.event_delay = event_delay_ms.map_or(options.event_delay, std::time::Duration::from_millis);
+            options.ramp = ramp_ms.map_or(options.ramp, std::time::Duration::from_millis);
+            let reports = bedrock_host::bench_scale::run(&options).await?;
+            outln!("{}", bedrock_host::bench_scale::table(&reports).trim_end());
+            Ok(())
+        }
+        Command::Bench { mode: None, iterations, quick } => {
             let options =
                 if quick { bedrock_host::bench::BenchOptions::quick() } else { bedrock_host::bench::BenchOptions::full(iterations.max(1)) };
             let rows = bedrock_host::bench::run_with(&options).await?;
@@ -605,6 +650,8 @@ async fn serve(
         // becomes the model for requests that name none.
         connection.config.push(format!("default_model={m}"));
     }
+    // Each call in flight holds a connection to Bedrock as well as its caller's.
+    bedrock_host::grpc::raise_open_files_limit();
     let (provider, _emulator) = connect(&connection, &mut Timings::off(), Region::Later).await?;
     let mode = if connection.emulator || std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_some_and(|v| !v.is_empty()) {
         bedrock_host::grpc::CredentialMode::Fixed

@@ -36,6 +36,7 @@ mod eventstream;
 mod guardrail;
 mod messages_api;
 mod models;
+mod paced;
 mod rules;
 mod scripted;
 mod server;
@@ -59,6 +60,7 @@ use cache::PromptCache;
 pub use cache::input_tokens;
 pub use eventstream::{chunk_frame, exception_frame, stream_events};
 pub use guardrail::{GUARDRAIL_BLOCKED_MESSAGE, GUARDRAIL_DENIED_TOPIC};
+pub use paced::{Fault, Pace, StreamTiming, SILENCE};
 pub use scripted::{Delivery, RecordedRequest, Scripted};
 pub use sigv4::{sign_with_emulator_key, ACCESS_KEY_ID, API_KEY, SECRET_ACCESS_KEY, STS_SESSION_TOKEN};
 pub use sse::sse_events;
@@ -79,6 +81,10 @@ struct State {
     sts_refusing: bool,
     /// Anthropic's prompt cache, shared by all requests as it is by one account's.
     prompt_cache: PromptCache,
+    /// How the default streamed answer is paced, when it is ([`Emulator::set_stream_pace`]).
+    pace: Option<Pace>,
+    /// The paced streams answered since the last [`Emulator::take_stream_timings`].
+    paced: Vec<paced::PacedRecord>,
 }
 
 /// A running emulator; stops when dropped.
@@ -204,6 +210,28 @@ impl Emulator {
     /// Empties the prompt cache, for a test that needs a cold one whatever ran before.
     pub fn clear_prompt_cache(&self) {
         self.lock().prompt_cache = PromptCache::default();
+    }
+
+    /// Streams the default answer of InvokeModel's streamed calls like a model (`Some`): the
+    /// message start with the first text delta at once, then the rest of the text in
+    /// `pace.deltas` deltas with `pace.delay` after each; and honours the [`Fault`] markers in
+    /// their prompts. `None` (the default) sends the answer in one piece. Queued and scripted
+    /// answers are sent as they are either way. The scale bench uses it: many calls then stay
+    /// open at once, as against a real model, each still getting its own echo.
+    pub fn set_stream_pace(&self, pace: Option<Pace>) {
+        self.lock().pace = pace;
+    }
+
+    /// When each paced stream since the last call arrived and sent its first event (see
+    /// [`StreamTiming`]), in arrival order; forgets them.
+    pub fn take_stream_timings(&self) -> Vec<StreamTiming> {
+        std::mem::take(&mut self.lock().paced).iter().map(paced::PacedRecord::timing).collect()
+    }
+
+    /// Forgets the requests recorded so far ([`requests`](Self::requests)): a long run (the
+    /// scale bench) would otherwise keep every body.
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
     }
 
     /// Piecewise bodies whose client closed the connection before the end.

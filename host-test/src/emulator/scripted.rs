@@ -42,6 +42,9 @@ pub struct Delivery {
     /// Stop after this many bytes of a body whose `Content-Length` promised all of it: the
     /// connection drops mid-body (0: right after the headers), as a reset looks to a client.
     pub cut_at: Option<usize>,
+    /// Set to the moment the first piece is handed to the connection (the paced answer's
+    /// first-event time, which the scale bench subtracts from its clients' latency).
+    pub first_sent: Option<Arc<std::sync::OnceLock<std::time::Instant>>>,
 }
 
 impl Scripted {

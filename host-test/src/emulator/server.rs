@@ -19,7 +19,9 @@ use tokio::net::TcpListener;
 use super::answers::default_answer;
 use super::count_tokens::count_tokens;
 use super::eventstream::stream_events;
+use super::guardrail::user_texts;
 use super::messages_api::{self, is_messages_api};
+use super::paced::{self, Fault, PacedRecord};
 use super::rules::check_invoke;
 use super::scripted::{Delivery, RecordedRequest, Scripted};
 use super::sigv4::{assume_role_answer, assume_role_refusal, failure_code, failure_message, verify};
@@ -37,6 +39,9 @@ pub(super) fn serve(
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors (or another passing failure): retrying at once would
+                // spin a core until one frees up.
+                tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             };
             seen.connections.fetch_add(1, Ordering::SeqCst);
@@ -100,6 +105,7 @@ impl std::error::Error for ScriptedReset {}
 
 /// One request: recorded, checked, and answered with what is scripted, queued or computed.
 async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<AtomicU64>) -> Result<Response<Body>, ScriptedReset> {
+    let received = Instant::now();
     let n = counter.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("{n:08x}-e3a1-4c0d-9b7e-{:012x}", n.wrapping_mul(0x9e37_79b9));
     let (parts, body) = req.into_parts();
@@ -186,7 +192,15 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>, counter: Arc<A
         (None, Some(_), Some(s)) => s,
         (None, Some(op), None) => {
             let message = message.unwrap_or_default();
-            if op == "invoke-with-response-stream" {
+            let pace = state.lock().unwrap_or_else(|p| p.into_inner()).pace;
+            if let (Some(pace), "invoke-with-response-stream") = (pace, op) {
+                let prompt = user_texts(&body_json).last().map(|t| t.to_string()).unwrap_or_default();
+                let fault = Fault::in_prompt(&prompt);
+                let record = PacedRecord { prompt, received, first_sent: Arc::default() };
+                let first_sent = record.first_sent.clone();
+                state.lock().unwrap_or_else(|p| p.into_inner()).paced.push(record);
+                paced::answer(&message, pace, fault, first_sent)
+            } else if op == "invoke-with-response-stream" {
                 stream_answer(&message)
             } else {
                 Scripted::json(&message)
@@ -259,6 +273,9 @@ fn deliver(body: Vec<u8>, delivery: Delivery, sent_counter: Arc<AtomicU64>, aban
             if tx.send_data(Bytes::copy_from_slice(&body[offset..end])).await.is_err() {
                 abandoned.fetch_add(1, Ordering::SeqCst);
                 return; // the client went away
+            }
+            if let Some(first) = &delivery.first_sent {
+                let _ = first.set(Instant::now());
             }
             sent_counter.fetch_add((end - offset) as u64, Ordering::SeqCst);
             offset = end;

@@ -122,6 +122,35 @@ pub async fn serve(
     }
 }
 
+/// Raises the soft limit of open files to the hard one, and returns it. Every call in flight
+/// holds a connection to Bedrock besides its client's, and the usual soft limit (1,024) would
+/// refuse connections long before memory or CPU run out (`bench scale` drives thousands);
+/// the hard limit is what the administrator allows. `serve` calls it at start.
+pub fn raise_open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes the struct it is given; setrlimit reads it.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return None;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                limit.rlim_cur = limit.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return None;
+                }
+            }
+        }
+        // `rlim_t` is u64 on Linux, not everywhere.
+        #[allow(clippy::unnecessary_cast)]
+        let current = limit.rlim_cur as u64;
+        Some(current)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// Compares secrets in time that does not depend on where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
