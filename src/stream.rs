@@ -137,8 +137,9 @@ impl Assembler {
         self.metrics.as_ref()
     }
 
-    /// Applies one Anthropic event, appending our events to `out`.
-    pub fn apply(&mut self, event: &Value, out: &mut Vec<Value>) -> Result<(), String> {
+    /// Applies one Anthropic event, appending our events to `out`. The event is taken by value:
+    /// a delta's text moves into our event rather than being copied (once per streamed byte).
+    pub fn apply(&mut self, mut event: Value, out: &mut Vec<Value>) -> Result<(), String> {
         let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
         // Bedrock adds the guardrail's verdict (and trace) to the event it rides on, the last one.
         if let Some(action) = event.get(crate::convert::GUARDRAIL_ACTION).and_then(Value::as_str) {
@@ -174,21 +175,25 @@ impl Assembler {
                 // A block may start with content already (Anthropic sends it empty today).
                 for key in ["text", "thinking"] {
                     if let Some(t) = b.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
-                        self.append(index, key, t, out)?;
+                        self.append(index, key, t.to_string(), out)?;
                     }
                 }
             }
             "content_block_delta" => {
-                let d = &event["delta"];
-                let field = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default();
-                match d.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => self.append(index, "text", field("text"), out)?,
-                    Some("thinking_delta") => self.append(index, "thinking", field("thinking"), out)?,
-                    Some("signature_delta") => self.append(index, "signature", field("signature"), out)?,
-                    Some("input_json_delta") => self.append(index, "partial_json", field("partial_json"), out)?,
+                let d = &mut event["delta"];
+                let key = match d.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => "text",
+                    Some("thinking_delta") => "thinking",
+                    Some("signature_delta") => "signature",
+                    Some("input_json_delta") => "partial_json",
                     // Citations and future delta kinds: nothing to assemble.
-                    _ => {}
-                }
+                    _ => return Ok(()),
+                };
+                let piece = match d.get_mut(key).map(Value::take) {
+                    Some(Value::String(piece)) => piece,
+                    _ => String::new(),
+                };
+                self.append(index, key, piece, out)?;
             }
             "content_block_stop" => {
                 let mut stop = json!({"type": "block_stop", "index": index});
@@ -243,22 +248,22 @@ impl Assembler {
         Ok(())
     }
 
-    fn append(&mut self, index: u64, key: &str, piece: &str, out: &mut Vec<Value>) -> Result<(), String> {
+    fn append(&mut self, index: u64, key: &str, piece: String, out: &mut Vec<Value>) -> Result<(), String> {
         let keep = self.keep_content;
         let block = self.blocks.get_mut(index).ok_or_else(|| format!("a delta for block {index}, which never started"))?;
         match (block, key) {
             (Block::Text { text }, "text") => {
                 self.text_chars += piece.chars().count();
                 if keep {
-                    text.push_str(piece);
+                    text.push_str(&piece);
                 }
             }
             (Block::Thinking { thinking, .. }, "thinking") => {
                 if keep {
-                    thinking.push_str(piece);
+                    thinking.push_str(&piece);
                 }
             }
-            (Block::Thinking { signature, .. }, "signature") => signature.get_or_insert_with(String::new).push_str(piece),
+            (Block::Thinking { signature, .. }, "signature") => signature.get_or_insert_with(String::new).push_str(&piece),
             (Block::ToolUse { json, .. }, "partial_json") => json.extend_from_slice(piece.as_bytes()),
             (_, key) => return Err(format!("a {key} delta for block {index}, which is of another type")),
         }
@@ -266,7 +271,7 @@ impl Assembler {
         let mut e = Map::new();
         e.insert("type".into(), json!("delta"));
         e.insert("index".into(), json!(index));
-        e.insert(key.into(), json!(piece));
+        e.insert(key.into(), Value::String(piece));
         out.push(Value::Object(e));
         Ok(())
     }
@@ -528,7 +533,7 @@ impl<'p> CompletionStream<'p> {
             Decoded::Event(event) => {
                 let mut out = Vec::new();
                 self.assembler
-                    .apply(&event, &mut out)
+                    .apply(event, &mut out)
                     .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream went wrong: {e}")))?;
                 if let Some(c) = &self.continuing {
                     for e in out.iter_mut() {
@@ -785,7 +790,7 @@ mod tests {
     fn feed(a: &mut Assembler, events: &[Value]) -> Vec<Value> {
         let mut out = Vec::new();
         for e in events {
-            a.apply(e, &mut out).unwrap();
+            a.apply(e.clone(), &mut out).unwrap();
         }
         out
     }
@@ -834,9 +839,9 @@ mod tests {
         let mut a = Assembler::new(true);
         let mut out = Vec::new();
         assert!(a
-            .apply(&json!({"type": "content_block_delta", "index": 3, "delta": {"type": "text_delta", "text": "x"}}), &mut out)
+            .apply(json!({"type": "content_block_delta", "index": 3, "delta": {"type": "text_delta", "text": "x"}}), &mut out)
             .is_err());
-        let e = a.apply(&json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}), &mut out).unwrap_err();
+        let e = a.apply(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}), &mut out).unwrap_err();
         assert_eq!(e, "overloaded_error: Overloaded");
     }
 }

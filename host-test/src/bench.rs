@@ -229,6 +229,34 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     let mbps = |d: Duration| text_bytes / 1e6 / d.as_secs_f64();
     rows.push(Row::throughput("stream: component vs native read (no decoding)", mbps(ours), mbps(native), "throughput; higher is better"));
 
+    // 3d. The same answer from the Messages API (today's models: server-sent events, no
+    //     frames, CRCs or base64), against the InvokeModel stream above.
+    let sse_answer = Scripted::sse(&events);
+    let messages_provider = provider.fork();
+    messages_provider.set_config("mantle_endpoint_url", emu.endpoint_url());
+    let messages_request = json!({"model": "anthropic.claude-sonnet-5", "messages": [{"role": "user", "content": "benchmark"}]});
+    let mut sse = Duration::MAX;
+    for _ in 0..runs {
+        emu.push(sse_answer.clone());
+        let t = Instant::now();
+        let mut received = 0usize;
+        messages_provider
+            .stream(&messages_request, |e: Value| {
+                received += e.get("text").and_then(Value::as_str).map_or(0, str::len);
+            })
+            .await?;
+        sse = sse.min(t.elapsed());
+        anyhow::ensure!(received == count * piece.len(), "the Messages API stream lost text");
+    }
+    #[cfg(feature = "sdk-bench")]
+    let ours_sse = sse;
+    rows.push(Row::throughput(
+        "stream, Messages API (SSE) vs InvokeModel (event stream)",
+        mbps(sse),
+        mbps(ours),
+        "the component, the same text over each API's wire format",
+    ));
+
     // 3c. Where the streaming time goes: the component's own decoding code (frames, base64,
     //     the chunk's JSON, our event JSON) compiled natively, and the host's parse of the
     //     events the component hands over, each on the same 20 MB body.
@@ -341,6 +369,12 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
             mbps(sdk_stream),
             "throughput; higher is better (goal >= 0.7)",
         ));
+        rows.push(Row::throughput(
+            "stream, Messages API (SSE): component vs AWS SDK (InvokeModel)",
+            mbps(ours_sse),
+            mbps(sdk_stream),
+            "the same text; the SDK has no Messages API, so its InvokeModel stream is the baseline",
+        ));
     }
     #[cfg(not(feature = "sdk-bench"))]
     rows.push(Row {
@@ -373,7 +407,7 @@ fn decode_natively(wire: &[u8]) -> Result<Vec<Vec<u8>>> {
         frames.push(read);
         while let Some(frame) = frames.next_frame().map_err(|e| anyhow::anyhow!("{e}"))? {
             if let BedrockFrame::Event(event) = interpret(&frame).map_err(|e| anyhow::anyhow!(e))? {
-                assembler.apply(&event, &mut out).map_err(|e| anyhow::anyhow!(e))?;
+                assembler.apply(event, &mut out).map_err(|e| anyhow::anyhow!(e))?;
                 written.extend(out.drain(..).map(|e| serde_json::to_vec(&e).unwrap_or_default()));
             }
         }
