@@ -471,10 +471,14 @@ async fn run_round(emu: &Emulator, options: &ScaleOptions, round: usize, n: usiz
     // first connection, which the idle level then includes.
     {
         let client = connect(url.clone()).await?;
-        for i in 0..3 {
-            let token = format!("{TOKEN_PREFIX}warmup-{round}-{i}.");
-            let o = call(client.clone(), i, prompt(&token, None), None, options.call_deadline, Arc::default()).await;
-            if let Some((code, message)) = o.error {
+        let warmups: Vec<_> = (0..3)
+            .map(|i| {
+                let token = format!("{TOKEN_PREFIX}warmup-{round}-{i}.");
+                tokio::spawn(call(client.clone(), i, prompt(&token, None), None, options.call_deadline, Arc::default()))
+            })
+            .collect();
+        for w in warmups {
+            if let Some((code, message)) = w.await.context("a warm-up call's task")?.error {
                 bail!("a warm-up call failed ({code:?}): {message}; serve's stderr:\n{}", server.last_log());
             }
         }

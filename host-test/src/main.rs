@@ -147,6 +147,13 @@ enum Command {
         /// Port on 127.0.0.1 (default: a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Stream the default answer like a model, in this many text deltas (with
+        /// --event-delay-ms between them), honouring fault markers in prompts.
+        #[arg(long, value_name = "N")]
+        stream_events: Option<usize>,
+        /// Milliseconds between two events of a paced answer (default 50).
+        #[arg(long, value_name = "MS", requires = "stream_events")]
+        event_delay_ms: Option<u64>,
     },
 }
 
@@ -591,8 +598,12 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             outln!("{}", table.trim_end());
             Ok(())
         }
-        Command::Emulator { port } => {
+        Command::Emulator { port, stream_events, event_delay_ms } => {
             let emu = Emulator::start_on(port).await?;
+            if let Some(deltas) = stream_events {
+                let delay = std::time::Duration::from_millis(event_delay_ms.unwrap_or(50));
+                emu.set_stream_pace(Some(emulator::Pace { deltas: deltas.max(1), delay }));
+            }
             outln!("Bedrock emulator listening on {}", emu.endpoint_url());
             outln!("credentials: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY);
             outln!("Bedrock API key: AWS_BEARER_TOKEN_BEDROCK={}", emulator::API_KEY);

@@ -103,11 +103,20 @@ pub async fn serve(
         health.set_not_serving::<proto::provider_service_server::ProviderServiceServer<BedrockService>>().await;
         let _ = stopping.send(());
     };
+    // Nagle's algorithm off, as tonic's own listener sets it: with it, a stream's first message
+    // waited for the ACK of the response headers written just before it, which the client
+    // delays (about 30 ms of first-event latency on every streamed call; BENCHMARKS.md, Scale).
+    let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |accepted| {
+        if let Ok(stream) = &accepted {
+            let _ = stream.set_nodelay(true);
+        }
+        accepted
+    });
     let server = Server::builder()
         .add_service(health_service)
         .add_service(tonic::service::interceptor::InterceptedService::new(providers, check.clone()))
         .add_service(tonic::service::interceptor::InterceptedService::new(lifecycle, check))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(incoming, signal);
     let grace = options.grace_period;
     let deadline = async move {
         match stopped.await {

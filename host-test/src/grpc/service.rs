@@ -88,6 +88,53 @@ pub struct BedrockService {
     mode: CredentialMode,
     mounted: Arc<Mutex<Option<Mounted>>>,
     log_calls: bool,
+    load: Arc<Load>,
+}
+
+/// Calls in flight, and the most there were since the heap was last trimmed.
+#[derive(Debug, Default)]
+struct Load {
+    in_flight: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+/// After a burst of at least this many calls at once, the server hands the memory its heap
+/// no longer uses back to the system once the last call ends: glibc's allocator keeps freed
+/// memory in its arenas, so without it a server that once ran 5,000 streams would stay hundreds
+/// of MiB above its idle size (BENCHMARKS.md, Scale). Smaller bursts are not worth the walk.
+const TRIM_AFTER_CALLS: usize = 64;
+
+/// One call counted in [`Load`] while it lives.
+struct InFlight(Arc<Load>);
+
+impl InFlight {
+    fn new(load: &Arc<Load>) -> InFlight {
+        let now = load.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        load.peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        InFlight(load.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.0.in_flight.fetch_sub(1, SeqCst) == 1 && self.0.peak.load(SeqCst) >= TRIM_AFTER_CALLS {
+            self.0.peak.store(0, SeqCst);
+            trim_heap();
+        }
+    }
+}
+
+/// Returns the heap's free memory to the system (glibc only; elsewhere nothing to do), off the
+/// async threads.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn_blocking(|| {
+            // SAFETY: malloc_trim has no preconditions; it only releases free memory.
+            unsafe { libc::malloc_trim(0) };
+        });
+    }
 }
 
 impl std::fmt::Debug for BedrockService {
@@ -108,6 +155,7 @@ impl BedrockService {
             mode,
             mounted: Arc::default(),
             log_calls,
+            load: Arc::default(),
         }
     }
 
@@ -371,6 +419,7 @@ impl ProviderService for BedrockService {
 
     async fn complete(&self, request: Request<proto::ChatRequest>) -> Result<Response<proto::ChatResponse>, Status> {
         let started = Instant::now();
+        let _in_flight = InFlight::new(&self.load);
         let budget = match events_budget(request.metadata()) {
             Ok(budget) => budget,
             Err(status) => {
@@ -421,6 +470,7 @@ impl ProviderService for BedrockService {
         // The component pulls from Bedrock while the forwarder turns each event into a message;
         // when the client goes away both channels close and the component drops its stream.
         tokio::spawn(async move {
+            let _in_flight = InFlight::new(&service.load);
             let forward_tx = out_tx.clone();
             let forward = tokio::spawn(async move {
                 let mut sent = 0usize;
