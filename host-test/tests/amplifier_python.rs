@@ -46,7 +46,7 @@ fn python_module_passes_its_tests_against_amplifier_core() {
 ///
 /// The wheel's host is built with this test build's profile (MATURIN_PEP517_ARGS `--profile`),
 /// in the same target dir, so it is the binary cargo has just built, not a second build of
-/// wasmtime at `host-release`; `stored` skips compressing it into the wheel.
+/// wasmtime at `release`; `stored` skips compressing it into the wheel.
 #[test]
 fn readme_install_alone_gives_a_working_module_and_the_example_runs() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host-test sits in the repository");

@@ -59,7 +59,11 @@ fn the_size_probe_builds_with_the_components_profile() {
     let mut component_packages = root["profile"]["component"]["package"].as_table().unwrap().clone();
     let everything = component_packages.remove("*").unwrap();
     assert_eq!(everything["opt-level"], probe_release["opt-level"]);
-    assert_eq!(toml::Value::Table(component_packages), probe_packages, "the probe's per-package levels must equal [profile.component.package]");
+    assert_eq!(
+        toml::Value::Table(component_packages),
+        probe_packages,
+        "the probe's per-package levels must equal [profile.component.package]"
+    );
 }
 
 #[test]

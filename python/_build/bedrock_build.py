@@ -6,8 +6,8 @@ With cargo (a Rust toolchain) and the repository's `host-test` crate beside this
 checkout, or a `git+…#subdirectory=python` install), it builds through maturin
 (`bindings = "bin"`): the wheel carries the `bedrock-host` binary, which the installer puts in
 the environment's scripts directory, as ruff and uv ship theirs. It is built with the
-workspace's `host-release` profile (pyproject.toml `[tool.maturin]`); the first build compiles
-wasmtime (up to 20 minutes on 2 cores). Otherwise it builds through setuptools: a pure-Python
+workspace's `release` profile, as `cargo install` builds it (pyproject.toml `[tool.maturin]`);
+the first build compiles wasmtime (about 20 minutes on 2 cores). Otherwise it builds through setuptools: a pure-Python
 wheel whose module finds `bedrock-host` on PATH.
 
 `BEDROCK_HOST_BUILD` overrides the choice: `auto` (the default, as above), `never` (the

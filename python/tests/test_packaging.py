@@ -129,7 +129,7 @@ def test_backend_points_at_the_pyproject_it_serves(backend):
     assert PYPROJECT["build-system"]["backend-path"] == ["_build"]
     maturin = PYPROJECT["tool"]["maturin"]
     assert (PYTHON_DIR / maturin["manifest-path"]).resolve() == backend.HOST_CRATE
-    assert maturin["bindings"] == "bin" and maturin["profile"] == "host-release"
+    assert maturin["bindings"] == "bin" and maturin["profile"] == "release"
 
 
 def test_backend_bundles_the_host_with_cargo_and_its_crate(backend, monkeypatch):
