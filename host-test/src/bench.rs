@@ -462,7 +462,16 @@ fn process_rows(rows: &mut Vec<Row>, emu: &Emulator, dir: &std::path::Path, n: u
         let t = Instant::now();
         let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
         let took = t.elapsed();
-        anyhow::ensure!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+        // The program and its arguments only: a `Command`'s Debug form lists the environment
+        // set above, secret key included.
+        anyhow::ensure!(
+            out.status.success(),
+            "`{} {}` failed ({}): {}",
+            cmd.get_program().to_string_lossy(),
+            cmd.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok((took, String::from_utf8_lossy(&out.stderr).into_owned()))
     };
     let run = |cmd: &mut Command| run_with_stderr(cmd).map(|(took, _)| took);
