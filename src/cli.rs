@@ -21,14 +21,21 @@ Options:
   --json           Print the ChatResponse JSON (with --stream: one JSON event per line)
   --events         Print hook events (llm:request, llm:response, …) to stderr as JSON lines
   --help           Print this help
-
-Errors start with a stable prefix (validation:, config:, auth:, model:, throttled:, network:, bedrock:).
 ";
 
-/// The `--help` text: [`USAGE`] and every configuration key from the one key table, so the
-/// list cannot go stale.
+/// The `--help` text: [`USAGE`], the error prefixes from [`ErrorKind::ALL`] and every
+/// configuration key from the one key table, so neither list can go stale.
+///
+/// [`ErrorKind::ALL`]: crate::error::ErrorKind::ALL
 pub fn usage() -> String {
     let mut text = USAGE.to_string();
+    text.push_str("\nErrors start with a stable prefix (");
+    for (i, kind) in crate::error::ErrorKind::ALL.iter().enumerate() {
+        text.push_str(if i == 0 { "" } else { ", " });
+        text.push_str(kind.prefix());
+        text.push(':');
+    }
+    text.push_str(").\n");
     if cfg!(feature = "wasi-config") {
         text.push_str("\nConfiguration keys (-S config-var=KEY=VALUE):\n");
     } else {
@@ -43,6 +50,7 @@ pub fn usage() -> String {
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Command {
     /// Print usage.
     Help,

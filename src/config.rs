@@ -23,8 +23,35 @@ pub trait ConfigSource {
     }
 }
 
+/// Values of config keys from a key → value map alone, no environment: how a host resolves the
+/// configuration it is about to hand a call ([`ProviderConfig::resolve`]) to read its limits
+/// (deadlines, the connect timeout) with the component's own parsing and defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct MapSource<'a>(pub &'a std::collections::BTreeMap<String, String>);
+
+impl ConfigSource for MapSource<'_> {
+    fn config(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.0.get(key).cloned())
+    }
+
+    fn env(&self, _name: &str) -> Option<String> {
+        None
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+}
+
+/// Whether `key` holds a credential ([`KeyType::Secret`] in [`KEYS`]): hosts keep such values
+/// out of logs, listings and statuses.
+pub fn is_secret(key: &str) -> bool {
+    KEYS.iter().any(|k| k.name == key && k.ty == KeyType::Secret)
+}
+
 /// The kind of value a config key takes; drives parsing and the ProviderInfo field type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyType {
     /// Free text.
     Text,
@@ -175,6 +202,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// What is wrong with the configuration, phrased as what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A value does not parse as its key's type.
     Invalid {
@@ -228,6 +256,7 @@ impl From<ConfigError> for crate::error::ProviderError {
 
 /// Credentials for one request. `Debug` never shows a secret.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Credentials {
     /// Nothing configured.
     None,

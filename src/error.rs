@@ -1,8 +1,10 @@
 //! The one error type that crosses the WIT boundary.
 //!
-//! Every layer has its own error type (`ConfigError`, `ValidationError`, `TransportError`, …);
-//! they convert into [`ProviderError`] here, whose `Display` is the WIT `string` error: a stable
-//! prefix that callers can match on, then what went wrong and what to do about it.
+//! Layers with errors of their own (`ConfigError`, `TransportError`, the event-stream
+//! `FrameError`, …) convert them into [`ProviderError`] here, whose `Display` is the WIT
+//! `string` error: a stable prefix that callers can match on, then what went wrong and what to
+//! do about it. [`ErrorKind::ALL`] is the one list of those prefixes: the `--help` text is built
+//! from it, and tests hold the README's table and the Python module's docstring to it.
 
 use std::fmt;
 
@@ -19,6 +21,7 @@ pub fn number(v: f64) -> String {
 
 /// The stable category of an error; its prefix is part of the public contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The request is malformed or breaks a conversation rule; fix the request.
     Validation,
@@ -37,6 +40,17 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order the README's table and the `--help` text list them.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Validation,
+        ErrorKind::Config,
+        ErrorKind::Auth,
+        ErrorKind::Model,
+        ErrorKind::Throttled,
+        ErrorKind::Network,
+        ErrorKind::Bedrock,
+    ];
+
     /// The prefix written before the message, without the colon.
     pub fn prefix(self) -> &'static str {
         match self {

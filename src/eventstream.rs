@@ -26,6 +26,7 @@ const MIN_FRAME: u32 = 16;
 
 /// Why the byte stream is not a valid event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The prelude's CRC does not match its first 8 bytes.
     PreludeCrc,
@@ -130,6 +131,7 @@ impl FrameReader {
 
 /// What one Bedrock frame means.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum BedrockFrame {
     /// A `chunk` event: one Anthropic streaming event.
     Event(Value),

@@ -13,6 +13,7 @@ pub type Object = Map<String, Value>;
 /// Who a message is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Role {
     /// Instructions from the application.
     System,
@@ -31,6 +32,7 @@ pub enum Role {
 /// One content block of a message or response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
+#[non_exhaustive]
 pub enum ContentBlock {
     /// Plain text.
     #[serde(rename = "text")]
@@ -121,6 +123,7 @@ pub enum ContentBlock {
 /// Message content: a plain string or a list of blocks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum MessageContent {
     /// `"content": "hello"`.
     Text(String),

@@ -19,6 +19,7 @@ pub const LONG_CONTEXT_BETA: &str = "context-1m-2025-08-07";
 
 /// A geography with a cross-region inference profile prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Geo {
     /// `us.`: US commercial regions.
     Us,
@@ -515,6 +516,10 @@ pub fn is_routed(id: &str) -> bool {
     id.starts_with("arn:") || PROFILE_PREFIXES.iter().any(|p| id.starts_with(p))
 }
 
+/// The most ids [`candidates`] gives for one request (the geographic profile, `global.`, the
+/// bare id): a call makes its attempts on each in turn, so hosts bound a call's time by it.
+pub const MAX_CANDIDATES: usize = 3;
+
 /// The ids to try for `requested`, best first: the region's geographic profile, then the
 /// `global.` profile, then the bare id. A caller's own profile id or ARN, or cross-region
 /// inference turned off, gives exactly one candidate. For a model newer than the catalog the
@@ -552,6 +557,20 @@ pub fn resolve_model_id(requested: &str, region: &str, cross_region: bool) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hosts bound a call's time by MAX_CANDIDATES: no model, region or id gives more.
+    #[test]
+    fn no_request_has_more_candidates_than_max_candidates() {
+        let regions =
+            ["us-east-1", "us-gov-west-1", "eu-west-1", "ap-northeast-1", "ap-southeast-2", "ca-central-1", "sa-east-1", "me-central-1"];
+        let mut most = 0;
+        for id in ids_for(Api::Invoke).into_iter().chain(ids_for(Api::Messages)).chain(["anthropic.claude-new-model-v1:0"]) {
+            for region in regions {
+                most = most.max(candidates(id, region, true).len());
+            }
+        }
+        assert_eq!(most, MAX_CANDIDATES, "MAX_CANDIDATES is the most candidates() gives");
+    }
 
     #[test]
     fn cross_region_prefix_by_region() {

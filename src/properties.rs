@@ -6,16 +6,20 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use crate::config::ProviderConfig;
-use crate::error::ProviderError;
+use crate::error::{ErrorKind, ProviderError};
 use crate::eventstream::{interpret, FrameReader};
 use crate::provider::complete;
 use crate::testing::{ConfigPairs, FakePlatform};
 
 const ANSWER: &str = r#"{"id":"m","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#;
 
+/// Whether `e` is shown as one of the documented prefixes then a message; `Display` writes
+/// `kind.prefix()`, so this holds unless the message is empty or a kind lacks a prefix.
 fn prefixed(e: &ProviderError) -> bool {
     let shown = e.to_string();
-    ["validation: ", "config: ", "auth: ", "throttled: ", "model: ", "network: ", "bedrock: "].iter().any(|p| shown.starts_with(p))
+    ErrorKind::ALL
+        .iter()
+        .any(|k| shown.strip_prefix(k.prefix()).and_then(|rest| rest.strip_prefix(": ")).is_some_and(|m| !m.trim().is_empty()))
 }
 
 /// Requests that are mostly well-formed, so the run gets past parsing into the rules.

@@ -14,6 +14,7 @@ use crate::config::Credentials;
 
 /// Why a request could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SignError {
     /// No credentials were configured at all.
     NoCredentials {

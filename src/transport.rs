@@ -160,6 +160,7 @@ pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// Why no complete response arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The host's outbound policy refused the destination.
     Denied {

@@ -85,24 +85,15 @@ impl Limits {
     }
 
     /// The deadline of a call (or stream step) configured with `config`: every attempt the
-    /// component may make (retries, plus two other ids of the model) at its full `timeout`
-    /// (or `stream_idle_timeout`, whichever is longer), plus the retry budget and a margin.
-    /// Unset keys take the component's defaults, read from its key table.
+    /// component may make (its retries on each of the model's ids, at most
+    /// [`MAX_CANDIDATES`](amplifier_provider_bedrock::models::MAX_CANDIDATES)) at its full
+    /// `timeout` (or `stream_idle_timeout`, whichever is longer), plus the retry budget and a
+    /// margin. The limits are the component's own reading of `config` ([`resolved`]).
     pub fn derived_call_timeout(config: &BTreeMap<String, String>) -> Duration {
-        let number = |key: &str| -> f64 {
-            let default = amplifier_provider_bedrock::config::KEYS.iter().find(|k| k.name == key).and_then(|k| k.default);
-            config
-                .get(key)
-                .map(String::as_str)
-                .or(default)
-                .and_then(amplifier_provider_bedrock::config::parse_number)
-                .filter(|n| n.is_finite() && *n >= 0.0)
-                .unwrap_or(0.0)
-        };
-        let per_attempt = number("timeout").max(number("stream_idle_timeout")).min(86_400.0);
-        let attempts = number("max_retries").min(100.0) + 1.0 + 2.0;
-        let seconds = attempts * per_attempt + number("retry_budget").min(86_400.0);
-        Duration::from_secs_f64(seconds) + DEADLINE_MARGIN
+        let c = resolved(config);
+        let per_attempt = c.timeout.max(c.stream_idle_timeout);
+        let attempts = c.max_retries + amplifier_provider_bedrock::models::MAX_CANDIDATES as u32;
+        per_attempt.saturating_mul(attempts).saturating_add(c.retry_budget) + DEADLINE_MARGIN
     }
 
     /// The deadline for a call with `config`: the explicit one, else the derived one.
@@ -869,9 +860,18 @@ impl Provider {
 /// The `connect_timeout` config key (else its default): the host enforces it on connecting, which
 /// the component cannot see apart under `wasi:http` 0.2.
 fn connect_timeout(config: &BTreeMap<String, String>) -> Option<Duration> {
-    let default = amplifier_provider_bedrock::config::KEYS.iter().find(|k| k.name == "connect_timeout").and_then(|k| k.default);
-    let seconds = amplifier_provider_bedrock::config::parse_number(config.get("connect_timeout").map(String::as_str).or(default)?)?;
-    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+    Some(resolved(config).connect_timeout).filter(|t| !t.is_zero())
+}
+
+/// `config` as the component reads it: the same keys, parsing, ranges and defaults
+/// (`ProviderConfig::resolve`), so the host's limits cannot disagree with the component's. A
+/// configuration the component would refuse fails the call there with a `config:` error; its
+/// limits here are then the defaults.
+fn resolved(config: &BTreeMap<String, String>) -> amplifier_provider_bedrock::config::ProviderConfig {
+    use amplifier_provider_bedrock::config::{MapSource, ProviderConfig};
+    ProviderConfig::resolve(&MapSource(config))
+        .or_else(|_| ProviderConfig::resolve(&MapSource(&BTreeMap::new())))
+        .expect("the component's defaults resolve")
 }
 
 /// A stream step outlived its deadline.

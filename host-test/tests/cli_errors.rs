@@ -4,6 +4,7 @@
 
 use std::process::{Command, Output, Stdio};
 
+use amplifier_provider_bedrock::error::ErrorKind;
 use bedrock_host::emulator::{self, Emulator};
 
 /// `bedrock-host ARGS` with exactly this AWS setup (no AWS_* or ANTHROPIC_* of the caller's, no
@@ -132,14 +133,46 @@ fn prefix_of(message: &str) -> String {
     format!("{}:", first.split_once(':').map(|(p, _)| p).unwrap_or(first))
 }
 
+/// The component's prefixes, from their one list (`ErrorKind::ALL`), each with its colon.
+fn component_prefixes() -> Vec<String> {
+    ErrorKind::ALL.iter().map(|k| format!("{}:", k.prefix())).collect()
+}
+
+/// What the host adds to the component's prefixes: its own calls (`host:`) and the CLI's.
+const HOST_PREFIXES: [&str; 4] = ["host:", "usage error:", "error:", "chat:"];
+
+/// Every place that lists the prefixes lists the component's, in their order, and only what
+/// exists: the README's table, the component's `--help` (built from the list), the Python
+/// module's docstring (which the gRPC statuses it maps carry, `host:` included).
+#[test]
+fn every_list_of_error_prefixes_is_the_one_in_error_kind() {
+    let component = component_prefixes();
+    let mut expected = component.clone();
+    expected.extend(HOST_PREFIXES.map(str::to_string));
+    assert_eq!(readme_prefixes(), expected, "README's Errors table");
+
+    let help = amplifier_provider_bedrock::cli::usage();
+    let listed = help.split_once("stable prefix (").and_then(|(_, rest)| rest.split_once(')')).map(|(list, _)| list).unwrap();
+    assert_eq!(listed.split(", ").collect::<Vec<_>>(), component, "the component's --help");
+
+    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/amplifier_module_provider_bedrock/errors.py");
+    let source = std::fs::read_to_string(module).unwrap();
+    let docstring = source.split("\"\"\"").nth(1).unwrap();
+    let mut in_docstring: Vec<(usize, String)> = expected
+        .iter()
+        .filter(|p| !["usage error:", "error:", "chat:"].contains(&p.as_str()))
+        .map(|p| (docstring.find(&format!("`{p}`")).unwrap_or_else(|| panic!("errors.py's docstring lacks `{p}`")), p.clone()))
+        .collect();
+    in_docstring.sort();
+    let order: Vec<String> = in_docstring.into_iter().map(|(_, p)| p).collect();
+    let mut component_then_host = component.clone();
+    component_then_host.push("host:".into());
+    assert_eq!(order, component_then_host, "errors.py's docstring lists the prefixes in ErrorKind::ALL's order, then host:");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_error_the_cli_prints_has_a_prefix_in_readmes_table_and_no_debug_text() {
     let prefixes = readme_prefixes();
-    for documented in
-        ["validation:", "config:", "auth:", "model:", "throttled:", "network:", "bedrock:", "host:", "usage error:", "error:", "chat:"]
-    {
-        assert!(prefixes.iter().any(|p| p == documented), "README's error table lacks {documented}: {prefixes:?}");
-    }
     let emu = Emulator::start().await.unwrap();
     let url = emu.endpoint_url();
     let dir = tempfile::tempdir().unwrap();

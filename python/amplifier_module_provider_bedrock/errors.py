@@ -1,8 +1,9 @@
 """gRPC status → amplifier-core `llm_errors`, keeping the server's stable message prefix.
 
 `bedrock-host serve` reports a failed completion as a gRPC status whose details are the
-component's prefixed message (`validation:`, `auth:`, `throttled:`, `network:`, `model:`,
-`config:`, `bedrock:`, `host:`). The status code says how to react (retry or not); the prefix
+component's prefixed message (`validation:`, `config:`, `auth:`, `model:`, `throttled:`,
+`network:`, `bedrock:`) or the host's own (`host:`); the Rust test
+`every_list_of_error_prefixes_is_the_one_in_error_kind` holds this list to the component's. The status code says how to react (retry or not); the prefix
 refines the cases a code lumps together (a `model:` error arrives as INTERNAL, but is a
 NotFoundError to an orchestrator; a `config:` one is a ConfigurationError).
 """

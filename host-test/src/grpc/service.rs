@@ -28,9 +28,6 @@ use crate::credentials::{AwsCredentialChain, Credentials};
 use crate::events::HostEvent;
 use crate::provider::{CallError, Provider};
 
-/// Config keys that carry credentials: a mount that sets them makes them the call credentials.
-const CREDENTIAL_KEYS: [&str; 4] = ["aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_bearer_token_bedrock"];
-
 /// Events buffered between the component and a slow `CompleteStreaming` reader.
 const STREAM_BUFFER: usize = 16;
 
@@ -194,7 +191,7 @@ impl BedrockService {
             _ => None,
         };
         for (k, v) in request {
-            if !CREDENTIAL_KEYS.contains(&k.as_str()) {
+            if !amplifier_provider_bedrock::config::is_secret(k) {
                 m.config.insert(k.clone(), v.clone());
             }
         }
@@ -539,7 +536,7 @@ impl ModuleLifecycle for BedrockService {
                 proto::MountResponse { success: false, error: e.to_string(), status: proto::HealthStatus::Serving as i32 }
             }
         };
-        let keys = config.keys().filter(|k| !CREDENTIAL_KEYS.contains(&k.as_str())).cloned().collect::<Vec<_>>().join(",");
+        let keys = config.keys().filter(|k| !amplifier_provider_bedrock::config::is_secret(k)).cloned().collect::<Vec<_>>().join(",");
         if response.success {
             self.log("Mount", started, Ok(&format!(" keys={keys}")));
         } else {
