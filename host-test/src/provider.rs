@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use amplifier_provider_bedrock::config::ProviderConfig;
 use anyhow::{Context, Result};
 use serde_json::Value;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -90,15 +91,18 @@ impl Limits {
     /// `timeout` (or `stream_idle_timeout`, whichever is longer), plus the retry budget and a
     /// margin. The limits are the component's own reading of `config` ([`resolved`]).
     pub fn derived_call_timeout(config: &BTreeMap<String, String>) -> Duration {
-        let c = resolved(config);
+        Self::deadline_of(&resolved(config))
+    }
+
+    fn deadline_of(c: &ProviderConfig) -> Duration {
         let per_attempt = c.timeout.max(c.stream_idle_timeout);
         let attempts = c.max_retries + amplifier_provider_bedrock::models::MAX_CANDIDATES as u32;
         per_attempt.saturating_mul(attempts).saturating_add(c.retry_budget) + DEADLINE_MARGIN
     }
 
-    /// The deadline for a call with `config`: the explicit one, else the derived one.
-    fn call_deadline(&self, config: &BTreeMap<String, String>) -> Duration {
-        self.call_timeout.unwrap_or_else(|| Self::derived_call_timeout(config))
+    /// The deadline for a call configured as `config`: the explicit one, else the derived one.
+    fn call_deadline(&self, config: &ProviderConfig) -> Duration {
+        self.call_timeout.unwrap_or_else(|| Self::deadline_of(config))
     }
 }
 
@@ -561,6 +565,9 @@ impl Provider {
     /// A store for one call with a request of `request_bytes`. `record`: whether the caller
     /// keeps the call's record (its events).
     fn new_store(&self, settings: Settings, record: bool, request_bytes: usize) -> CallStore {
+        // The call's limits as the component will read them, resolved once for the deadline
+        // and the connect timeout.
+        let limits_config = resolved(&settings.config);
         let stderr = StderrSink::new(settings.on_event.clone(), record);
         let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         // A stream's per-delta hook events cost a JSON line each: when no callback listens and
@@ -604,12 +611,14 @@ impl Provider {
                 endpoints,
                 refused: refused.clone(),
                 client: self.http.clone(),
-                connect_timeout: connect_timeout(&settings.config),
+                // Enforced by the host on connecting: the component cannot see that phase apart
+                // under `wasi:http` 0.2.
+                connect_timeout: Some(limits_config.connect_timeout).filter(|t| !t.is_zero()),
             },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let deadline = settings.limits.call_deadline(&settings.config);
+        let deadline = settings.limits.call_deadline(&limits_config);
         store.set_epoch_deadline(epoch_ticks(deadline));
         store.epoch_deadline_trap();
         CallStore { store, stderr, refused, deadline, peak, memory }
@@ -857,18 +866,12 @@ impl Provider {
     }
 }
 
-/// The `connect_timeout` config key (else its default): the host enforces it on connecting, which
-/// the component cannot see apart under `wasi:http` 0.2.
-fn connect_timeout(config: &BTreeMap<String, String>) -> Option<Duration> {
-    Some(resolved(config).connect_timeout).filter(|t| !t.is_zero())
-}
-
 /// `config` as the component reads it: the same keys, parsing, ranges and defaults
 /// (`ProviderConfig::resolve`), so the host's limits cannot disagree with the component's. A
 /// configuration the component would refuse fails the call there with a `config:` error; its
 /// limits here are then the defaults.
-fn resolved(config: &BTreeMap<String, String>) -> amplifier_provider_bedrock::config::ProviderConfig {
-    use amplifier_provider_bedrock::config::{MapSource, ProviderConfig};
+fn resolved(config: &BTreeMap<String, String>) -> ProviderConfig {
+    use amplifier_provider_bedrock::config::MapSource;
     ProviderConfig::resolve(&MapSource(config))
         .or_else(|_| ProviderConfig::resolve(&MapSource(&BTreeMap::new())))
         .expect("the component's defaults resolve")
