@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use bedrock_host::emulator::{self, Emulator};
 use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
@@ -120,18 +119,9 @@ async fn a_request_past_the_host_wide_bound_is_stopped_by_the_cap_with_an_error_
 
 /// `bedrock-host ARGS` against `emu` with its credentials and nothing of the caller's AWS setup.
 async fn bedrock_host(args: Vec<String>, emu: &Emulator) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-host"));
-    command.args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AWS_") || name.starts_with("ANTHROPIC_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = common::isolated_bedrock_host();
     command
-        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .args(args)
         .env("AWS_ENDPOINT_URL", emu.endpoint_url())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID)
@@ -193,26 +183,16 @@ async fn the_clis_memory_cap_is_an_option() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_15_mb_and_passes_the_components_error_for_25_mb() {
     let emu = Emulator::start().await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+    let mut child = common::isolated_bedrock_host()
         .args(["serve", "--region", "us-east-1", "--memory-cap", "64"])
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emu.endpoint_url())
         .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY)
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_BEARER_TOKEN_BEDROCK")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let port = first.trim().strip_prefix("READY:").unwrap_or_else(|| panic!("the first stdout line is `{first}`")).to_string();
+    let (port, _stdout) = common::serve_port(&mut child);
     let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await.unwrap();
     let mut client =
         ProviderServiceClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES).max_decoding_message_size(MAX_MESSAGE_BYTES);

@@ -1,5 +1,7 @@
 //! The `bedrock-host` binary: the README's run command and exit codes.
 
+mod common;
+
 use std::process::Command;
 
 fn bedrock_host(args: &[&str]) -> std::process::Output {
@@ -315,18 +317,8 @@ fn messages_api_sonnet_4_6_in_tokyo_goes_to_invoke_model_with_its_jp_profile() {
 /// `bedrock-host ARGS` with the AWS setup given in `env` and nothing of the caller's (no
 /// AWS_* or ANTHROPIC_* variables, no ~/.aws files, no instance metadata).
 async fn bedrock_host_with(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-host"));
+    let mut command = common::isolated_bedrock_host();
     command.args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AWS_") || name.starts_with("ANTHROPIC_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials");
     for (name, value) in env {
         command.env(name, value);
     }

@@ -2,6 +2,8 @@
 //! `--region`, no message carries Rust's `Debug` text, and every error prefix a user can meet is
 //! in README's error table.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
 use amplifier_provider_bedrock::error::ErrorKind;
@@ -97,19 +99,8 @@ async fn a_missing_region_names_the_clis_own_region_option() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_starts_without_a_region_since_a_mount_can_bring_one() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
-        .args(["serve"])
-        .env_remove("AWS_REGION")
-        .env_remove("AWS_DEFAULT_REGION")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // No region anywhere: isolated_bedrock_host passes no AWS_* variable and no config file.
+    let mut child = common::isolated_bedrock_host().args(["serve"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut first = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
     let _ = child.kill();

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -345,22 +344,16 @@ async fn the_serve_command_hands_shakes_and_stops_gracefully() {
     let mut slow = Scripted::from_vector(&testdata("responses/ok_recorded_text_sonnet45_emoji.json")).unwrap();
     slow.delay = Duration::from_millis(1500);
     emu.push(slow);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+    let mut child = common::isolated_bedrock_host()
         .args(["serve", "--region", "us-east-1", "-c", "max_retries=0"])
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emu.endpoint_url())
         .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let port = first.trim().strip_prefix("READY:").unwrap_or_else(|| panic!("the first stdout line is {first:?}"));
+    let (port, mut stdout) = common::serve_port(&mut child);
     let mut client = ProviderServiceClient::new(channel(&format!("http://127.0.0.1:{port}")).await);
     let in_flight = tokio::spawn(async move { client.complete(ask("slow one")).await });
     while emu.requests().is_empty() {
@@ -620,26 +613,16 @@ async fn messages_api_default_model_from_a_mount_serves_both_rpcs() {
 #[tokio::test]
 async fn messages_api_the_serve_command_with_model_sonnet_5() {
     let emu = Emulator::start().await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
+    let mut child = common::isolated_bedrock_host()
         .args(["serve", "--region", "us-east-1", "--model", SONNET_5, "-c", "max_retries=0"])
-        .env_remove("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("ANTHROPIC_BEDROCK_MANTLE_BASE_URL")
-        .env_remove("AWS_BEARER_TOKEN_BEDROCK")
         .env("AWS_ENDPOINT_URL_BEDROCK_MANTLE", emu.endpoint_url())
         .env("AWS_ACCESS_KEY_ID", emulator::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", emulator::SECRET_ACCESS_KEY)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("BEDROCK_HOST_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let port = first.trim().strip_prefix("READY:").unwrap_or_else(|| panic!("the first stdout line is {first:?}"));
+    let (port, _stdout) = common::serve_port(&mut child);
     let mut client = ProviderServiceClient::new(channel(&format!("http://127.0.0.1:{port}")).await);
 
     let answer = client.complete(ask("Hi")).await;

@@ -40,6 +40,35 @@ pub fn against(emu: &Emulator) -> Provider {
     p
 }
 
+/// `bedrock-host` with none of the caller's AWS setup: no `AWS_*` or `ANTHROPIC_*` variables,
+/// no `~/.aws` files, no instance metadata; the tests' compile cache. Each test adds the setup
+/// it means to give.
+pub fn isolated_bedrock_host() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bedrock-host"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") || name.starts_with("ANTHROPIC_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("BEDROCK_HOST_CACHE_DIR", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials");
+    command
+}
+
+/// The port a `bedrock-host serve` child announces on its first stdout line (`READY:<port>`;
+/// anything else fails the test), and the rest of its stdout.
+pub fn serve_port(child: &mut std::process::Child) -> (u16, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("serve's stdout is piped"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let port = first.trim().strip_prefix("READY:").and_then(|p| p.parse().ok());
+    (port.unwrap_or_else(|| panic!("the first stdout line is {first:?}")), stdout)
+}
+
 /// `testdata/<rel>` at the workspace root.
 pub fn testdata(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("testdata").join(rel)
