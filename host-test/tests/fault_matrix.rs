@@ -48,6 +48,23 @@ fn stream_of(events: &[Value]) -> Scripted {
     Scripted::event_stream(events)
 }
 
+/// A local port that refuses connections for the life of the test process.
+///
+/// The socket is bound but never listens: connects to it are refused, and because it stays
+/// bound the kernel cannot hand the port to an emulator or `serve` started later in the run (a
+/// listener bound and dropped did exactly that once in CI, and the "connection refused" row
+/// reached a live emulator).
+fn refusing_port() -> u16 {
+    static HELD: std::sync::OnceLock<(tokio::net::TcpSocket, u16)> = std::sync::OnceLock::new();
+    HELD.get_or_init(|| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        (socket, port)
+    })
+    .1
+}
+
 fn rows() -> Vec<Row> {
     let ok = message("all good");
     let events = stream_events(&ok);
@@ -58,10 +75,7 @@ fn rows() -> Vec<Row> {
     let mut mid_exception: Vec<u8> = events[..3].iter().flat_map(chunk_frame).collect();
     mid_exception.extend(exception_frame("internalServerException", "The system encountered an unexpected error during processing."));
     let stream_headers = vec![("content-type".to_string(), "application/vnd.amazon.eventstream".to_string())];
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed_port = refusing_port();
     let slow = |s: Scripted, d: Duration| s.after(d);
     let big_error = Scripted::new(500, vec![("content-type".into(), "application/json".into())], {
         let mut b = br#"{"message":""#.to_vec();
