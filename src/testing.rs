@@ -17,12 +17,18 @@ pub struct FakePlatform {
     body: Vec<u8>,
     piece: usize,
     clock: Cell<Duration>,
+    sent: Cell<u32>,
 }
 
 impl FakePlatform {
     /// Answers with `body` in pieces of `piece` bytes (at least one).
     pub fn answering(status: u16, content_type: &'static str, body: Vec<u8>, piece: usize) -> Self {
-        FakePlatform { status, content_type, body, piece: piece.max(1), clock: Cell::new(Duration::ZERO) }
+        FakePlatform { status, content_type, body, piece: piece.max(1), clock: Cell::new(Duration::ZERO), sent: Cell::new(0) }
+    }
+
+    /// How many requests were sent (one per attempt).
+    pub fn requests_sent(&self) -> u32 {
+        self.sent.get()
     }
 }
 
@@ -84,6 +90,7 @@ impl Platform for FakePlatform {
     }
     fn emit(&self, _: &str) {}
     fn open(&self, _: &HttpRequest, _: &Timeouts) -> Result<StreamingResponse, TransportError> {
+        self.sent.set(self.sent.get() + 1);
         Ok(StreamingResponse {
             status: self.status,
             headers: vec![("content-type".into(), self.content_type.into()), ("x-amzn-requestid".into(), "fake".into())],
