@@ -55,10 +55,26 @@ export const ERROR_KINDS: readonly ErrorKind[];
  * `internal` for failures of the Node.js side (`internal: …`: a trap, a worker that died, a
  * closed provider, a missing build).
  */
+export type ErrorReason =
+  | 'validation'
+  | 'config'
+  | 'unauthenticated'
+  | 'access-denied'
+  | 'model'
+  | 'throttled'
+  | 'timed-out'
+  | 'unreachable'
+  | 'bedrock';
+
+/** Each typed kind of the component (WIT `errors.error-kind`) and the prefix of its messages. */
+export const ERROR_REASONS: Readonly<Record<ErrorReason, ErrorKind>>;
+
 export class BedrockError extends Error {
-  constructor(message: string, options?: { kind?: ErrorKind | 'internal'; cause?: unknown });
+  constructor(message: string, options?: { kind?: ErrorKind | 'internal'; reason?: ErrorReason; cause?: unknown });
   name: 'BedrockError';
   kind: ErrorKind | 'internal';
+  /** The component's typed kind: tells access denied from bad credentials, a timeout from an unreachable endpoint. */
+  reason?: ErrorReason;
 }
 
 /** The kind of an error message: its prefix when it is one of ERROR_KINDS, else `internal`. */

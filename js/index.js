@@ -14,13 +14,35 @@ const WORKER = new URL('./lib/worker.js', import.meta.url);
 /** The prefixes of the component's errors (README "Errors"), in the order the README lists them. */
 export const ERROR_KINDS = Object.freeze(['validation', 'config', 'auth', 'model', 'throttled', 'network', 'bedrock']);
 
-/** An error from the provider: `message` is the component's, prefix included; `kind` is the prefix. */
+/**
+ * The component's typed error kinds (WIT `errors.error-kind`) and the prefix each starts its
+ * message with: `auth` and `network` are split so a caller can tell access denied from bad
+ * credentials and a timeout from an unreachable endpoint.
+ */
+export const ERROR_REASONS = Object.freeze({
+  validation: 'validation',
+  config: 'config',
+  unauthenticated: 'auth',
+  'access-denied': 'auth',
+  model: 'model',
+  throttled: 'throttled',
+  'timed-out': 'network',
+  unreachable: 'network',
+  bedrock: 'bedrock',
+});
+
+/**
+ * An error from the provider: `message` is the component's, prefix included; `kind` is the
+ * prefix; `reason` the component's typed kind (`access-denied`, `timed-out`, …) when it gave one.
+ */
 export class BedrockError extends Error {
   constructor(message, options = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BedrockError';
     /** `validation`, `config`, `auth`, `model`, `throttled`, `network`, `bedrock`, or `internal`. */
-    this.kind = options.kind ?? errorKind(message);
+    this.kind = options.kind ?? ERROR_REASONS[options.reason] ?? errorKind(message);
+    /** The component's typed kind (a key of ERROR_REASONS), or undefined. */
+    this.reason = options.reason;
   }
 }
 
@@ -468,7 +490,7 @@ export class BedrockProvider {
           // A trapped instance cannot be used again.
           this.#restart();
         } else {
-          this.#settle(call, new BedrockError(msg.message));
+          this.#settle(call, new BedrockError(msg.message, { reason: msg.reason }));
         }
         this.#pump();
         break;

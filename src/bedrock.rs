@@ -108,7 +108,7 @@ pub fn classify_said(status: u16, code: &str, said: &str, request_id: Option<&st
     let CallContext { model_id, region, .. } = *ctx;
     let lower = message.to_ascii_lowercase();
     let (kind, text) = match code {
-        "AccessDeniedException" => (ErrorKind::Auth, format!(
+        "AccessDeniedException" => (ErrorKind::AccessDenied, format!(
             "access denied calling model `{model_id}` in {region} ({message}): the credentials need the IAM actions \
              bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on this model (for an inference profile, on the \
              profile and on the model in every region it routes to), and the account needs access to the model \
@@ -122,7 +122,7 @@ pub fn classify_said(status: u16, code: &str, said: &str, request_id: Option<&st
             } else {
                 "the access key id or session token is not valid: check AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN or the profile's credentials"
             };
-            (ErrorKind::Auth, format!("{code}: {message}: {hint}"))
+            (ErrorKind::Unauthenticated, format!("{code}: {message}: {hint}"))
         }
         "ValidationException" if lower.contains("on-demand throughput") => {
             let bare = crate::models::base_model_id(model_id.rsplit('/').next().unwrap_or(model_id));

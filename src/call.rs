@@ -250,7 +250,7 @@ pub(crate) fn with_retries<T>(
 /// A transport failure as an attempt's outcome.
 pub(crate) fn network_failure(e: crate::transport::TransportError) -> (ProviderError, Next) {
     let next = if e.is_retryable() { Next::Retry { after: None } } else { Next::Stop };
-    (ProviderError::new(ErrorKind::Network, e.to_string()), next)
+    (e.into(), next)
 }
 
 /// The ChatResponse as the caller gets it: the answer tool's input as text, and what was

@@ -23,16 +23,16 @@ Options:
   --help           Print this help
 ";
 
-/// The `--help` text: [`USAGE`], the error prefixes from [`ErrorKind::ALL`] and every
+/// The `--help` text: [`USAGE`], the error prefixes from [`ErrorKind::prefixes`] and every
 /// configuration key from the one key table, so neither list can go stale.
 ///
-/// [`ErrorKind::ALL`]: crate::error::ErrorKind::ALL
+/// [`ErrorKind::prefixes`]: crate::error::ErrorKind::prefixes
 pub fn usage() -> String {
     let mut text = USAGE.to_string();
     text.push_str("\nErrors start with a stable prefix (");
-    for (i, kind) in crate::error::ErrorKind::ALL.iter().enumerate() {
+    for (i, prefix) in crate::error::ErrorKind::prefixes().enumerate() {
         text.push_str(if i == 0 { "" } else { ", " });
-        text.push_str(kind.prefix());
+        text.push_str(prefix);
         text.push(':');
     }
     text.push_str(").\n");

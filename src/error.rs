@@ -19,35 +19,47 @@ pub fn number(v: f64) -> String {
     }
 }
 
-/// The stable category of an error; its prefix is part of the public contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What failed, with the distinctions a host needs to choose its own status code (access
+/// denied is not bad credentials, a timeout is not an unreachable endpoint). Each kind has one
+/// stable [prefix](ErrorKind::prefix), part of the public contract; two pairs share one.
+///
+/// The WIT `errors.error-kind` enum has the same cases (the component's exports map one onto
+/// the other with an exhaustive match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The request is malformed or breaks a conversation rule; fix the request.
     Validation,
     /// A configuration value is missing or invalid; fix the configuration.
     Config,
-    /// Credentials are missing, invalid, expired or lack permission.
-    Auth,
+    /// Credentials are missing, invalid or expired; fix or refresh them.
+    Unauthenticated,
+    /// The credentials are valid but lack permission (IAM actions, model access); grant it.
+    AccessDenied,
     /// The model id is unknown, not enabled, or cannot be called this way.
     Model,
     /// Bedrock refused for rate or quota reasons; retry later or raise the quota.
     Throttled,
-    /// The request never got a complete answer: DNS, connect, TLS, timeout, refused by the host.
-    Network,
+    /// No complete answer within a time limit (connect, first byte, idle, the whole call).
+    TimedOut,
+    /// DNS, connect, TLS, a reset, or a destination the host's policy refused.
+    Unreachable,
     /// Bedrock answered with an error that fits no other category.
     Bedrock,
 }
 
 impl ErrorKind {
-    /// Every kind, in the order the README's table and the `--help` text list them.
-    pub const ALL: [ErrorKind; 7] = [
+    /// Every kind, in the order the README's table and the `--help` text list their prefixes
+    /// (kinds that share a prefix are adjacent).
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Validation,
         ErrorKind::Config,
-        ErrorKind::Auth,
+        ErrorKind::Unauthenticated,
+        ErrorKind::AccessDenied,
         ErrorKind::Model,
         ErrorKind::Throttled,
-        ErrorKind::Network,
+        ErrorKind::TimedOut,
+        ErrorKind::Unreachable,
         ErrorKind::Bedrock,
     ];
 
@@ -56,12 +68,19 @@ impl ErrorKind {
         match self {
             ErrorKind::Validation => "validation",
             ErrorKind::Config => "config",
-            ErrorKind::Auth => "auth",
+            ErrorKind::Unauthenticated | ErrorKind::AccessDenied => "auth",
             ErrorKind::Model => "model",
             ErrorKind::Throttled => "throttled",
-            ErrorKind::Network => "network",
+            ErrorKind::TimedOut | ErrorKind::Unreachable => "network",
             ErrorKind::Bedrock => "bedrock",
         }
+    }
+
+    /// The distinct prefixes, in [`ALL`](Self::ALL)'s order: what callers match on, and what the
+    /// README's table, the `--help` text and the Python module's docstring list.
+    pub fn prefixes() -> impl Iterator<Item = &'static str> {
+        let mut last = None;
+        Self::ALL.into_iter().map(Self::prefix).filter(move |p| last.replace(*p) != Some(*p))
     }
 }
 
@@ -127,6 +146,16 @@ impl std::error::Error for ProviderError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_sharing_a_prefix_are_adjacent_so_each_prefix_is_listed_once() {
+        let listed: Vec<&str> = ErrorKind::prefixes().collect();
+        let mut distinct = listed.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(listed.len(), distinct.len(), "{listed:?}");
+        assert_eq!(listed, ["validation", "config", "auth", "model", "throttled", "network", "bedrock"]);
+    }
 
     #[test]
     fn display_has_prefix_and_request_id() {

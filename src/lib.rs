@@ -79,11 +79,14 @@ mod exports {
     use std::cell::RefCell;
 
     use crate::bindings::exports::amplifier::modules::provider::Guest as ProviderGuest;
+    use crate::bindings::exports::amplifier_bedrock::provider::completion::Guest as CompletionGuest;
+    use crate::bindings::exports::amplifier_bedrock::provider::errors::{Error as WitError, ErrorKind as WitErrorKind};
     use crate::bindings::exports::amplifier_bedrock::provider::streaming::{
         CompletionStream, Guest as StreamingGuest, GuestCompletionStream,
     };
     use crate::bindings::exports::amplifier_bedrock::provider::tokens::Guest as TokensGuest;
     use crate::bindings::exports::wasi::cli::run::Guest as RunGuest;
+    use crate::error::{ErrorKind, ProviderError};
     use crate::platform::{WasiPlatform, HOST_PLATFORM};
     use crate::{info, provider};
 
@@ -93,6 +96,38 @@ mod exports {
     /// so serde's serialiser code is in the component once, for `Value`s (json_write.rs).
     fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
         crate::json_write::to_vec(&serde_json::to_value(value).expect("serialising plain data cannot fail"))
+    }
+
+    /// The typed error our own interfaces return. The match is exhaustive both ways: a kind
+    /// added on either side without the other does not compile.
+    fn wit_error(error: ProviderError, message: String) -> WitError {
+        let kind = match error.kind {
+            ErrorKind::Validation => WitErrorKind::Validation,
+            ErrorKind::Config => WitErrorKind::Config,
+            ErrorKind::Unauthenticated => WitErrorKind::Unauthenticated,
+            ErrorKind::AccessDenied => WitErrorKind::AccessDenied,
+            ErrorKind::Model => WitErrorKind::Model,
+            ErrorKind::Throttled => WitErrorKind::Throttled,
+            ErrorKind::TimedOut => WitErrorKind::TimedOut,
+            ErrorKind::Unreachable => WitErrorKind::Unreachable,
+            ErrorKind::Bedrock => WitErrorKind::Bedrock,
+        };
+        WitError { kind, message }
+    }
+
+    fn typed(error: ProviderError) -> WitError {
+        let message = error.to_string();
+        wit_error(error, message)
+    }
+
+    impl CompletionGuest for Component {
+        fn complete(request: Vec<u8>) -> Result<Vec<u8>, WitError> {
+            provider::complete(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(typed)
+        }
+
+        fn parse_tool_calls(response: Vec<u8>) -> Result<Vec<u8>, WitError> {
+            provider::parse_tool_calls(&response).map(|c| to_json(&c)).map_err(typed)
+        }
     }
 
     impl ProviderGuest for Component {
@@ -105,11 +140,11 @@ mod exports {
         }
 
         fn complete(request: Vec<u8>) -> Result<Vec<u8>, String> {
-            provider::complete(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(|e| e.to_string())
+            <Component as CompletionGuest>::complete(request).map_err(|e| e.message)
         }
 
         fn parse_tool_calls(response: Vec<u8>) -> Result<Vec<u8>, String> {
-            provider::parse_tool_calls(&response).map(|c| to_json(&c)).map_err(|e| e.to_string())
+            <Component as CompletionGuest>::parse_tool_calls(response).map_err(|e| e.message)
         }
     }
 
@@ -119,14 +154,17 @@ mod exports {
     }
 
     impl GuestCompletionStream for Stream {
-        fn next(&self) -> Result<Option<Vec<u8>>, String> {
+        fn next(&self) -> Result<Option<Vec<u8>>, WitError> {
             let mut inner = self.inner.borrow_mut();
             match inner.next_event() {
                 Ok(event) => Ok(event.map(|e| crate::json_write::to_vec(&e))),
-                Err(e) => Err(match inner.progress() {
-                    Some(progress) => format!("{e} ({progress})"),
-                    None => e.to_string(),
-                }),
+                Err(e) => {
+                    let message = match inner.progress() {
+                        Some(progress) => format!("{e} ({progress})"),
+                        None => e.to_string(),
+                    };
+                    Err(wit_error(e, message))
+                }
             }
         }
     }
@@ -134,15 +172,15 @@ mod exports {
     impl StreamingGuest for Component {
         type CompletionStream = Stream;
 
-        fn stream(request: Vec<u8>) -> Result<CompletionStream, String> {
-            let inner = provider::CompletionStream::open_continuing(&request, &HOST_PLATFORM).map_err(|e| e.to_string())?;
+        fn stream(request: Vec<u8>) -> Result<CompletionStream, WitError> {
+            let inner = provider::CompletionStream::open_continuing(&request, &HOST_PLATFORM).map_err(typed)?;
             Ok(CompletionStream::new(Stream { inner: RefCell::new(inner) }))
         }
     }
 
     impl TokensGuest for Component {
-        fn count_tokens(request: Vec<u8>) -> Result<Vec<u8>, String> {
-            provider::count_tokens(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(|e| e.to_string())
+        fn count_tokens(request: Vec<u8>) -> Result<Vec<u8>, WitError> {
+            provider::count_tokens(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(typed)
         }
     }
 

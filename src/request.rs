@@ -304,7 +304,7 @@ fn sign_for(
         config.aws_profile.as_deref(),
     )
     .map_err(|e| match e {
-        sign::SignError::NoCredentials { .. } => ProviderError::new(ErrorKind::Auth, e.to_string()),
+        sign::SignError::NoCredentials { .. } => ProviderError::new(ErrorKind::Unauthenticated, e.to_string()),
         sign::SignError::Signer(_) => ProviderError::validation(e.to_string()),
     })?;
     headers.extend(added);

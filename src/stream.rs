@@ -521,7 +521,7 @@ impl<'p> CompletionStream<'p> {
                             "the response stream ended before `message_stop`: the answer is incomplete",
                         ))
                     }
-                    Err(e) => Err(ProviderError::new(ErrorKind::Network, e.to_string())),
+                    Err(e) => Err(e.into()),
                 }
             }
         }

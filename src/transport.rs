@@ -200,6 +200,21 @@ impl TransportError {
     }
 }
 
+impl From<TransportError> for crate::error::ProviderError {
+    /// A time limit is [`TimedOut`](crate::error::ErrorKind::TimedOut); everything else
+    /// (refused by the host, TLS, DNS, connect, reset) is
+    /// [`Unreachable`](crate::error::ErrorKind::Unreachable).
+    fn from(e: TransportError) -> Self {
+        let kind = match e {
+            TransportError::Timeout { .. } => crate::error::ErrorKind::TimedOut,
+            TransportError::Denied { .. } | TransportError::Tls { .. } | TransportError::Failed { .. } => {
+                crate::error::ErrorKind::Unreachable
+            }
+        };
+        crate::error::ProviderError::new(kind, e.to_string())
+    }
+}
+
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -14,6 +14,8 @@ use aws_config::BehaviorVersion;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::Mutex;
 
+use crate::call_error::{ErrorKind, ProviderFailure};
+
 /// AWS credentials handed to the component for one call. `Debug` shows no secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -180,7 +182,7 @@ impl AwsCredentialChain {
     /// Credentials for the next call: cached until five minutes before they expire, then
     /// refreshed. A failed refresh keeps the cached credentials while they are still valid (and
     /// tries again after a while); only expired credentials fail the call.
-    pub async fn credentials(&self) -> Result<Credentials, String> {
+    pub async fn credentials(&self) -> Result<Credentials, ProviderFailure> {
         let mut cached = self.cached.lock().await;
         let now = SystemTime::now();
         if let Some(c) = cached.as_ref() {
@@ -212,29 +214,45 @@ impl AwsCredentialChain {
     }
 
     /// An `auth:` error that says where the host looked and what to do.
-    fn explain(&self, detail: &str) -> String {
+    fn explain(&self, detail: &str) -> ProviderFailure {
+        let (kind, message) = self.explanation(detail);
+        ProviderFailure::new(kind, message)
+    }
+
+    /// What [`explain`](Self::explain) says, by what the credential provider reported: its
+    /// errors are the AWS SDK's text, so they are read here, where they enter the host.
+    fn explanation(&self, detail: &str) -> (ErrorKind, String) {
         let (config, credentials) = shared_files();
         let files = format!("{} and {}", config.display(), credentials.display());
         let lower = detail.to_ascii_lowercase();
         if let Some(p) = self.profile.as_deref().filter(|_| {
             lower.contains("profile") && (lower.contains("not defined") || lower.contains("could not find") || lower.contains("not found"))
         }) {
-            return format!("auth: AWS profile `{p}` was not found in {files}: check the name (`aws configure list-profiles`), or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE ({detail})");
+            return (ErrorKind::Unauthenticated, format!("AWS profile `{p}` was not found in {files}: check the name (`aws configure list-profiles`), or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE ({detail})"));
         }
         if lower.contains("sso") {
             let p = self.profile.as_deref().unwrap_or("default");
-            return format!("auth: the SSO session for profile `{p}` is missing or expired: run `aws sso login --profile {p}` ({detail})");
+            return (
+                ErrorKind::Unauthenticated,
+                format!("the SSO session for profile `{p}` is missing or expired: run `aws sso login --profile {p}` ({detail})"),
+            );
         }
         let profile = self.profile.as_deref().map(|p| format!(" for profile `{p}`")).unwrap_or_default();
         if lower.contains("not authorized") || lower.contains("accessdenied") || lower.contains("access denied") {
-            return format!(
-                "auth: fetching AWS credentials{profile} was refused: check the role's trust policy and the source credentials ({detail})"
+            return (
+                ErrorKind::AccessDenied,
+                format!(
+                    "fetching AWS credentials{profile} was refused: check the role's trust policy and the source credentials ({detail})"
+                ),
             );
         }
-        format!(
-            "auth: no AWS credentials found{profile}: the host looked in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
+        (
+            ErrorKind::Unauthenticated,
+            format!(
+                "no AWS credentials found{profile}: the host looked in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
              {files}, SSO, web identity, the container and instance metadata; run `aws configure` or `aws sso login`, \
              export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or set AWS_BEARER_TOKEN_BEDROCK ({detail})"
+            ),
         )
     }
 }

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use bedrock_host::bench_scale::ScaleOptions;
-use bedrock_host::emulator::{self, Emulator};
+use bedrock_emulator::{self as emulator, Emulator};
 use bedrock_host::{AwsCredentialChain, CallError, Credentials, HostEvent, Provider, ProviderBuilder};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -492,7 +492,7 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             if timings.enabled {
                 // Resolved ahead only to time it apart: the chain caches them for the call.
                 if let Some(chain) = provider.credential_chain() {
-                    chain.credentials().await.map_err(Failure::Call)?;
+                    chain.credentials().await.map_err(|e| Failure::Call(e.to_string()))?;
                 }
                 timings.mark("credentials");
             }

@@ -20,7 +20,7 @@ pub struct OutboundPolicy {
     /// allows any region.
     pub regions: Vec<String>,
     /// The configured endpoints (`endpoint_url`, `mantle_endpoint_url`), each as
-    /// `scheme://authority` (see [`origin`]), allowed exactly.
+    /// `scheme://authority` as the component reads it (`Endpoint::origin`), allowed exactly.
     pub endpoints: Vec<String>,
     /// Requests refused so far, as URLs.
     pub refused: Arc<Mutex<Vec<String>>>,
@@ -38,7 +38,12 @@ impl OutboundPolicy {
         let Some(authority) = uri.authority() else {
             return false;
         };
-        let origin = format!("{scheme}://{}", authority.as_str().to_ascii_lowercase());
+        // Without the scheme's default port, as `Endpoint::origin` writes the allowed ones.
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        let origin = match authority.port_u16() {
+            Some(port) if port != default_port => format!("{scheme}://{}:{port}", authority.host().to_ascii_lowercase()),
+            _ => format!("{scheme}://{}", authority.host().to_ascii_lowercase()),
+        };
         if self.endpoints.contains(&origin) {
             return true;
         }
@@ -58,18 +63,6 @@ impl OutboundPolicy {
         let well_formed = !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         well_formed && (self.regions.is_empty() || self.regions.iter().any(|r| r == region))
     }
-}
-
-/// A URL's origin as requests to it carry it: `scheme://authority`, lower-case, without the
-/// scheme's default port (the component drops it too, so `https://host:443` matches its
-/// requests to `https://host`). `None` for what is not an absolute URL.
-pub fn origin(url: &str) -> Option<String> {
-    let uri: http::Uri = url.parse().ok()?;
-    let scheme = uri.scheme_str()?.to_ascii_lowercase();
-    let authority = uri.authority()?.as_str().to_ascii_lowercase();
-    let default_port = if scheme == "https" { ":443" } else { ":80" };
-    let authority = authority.strip_suffix(default_port).unwrap_or(&authority).to_string();
-    Some(format!("{scheme}://{authority}"))
 }
 
 impl WasiHttpHooks for OutboundPolicy {
@@ -136,8 +129,13 @@ mod tests {
 
     #[test]
     fn a_configured_default_port_matches_requests_without_it() {
+        // Both sides read `endpoint_url` with the component's `Endpoint`: the origin the policy
+        // allows is the one the component's requests carry.
+        use amplifier_provider_bedrock::config::Endpoint;
+        let origin = |url: &str| Endpoint::parse(url).map(|e| e.origin()).ok();
         let p = policy(&[], origin("https://vpce-1.bedrock.example:443/").as_deref());
         assert!(p.check(&"https://vpce-1.bedrock.example/model/x/invoke".parse().unwrap()));
+        assert!(p.check(&"https://VPCE-1.bedrock.example:443/model/x/invoke".parse().unwrap()), "the request's own :443 too");
         assert_eq!(origin("HTTP://127.0.0.1:80"), Some("http://127.0.0.1".into()));
         assert_eq!(origin("http://127.0.0.1:4000/x"), Some("http://127.0.0.1:4000".into()));
         assert_eq!(origin("not a url"), None);

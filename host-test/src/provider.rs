@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amplifier_provider_bedrock::config::ProviderConfig;
+use amplifier_provider_bedrock::config::{Endpoint, ProviderConfig};
 use anyhow::{Context, Result};
 use serde_json::Value;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -20,6 +20,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::call_error::{CallError, ErrorKind, HostFailure, HostFailureKind, ProviderFailure};
 use crate::credentials::{AwsCredentialChain, Credentials};
 use crate::events::{EventCallback, HostEvent, StderrSink};
 use crate::http_client::{HttpClient, HttpClientOptions, PoolStats};
@@ -106,33 +107,6 @@ impl Limits {
     }
 }
 
-/// Why a call produced no result.
-#[derive(Debug)]
-pub enum CallError {
-    /// The component answered with an error: a stable prefix (`validation:`, `auth:`, …) and
-    /// what to do. Shown to users as is.
-    Provider(String),
-    /// The host stopped the call: trap, memory cap, deadline. Carries the reason.
-    Host(anyhow::Error),
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Provider(e) => f.write_str(e),
-            CallError::Host(e) => write!(f, "host: {e:#}"),
-        }
-    }
-}
-
-impl std::error::Error for CallError {}
-
-impl From<anyhow::Error> for CallError {
-    fn from(e: anyhow::Error) -> Self {
-        CallError::Host(e)
-    }
-}
-
 /// Everything one store owns.
 struct HostState {
     wasi: WasiCtx,
@@ -158,11 +132,14 @@ struct CallStore {
 }
 
 /// A call's memory cap and how it came about, for the error when the guest reaches it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct MemoryCap {
     cap: usize,
     limits: Limits,
     request_bytes: usize,
+    /// Set by the limiter when the guest tried to grow past the cap: the trap that follows is
+    /// then the cap's, whatever wasmtime's message says.
+    reached: Arc<AtomicBool>,
 }
 
 /// The store's limits, also recording the largest linear memory the guest grew to: the bench
@@ -170,15 +147,20 @@ struct MemoryCap {
 struct RecordingLimits {
     limits: StoreLimits,
     peak: Arc<AtomicUsize>,
+    /// [`MemoryCap::reached`].
+    reached: Arc<AtomicBool>,
 }
 
 impl wasmtime::ResourceLimiter for RecordingLimits {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        if allowed {
-            self.peak.fetch_max(desired, Ordering::Relaxed);
+        let allowed = self.limits.memory_growing(current, desired, maximum);
+        match allowed {
+            Ok(true) => {
+                self.peak.fetch_max(desired, Ordering::Relaxed);
+            }
+            Ok(false) | Err(_) => self.reached.store(true, Ordering::Relaxed),
         }
-        Ok(allowed)
+        allowed
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
@@ -538,11 +520,11 @@ impl Provider {
         let request = br#"{"messages": []}"#.to_vec();
         let (r, _) = self
             .call_with(self.offline_settings(), false, 0, move |store, i| {
-                Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &request).await })
+                Box::pin(async move { i.amplifier_bedrock_provider_completion().call_complete(store, &request).await })
             })
             .await;
         match r? {
-            Err(e) if e.starts_with("config:") => Err(CallError::Provider(e)),
+            Err(e) if reported(&e).kind() == ErrorKind::Config => Err(CallError::Provider(reported(&e))),
             _ => Ok(()),
         }
     }
@@ -584,17 +566,21 @@ impl Provider {
         let portable_env: Vec<(String, String)> =
             vars.iter().map(|(k, v)| (amplifier_provider_bedrock::config::portable_env_name(k), v.clone())).collect();
         let wasi = WasiCtx::builder().stderr(stderr.clone()).envs(&portable_env).build();
+        // The configured endpoints and region as the component reads them (typed, resolved
+        // above), so a URL it accepts is one the policy allows.
         let endpoints: Vec<String> = match &settings.allowed_endpoint {
-            Some(origin) => vec![origin.clone()],
-            None => ["endpoint_url", "mantle_endpoint_url"]
-                .iter()
-                .filter_map(|key| settings.config.get(*key).and_then(|u| crate::outbound::origin(u)))
-                .collect(),
+            Some(url) => Endpoint::parse(url).map(|e| e.origin()).into_iter().collect(),
+            None => [&limits_config.endpoint, &limits_config.mantle_endpoint].into_iter().flatten().map(|e| e.origin()).collect(),
         };
-        let regions = settings.allowed_regions.clone().unwrap_or_else(|| settings.config.get("aws_region").cloned().into_iter().collect());
+        let regions = settings.allowed_regions.clone().unwrap_or_else(|| limits_config.region.clone().into_iter().collect());
         let refused = Arc::new(Mutex::new(Vec::new()));
         let peak = Arc::new(AtomicUsize::new(0));
-        let memory = MemoryCap { cap: settings.limits.memory_cap(request_bytes), limits: settings.limits, request_bytes };
+        let memory = MemoryCap {
+            cap: settings.limits.memory_cap(request_bytes),
+            limits: settings.limits,
+            request_bytes,
+            reached: Arc::new(AtomicBool::new(false)),
+        };
         let state = HostState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -605,6 +591,7 @@ impl Provider {
             limits: RecordingLimits {
                 limits: StoreLimitsBuilder::new().memory_size(memory.cap).instances(4).trap_on_grow_failure(true).build(),
                 peak: peak.clone(),
+                reached: memory.reached.clone(),
             },
             outbound: OutboundPolicy {
                 regions,
@@ -659,9 +646,12 @@ impl Provider {
         };
         let result = match tokio::time::timeout(deadline, run).await {
             Ok(r) => r.map_err(|e| host_failure(e, &memory)),
-            Err(_) => Err(CallError::Host(anyhow::anyhow!(
-                "the call did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `max_retries` and `retry_budget` config keys)",
-                seconds(deadline)
+            Err(_) => Err(CallError::Host(HostFailure::new(
+                HostFailureKind::DeadlineExceeded,
+                anyhow::anyhow!(
+                    "the call did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `max_retries` and `retry_budget` config keys)",
+                    seconds(deadline)
+                ),
             ))),
         };
         drop(store);
@@ -701,7 +691,8 @@ impl Provider {
                 Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await })
             })
             .await;
-        let bytes = r?.map_err(CallError::Provider)?;
+        // The contract's `list-models` can fail only with a string; the component's never does.
+        let bytes = r?.map_err(|e| anyhow::anyhow!("list-models failed: {e}"))?;
         Ok(serde_json::from_slice(&bytes).context("list-models returned invalid JSON")?)
     }
 
@@ -724,14 +715,14 @@ impl Provider {
     async fn complete_bytes(&self, bytes: Vec<u8>, record: bool) -> (Result<Value, CallError>, CallRecord) {
         let (r, record) = self
             .call(record, bytes.len(), move |store, i| {
-                Box::pin(async move { i.amplifier_modules_provider().call_complete(store, &bytes).await })
+                Box::pin(async move { i.amplifier_bedrock_provider_completion().call_complete(store, &bytes).await })
             })
             .await;
         let result = match r {
             Err(e) => Err(e),
-            Ok(Err(e)) => Err(CallError::Provider(e)),
+            Ok(Err(e)) => Err(CallError::Provider(reported(&e))),
             Ok(Ok(bytes)) => {
-                serde_json::from_slice(&bytes).map_err(|e| CallError::Host(anyhow::anyhow!("complete returned invalid JSON: {e}")))
+                serde_json::from_slice(&bytes).map_err(|e| CallError::from(anyhow::anyhow!("complete returned invalid JSON: {e}")))
             }
         };
         (result, record)
@@ -747,7 +738,7 @@ impl Provider {
                 Box::pin(async move { i.amplifier_bedrock_provider_tokens().call_count_tokens(store, &bytes).await })
             })
             .await;
-        let out = r?.map_err(CallError::Provider)?;
+        let out = r?.map_err(|e| CallError::Provider(reported(&e)))?;
         Ok(serde_json::from_slice(&out).context("count-tokens returned invalid JSON")?)
     }
 
@@ -756,10 +747,10 @@ impl Provider {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
         let (r, _) = self
             .call_with(self.offline_settings(), false, bytes.len(), move |store, i| {
-                Box::pin(async move { i.amplifier_modules_provider().call_parse_tool_calls(store, &bytes).await })
+                Box::pin(async move { i.amplifier_bedrock_provider_completion().call_parse_tool_calls(store, &bytes).await })
             })
             .await;
-        let out = r?.map_err(CallError::Provider)?;
+        let out = r?.map_err(|e| CallError::Provider(reported(&e)))?;
         Ok(serde_json::from_slice(&out).context("parse-tool-calls returned invalid JSON")?)
     }
 
@@ -821,7 +812,10 @@ impl Provider {
         };
         let CallStore { mut store, stderr, refused, deadline, peak, memory } = self.new_store(settings, record, bytes.len());
         let expired = || {
-            CallError::Host(anyhow::anyhow!("a stream step did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)", seconds(deadline)))
+            CallError::Host(HostFailure::new(
+                HostFailureKind::DeadlineExceeded,
+                anyhow::anyhow!("a stream step did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)", seconds(deadline)),
+            ))
         };
         // Each step (opening the stream, then each event) gets the whole deadline afresh:
         // a stream that keeps delivering is never ended by the host.
@@ -832,7 +826,7 @@ impl Provider {
             let opened = tokio::time::timeout(deadline, streaming.call_stream(&mut store, &bytes)).await;
             let handle = match opened.map_err(|_| StepExpired)?.map_err(anyhow::Error::from)? {
                 Ok(h) => h,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(reported(&e))),
             };
             let resource = streaming.completion_stream();
             let outcome = loop {
@@ -845,10 +839,12 @@ impl Provider {
                                 break Ok(());
                             }
                         }
-                        Err(e) => break Err(format!("bedrock: the component yielded an invalid event: {e}")),
+                        Err(e) => {
+                            break Err(ProviderFailure::new(ErrorKind::Bedrock, format!("the component yielded an invalid event: {e}")))
+                        }
                     },
                     Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
+                    Err(e) => break Err(reported(&e)),
                 }
             };
             handle.resource_drop_async(&mut store).await.map_err(anyhow::Error::from)?;
@@ -902,18 +898,40 @@ fn epoch_ticks(deadline: Duration) -> u64 {
 
 /// A failure on the host's side of a call, saying so plainly when the memory cap stopped it.
 fn host_failure(error: anyhow::Error, memory: &MemoryCap) -> CallError {
-    if format!("{error:#}").contains("forcing trap when growing memory") {
-        let MemoryCap { cap, limits, request_bytes } = *memory;
+    if memory.reached.load(Ordering::Relaxed) {
+        let MemoryCap { cap, limits, request_bytes, .. } = *memory;
         let how = if cap == limits.memory_bytes {
             "Limits::memory_bytes".to_string()
         } else {
             let bound = if cap == limits.memory_max_bytes { ", the most Limits::memory_max_bytes allows" } else { "" };
             format!("Limits::memory_bytes, {} MiB, raised for a request of {request_bytes} bytes{bound}", limits.memory_bytes >> 20)
         };
-        return CallError::Host(anyhow::anyhow!(
-            "the call needed more memory than its cap of {} MiB ({how}): raise the cap (bedrock-host: --memory-cap MIB) or send a smaller request",
-            cap >> 20
+        return CallError::Host(HostFailure::new(
+            HostFailureKind::MemoryCap,
+            anyhow::anyhow!(
+                "the call needed more memory than its cap of {} MiB ({how}): raise the cap (bedrock-host: --memory-cap MIB) or send a smaller request",
+                cap >> 20
+            ),
         ));
     }
-    CallError::Host(error)
+    CallError::from(error)
+}
+
+/// A failure as the component reported it through our WIT interfaces, typed: its kind maps
+/// one to one (the match is exhaustive over the WIT enum, so a case added there does not
+/// compile until it has a kind here).
+fn reported(e: &crate::runtime::bindings::exports::amplifier_bedrock::provider::errors::Error) -> ProviderFailure {
+    use crate::runtime::bindings::exports::amplifier_bedrock::provider::errors::ErrorKind as Wit;
+    let kind = match e.kind {
+        Wit::Validation => ErrorKind::Validation,
+        Wit::Config => ErrorKind::Config,
+        Wit::Unauthenticated => ErrorKind::Unauthenticated,
+        Wit::AccessDenied => ErrorKind::AccessDenied,
+        Wit::Model => ErrorKind::Model,
+        Wit::Throttled => ErrorKind::Throttled,
+        Wit::TimedOut => ErrorKind::TimedOut,
+        Wit::Unreachable => ErrorKind::Unreachable,
+        Wit::Bedrock => ErrorKind::Bedrock,
+    };
+    ProviderFailure::reported(kind, e.message.clone())
 }

@@ -83,12 +83,24 @@ try {
 }
 
 const provider = root['amplifier:modules/provider@1.0.0'];
-const streaming = root['amplifier-bedrock:provider/streaming@0.2.0'];
-const tokens = root['amplifier-bedrock:provider/tokens@0.2.0'];
+// Our own interfaces return a typed error (`errors.error`: `{ kind, message }`); the calls go
+// through them so the kind arrives without reading the message.
+const completion = root['amplifier-bedrock:provider/completion@0.3.0'];
+const streaming = root['amplifier-bedrock:provider/streaming@0.3.0'];
+const tokens = root['amplifier-bedrock:provider/tokens@0.3.0'];
 
-/** The component's error string (a `result<_, string>` error), or null for a trap or a bug here. */
+/**
+ * The component's error: `{ message, reason }` for our interfaces' typed error (`reason` is its
+ * WIT `error-kind`: `access-denied`, `timed-out`, …), `{ message }` for the contract's string
+ * error; null for a trap or a bug here.
+ */
 function componentError(e) {
-  return e && typeof e.payload === 'string' ? e.payload : null;
+  const payload = e?.payload;
+  if (typeof payload === 'string') return { message: payload };
+  if (payload && typeof payload.message === 'string' && typeof payload.kind === 'string') {
+    return { message: payload.message, reason: payload.kind };
+  }
+  return null;
 }
 
 function text(bytes) {
@@ -102,9 +114,9 @@ function run(seq, op, payload) {
     case 'listModels':
       return text(provider.listModels());
     case 'complete':
-      return text(provider.complete(encoder.encode(payload)));
+      return text(completion.complete(encoder.encode(payload)));
     case 'parseToolCalls':
-      return text(provider.parseToolCalls(encoder.encode(payload)));
+      return text(completion.parseToolCalls(encoder.encode(payload)));
     case 'countTokens':
       return text(tokens.countTokens(encoder.encode(payload)));
     case 'stream': {
@@ -131,10 +143,10 @@ parentPort.on('message', ({ seq, op, payload }) => {
   try {
     reply = { t: 'ok', seq, value: run(seq, op, payload) };
   } catch (e) {
-    const message = componentError(e);
+    const error = componentError(e);
     reply =
-      message !== null
-        ? { t: 'error', seq, message }
+      error !== null
+        ? { t: 'error', seq, message: error.message, reason: error.reason }
         : { t: 'error', seq, message: String(e?.stack ?? e), trap: true };
   }
   parentPort.postMessage(reply);

@@ -96,12 +96,14 @@ test('errors keep their prefix and carry it as kind: validation (nothing sent), 
   const invalid = await p.complete({ messages: [] }).catch((e) => e);
   assert.ok(invalid instanceof BedrockError && invalid instanceof Error);
   assert.equal(invalid.kind, 'validation');
+  assert.equal(invalid.reason, 'validation');
   assert.match(invalid.message, /^validation: /);
   assert.equal((await emu.requests()).length, 0, 'a validation error sends nothing');
 
   const wrong = provider(t, { env: emulatorEnv(emu.url, { AWS_SECRET_ACCESS_KEY: 'not-the-secret' }) });
   const auth = await wrong.complete(ask('Hello')).catch((e) => e);
   assert.equal(auth.kind, 'auth');
+  assert.equal(auth.reason, 'unauthenticated', 'a wrong secret is bad credentials, not access denied');
   assert.match(auth.message, /^auth: /);
   assert.ok(!auth.message.includes('not-the-secret'), 'the secret is not in the message');
 

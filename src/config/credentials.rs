@@ -85,4 +85,11 @@ impl Endpoint {
         let authority = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
         Ok(Endpoint { scheme, authority, base_path: path.to_string() })
     }
+
+    /// `scheme://authority` as the component's requests to this endpoint carry it (lower-case,
+    /// no default port): what a host's outbound policy allows, so the host and the component
+    /// cannot read one `endpoint_url` two ways.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
 }

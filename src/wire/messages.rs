@@ -166,14 +166,14 @@ pub fn classify(kind: &str, message: &str, status: u16, ctx: &CallContext<'_>) -
             format!("the request is larger than Bedrock's Messages API accepts ({said}): send fewer or smaller images and documents, or a shorter conversation"),
         ),
         "authentication_error" => (
-            ErrorKind::Auth,
+            ErrorKind::Unauthenticated,
             format!(
                 "Bedrock's Messages API did not accept the credentials ({said}): check the Bedrock API key \
                  (AWS_BEARER_TOKEN_BEDROCK) or the AWS access key, secret and session token"
             ),
         ),
         "permission_error" => (
-            ErrorKind::Auth,
+            ErrorKind::AccessDenied,
             format!(
                 "access denied calling model `{model_id}` in {region} ({said}): the credentials need the IAM action \
                  bedrock-mantle:CreateInference (an API key also bedrock-mantle:CallWithBearerToken), and the account \

@@ -33,11 +33,18 @@ impl ConvertError {
     pub fn field(&self) -> &str {
         &self.field
     }
+
+    /// The field and what is wrong with it, without a prefix: the caller's request is a
+    /// `validation:` error ([`Display`](fmt::Display)), the component's answer our bug.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.field, self.problem)
+    }
 }
 
 impl fmt::Display for ConvertError {
+    /// As a fault of the caller's request.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "validation: {} {}", self.field, self.problem)
+        write!(f, "{}: {}", crate::ErrorKind::Validation.prefix(), self.describe())
     }
 }
 

@@ -24,9 +24,10 @@ use super::convert;
 use super::proto;
 use super::proto::module_lifecycle_server::ModuleLifecycle;
 use super::proto::provider_service_server::ProviderService;
+use crate::call_error::CallError;
 use crate::credentials::{AwsCredentialChain, Credentials};
 use crate::events::HostEvent;
-use crate::provider::{CallError, Provider};
+use crate::provider::Provider;
 
 /// Events buffered between the component and a slow `CompleteStreaming` reader.
 const STREAM_BUFFER: usize = 16;
@@ -237,21 +238,7 @@ pub fn code_name(code: Code) -> &'static str {
 
 /// A provider error as a gRPC status with the same message (its prefix kept).
 pub fn status_for(error: &CallError) -> Status {
-    let message = error.to_string();
-    let lower = message.to_ascii_lowercase();
-    let code = match message.split_once(':').map(|(prefix, _)| prefix) {
-        Some("validation") => Code::InvalidArgument,
-        Some("auth") if lower.contains("access denied") || lower.contains("not authorized") => Code::PermissionDenied,
-        Some("auth") => Code::Unauthenticated,
-        Some("throttled") => Code::ResourceExhausted,
-        Some("network") if lower.contains("no answer within") || lower.contains("timed out") || lower.contains("timeout") => {
-            Code::DeadlineExceeded
-        }
-        Some("network") => Code::Unavailable,
-        Some("host") if lower.contains("did not finish within") => Code::DeadlineExceeded,
-        _ => Code::Internal,
-    };
-    Status::new(code, message)
+    Status::new(error.kind().grpc_code(), error.to_string())
 }
 
 /// The event budget a `Complete` request asks for: `None` when it asks for no events.
@@ -330,12 +317,12 @@ fn attach_events(metadata: &mut MetadataMap, events: &[HostEvent], budget: Optio
 }
 
 fn invalid(e: convert::ConvertError) -> Status {
-    Status::invalid_argument(e.to_string())
+    status_for(&CallError::provider(crate::ErrorKind::Validation, e.describe()))
 }
 
 /// The component returned something the proto cannot carry: our bug, not the caller's.
 fn internal(e: convert::ConvertError) -> Status {
-    Status::internal(format!("host: the component's answer does not fit amplifier_module.proto: {e}"))
+    status_for(&CallError::from(anyhow::anyhow!("the component's answer does not fit amplifier_module.proto: {}", e.describe())))
 }
 
 fn str_list(v: &Value) -> Vec<String> {
@@ -590,24 +577,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_prefix_has_its_status() {
-        let code = |m: &str| status_for(&CallError::Provider(m.into())).code();
-        assert_eq!(code("validation: messages[1] …"), Code::InvalidArgument);
-        assert_eq!(code("auth: access denied calling model x"), Code::PermissionDenied);
-        assert_eq!(code("auth: no AWS credentials found"), Code::Unauthenticated);
-        assert_eq!(code("throttled: too many requests"), Code::ResourceExhausted);
-        assert_eq!(code("network: no answer within 300 s"), Code::DeadlineExceeded);
-        assert_eq!(code("network: connection refused"), Code::Unavailable);
-        assert_eq!(code("model: Bedrock does not know model x"), Code::Internal);
-        assert_eq!(code("config: `temperature` is \"hot\""), Code::Internal);
-        let status = status_for(&CallError::Provider("throttled: slow down".into()));
-        assert_eq!(status.message(), "throttled: slow down", "the prefixed message is kept");
-        let host = |m: &str| status_for(&CallError::Host(anyhow::anyhow!("{m}")));
-        let memory = host("the call needed more memory than its cap of 64 MiB (Limits::memory_bytes): raise the cap");
-        // Not RESOURCE_EXHAUSTED: clients read that as a rate limit and retry, which cannot help.
-        assert_eq!((memory.code(), memory.message().starts_with("host: the call needed more memory")), (Code::Internal, true));
-        assert_eq!(host("the call did not finish within 30 s").code(), Code::DeadlineExceeded);
-        assert_eq!(host("instantiating the component: boom").code(), Code::Internal);
+    fn a_status_keeps_the_message_and_takes_its_code_from_the_kind_alone() {
+        let status = status_for(&CallError::provider(crate::ErrorKind::Throttled, "slow down"));
+        assert_eq!((status.code(), status.message()), (Code::ResourceExhausted, "throttled: slow down"));
+        // The words of a message do not choose its code (they once did): the kind does.
+        let worded = status_for(&CallError::provider(crate::ErrorKind::Unauthenticated, "access denied, timed out"));
+        assert_eq!(worded.code(), Code::Unauthenticated);
+        let denied = status_for(&CallError::provider(crate::ErrorKind::AccessDenied, "calling model x"));
+        assert_eq!((denied.code(), denied.message()), (Code::PermissionDenied, "auth: calling model x"));
+        let memory = crate::HostFailure::new(crate::HostFailureKind::MemoryCap, anyhow::anyhow!("needed more memory"));
+        let memory = status_for(&CallError::Host(memory));
+        assert_eq!((memory.code(), memory.message()), (Code::Internal, "host: needed more memory"));
     }
 
     #[test]
