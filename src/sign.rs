@@ -72,7 +72,7 @@ pub fn authorize(
 ) -> Result<Vec<(String, String)>, SignError> {
     match credentials {
         Credentials::None => Err(SignError::NoCredentials { profile: profile.map(str::to_string) }),
-        Credentials::Bearer(token) => Ok(vec![("authorization".into(), format!("Bearer {token}"))]),
+        Credentials::BedrockApiKey(token) => Ok(vec![("authorization".into(), format!("Bearer {token}"))]),
         Credentials::Aws { access_key_id, secret_access_key, session_token } => {
             let identity = aws_credential_types::Credentials::new(
                 access_key_id.clone(),
@@ -156,7 +156,7 @@ mod tests {
             let bearer = str_of(expected, "auth_scheme") == "bearer";
             let credentials = if bearer {
                 // The token is an input of the vector, never read back from the expected header.
-                Credentials::Bearer(str_of(inputs, "bearer_token").to_string())
+                Credentials::BedrockApiKey(str_of(inputs, "bearer_token").to_string())
             } else {
                 Credentials::Aws {
                     access_key_id: str_of(inputs, "access_key_id").into(),

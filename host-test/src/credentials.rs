@@ -5,7 +5,6 @@
 //! Resolved lazily on the first call, cached, and refreshed five minutes before they expire,
 //! so a long-running host keeps working across rotations without reloading the component.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,50 +15,10 @@ use tokio::sync::Mutex;
 
 use crate::call_error::{ErrorKind, ProviderFailure};
 
-/// AWS credentials handed to the component for one call. `Debug` shows no secret.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// IAM credentials; the component signs with SigV4.
-    Aws {
-        /// Access key id.
-        access_key_id: String,
-        /// Secret access key.
-        secret_access_key: String,
-        /// Session token of temporary credentials.
-        session_token: Option<String>,
-    },
-    /// A Bedrock API key, sent as a bearer token.
-    BedrockApiKey(String),
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::Aws { session_token, .. } => write!(
-                f,
-                "Credentials::Aws {{ <redacted>, session_token: {} }}",
-                if session_token.is_some() { "<redacted>" } else { "None" }
-            ),
-            Credentials::BedrockApiKey(_) => f.write_str("Credentials::BedrockApiKey(<redacted>)"),
-        }
-    }
-}
-
-impl Credentials {
-    /// The `wasi:config` keys the component reads these credentials from.
-    pub(crate) fn config_vars(&self) -> Vec<(&'static str, String)> {
-        match self {
-            Credentials::Aws { access_key_id, secret_access_key, session_token } => {
-                let mut v = vec![("aws_access_key_id", access_key_id.clone()), ("aws_secret_access_key", secret_access_key.clone())];
-                if let Some(t) = session_token {
-                    v.push(("aws_session_token", t.clone()));
-                }
-                v
-            }
-            Credentials::BedrockApiKey(k) => vec![("aws_bearer_token_bedrock", k.clone())],
-        }
-    }
-}
+/// Credentials for one call: the component's own type, so the host and the component mean one
+/// thing by it. The host hands them over as the config entries the component reads them from
+/// ([`Credentials::config_entries`]). `Debug` shows no secret.
+pub use amplifier_provider_bedrock::config::Credentials;
 
 /// Refresh this long before expiry.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);

@@ -558,7 +558,7 @@ impl Provider {
             vars.push(("stream_events".into(), "false".into()));
         }
         if let Some(c) = &settings.credentials {
-            vars.extend(c.config_vars().into_iter().map(|(k, v)| (k.to_string(), v)));
+            vars.extend(c.config_entries().into_iter().map(|(k, v)| (k.to_string(), v)));
         }
         // The same values as environment variables under the names a portable build (no
         // `wasi:config`) reads them by, so either build runs here; a build with `wasi:config`

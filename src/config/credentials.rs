@@ -18,7 +18,7 @@ pub enum Credentials {
         session_token: Option<String>,
     },
     /// A Bedrock API key, sent as `Authorization: Bearer`; wins over IAM credentials, as in botocore.
-    Bearer(String),
+    BedrockApiKey(String),
 }
 
 impl fmt::Debug for Credentials {
@@ -30,7 +30,7 @@ impl fmt::Debug for Credentials {
                 "Credentials::Aws {{ access_key_id: <redacted>, secret_access_key: <redacted>, session_token: {} }}",
                 if session_token.is_some() { "<redacted>" } else { "None" }
             ),
-            Credentials::Bearer(_) => f.write_str("Credentials::Bearer(<redacted>)"),
+            Credentials::BedrockApiKey(_) => f.write_str("Credentials::BedrockApiKey(<redacted>)"),
         }
     }
 }
@@ -45,7 +45,22 @@ impl Credentials {
                 v.extend(session_token.as_deref());
                 v
             }
-            Credentials::Bearer(t) => vec![t.as_str()],
+            Credentials::BedrockApiKey(t) => vec![t.as_str()],
+        }
+    }
+
+    /// The config keys these credentials are read from, with their values: what a host puts in
+    /// the component's `wasi:config` store (or environment) to hand them over. The inverse of
+    /// how [`ProviderConfig::resolve`](super::ProviderConfig::resolve) reads them.
+    pub fn config_entries(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Credentials::None => Vec::new(),
+            Credentials::Aws { access_key_id, secret_access_key, session_token } => {
+                let mut v = vec![("aws_access_key_id", access_key_id.clone()), ("aws_secret_access_key", secret_access_key.clone())];
+                v.extend(session_token.iter().map(|t| ("aws_session_token", t.clone())));
+                v
+            }
+            Credentials::BedrockApiKey(k) => vec![("aws_bearer_token_bedrock", k.clone())],
         }
     }
 }

@@ -393,7 +393,7 @@ impl Reader<'_> {
     /// environment session token would sign with a pair that does not belong together.
     fn credentials(&self) -> Result<Credentials, ConfigError> {
         if let Some(token) = self.text("aws_bearer_token_bedrock")? {
-            return Ok(Credentials::Bearer(token));
+            return Ok(Credentials::BedrockApiKey(token));
         }
         let store = |k: &str| -> Result<Option<String>, ConfigError> {
             Ok(self
@@ -517,7 +517,7 @@ mod tests {
         let e = resolve(&[("aws_access_key_id", "AKID")], &[]).unwrap_err();
         assert!(e.to_string().contains("`aws_secret_access_key` is invalid"), "{e}");
         let c = resolve(&[("aws_bearer_token_bedrock", "bk")], &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")]).unwrap();
-        assert_eq!(c.credentials, Credentials::Bearer("bk".into()));
+        assert_eq!(c.credentials, Credentials::BedrockApiKey("bk".into()));
     }
 
     #[test]
@@ -596,6 +596,25 @@ mod tests {
             "aws_bearer_token_bedrock",
         ] {
             let _ = key(name);
+        }
+    }
+
+    #[test]
+    fn credentials_handed_over_as_their_config_entries_resolve_to_themselves() {
+        let all = [
+            Credentials::None,
+            Credentials::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), session_token: None },
+            Credentials::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), session_token: Some("t".into()) },
+            Credentials::BedrockApiKey("bk".into()),
+        ];
+        for credentials in all {
+            let entries: std::collections::BTreeMap<String, String> =
+                credentials.config_entries().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            for key in entries.keys() {
+                assert!(is_secret(key), "{key} is a key the table marks secret");
+            }
+            let resolved = ProviderConfig::resolve(&MapSource(&entries)).unwrap();
+            assert_eq!(resolved.credentials, credentials);
         }
     }
 }
