@@ -118,12 +118,12 @@ pub fn request_for(options: &Options, prompt: &str) -> Value {
 }
 
 /// The text of a ChatResponse's text blocks, for printing.
-pub fn answer_text(response: &crate::messages::ChatResponse) -> String {
+pub fn answer_text(response: &crate::contract::messages::ChatResponse) -> String {
     response
         .content
         .iter()
         .filter_map(|b| match b {
-            crate::messages::ContentBlock::Text { text, .. } => Some(text.as_str()),
+            crate::contract::messages::ContentBlock::Text { text, .. } => Some(text.as_str()),
             _ => None,
         })
         .collect::<Vec<_>>()

@@ -6,30 +6,30 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
-pub mod bedrock;
+// The flow of a call, in order: Amplifier's JSON (`contract`), the configuration (`config`),
+// translation to Anthropic's body under the model's rules (`translate`), the call itself
+// (`call`: prepare and sign, the retry loop, the stream), Bedrock's wire formats (`wire`), the
+// answer assembled back (`response`), and the hook events along the way (`hooks`).
+// `provider` is the pipeline that strings them together.
 pub mod call;
 pub mod cli;
 pub mod config;
-pub mod convert;
+pub mod contract;
 pub mod error;
-pub mod events;
-pub mod eventstream;
+pub mod hooks;
 pub mod info;
-pub mod json_write;
-pub mod messages;
 pub mod models;
-pub mod parse;
 pub mod port;
 pub mod provider;
-pub mod request;
-pub mod retry;
-pub mod scrub;
-pub mod sign;
-pub mod sse;
-pub mod stream;
-pub mod transport;
-pub mod validate;
+pub mod response;
+pub mod translate;
 pub mod wire;
+
+/// The stream assembler, at the path the host's bench imports it from.
+pub use call::stream;
+/// The decoders of Bedrock's two stream formats, at the paths the host's emulator and bench
+/// import them from.
+pub use wire::{eventstream, sse};
 
 #[cfg(test)]
 mod properties;
@@ -95,7 +95,7 @@ mod exports {
     /// Typed answers go through a `Value` (one more copy of the answer) and the one JSON writer,
     /// so serde's serialiser code is in the component once, for `Value`s (json_write.rs).
     fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
-        crate::json_write::to_vec(&serde_json::to_value(value).expect("serialising plain data cannot fail"))
+        crate::contract::json_write::to_vec(&serde_json::to_value(value).expect("serialising plain data cannot fail"))
     }
 
     /// The typed error our own interfaces return. The match is exhaustive both ways: a kind
@@ -157,7 +157,7 @@ mod exports {
         fn next(&self) -> Result<Option<Vec<u8>>, WitError> {
             let mut inner = self.inner.borrow_mut();
             match inner.next_event() {
-                Ok(event) => Ok(event.map(|e| crate::json_write::to_vec(&e))),
+                Ok(event) => Ok(event.map(|e| crate::contract::json_write::to_vec(&e))),
                 Err(e) => {
                     let message = match inner.progress() {
                         Some(progress) => format!("{e} ({progress})"),

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::config::ConfigSource;
-use crate::transport::{HttpRequest, StreamingResponse, Timeouts, TransportError};
+use crate::wire::transport::{HttpRequest, StreamingResponse, Timeouts, TransportError};
 
 /// What the pipeline needs from its surroundings.
 pub trait Platform {
@@ -18,7 +18,7 @@ pub trait Platform {
     fn random_u64(&self) -> u64;
     /// Blocks for `duration` (between retries).
     fn sleep(&self, duration: Duration);
-    /// Delivers one encoded event line (see [`crate::events`]).
+    /// Delivers one encoded event line (see [`crate::hooks`]).
     fn emit(&self, line: &str);
     /// Tells a person something they should fix (an unknown config key), where events are
     /// not shown; hosts that take events get it as an event already.

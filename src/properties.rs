@@ -9,10 +9,10 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use crate::config::{ProviderConfig, KEYS};
-use crate::eventstream::FrameReader;
-use crate::messages::{ChatRequest, ContentBlock, Role};
+use crate::contract::messages::{ChatRequest, ContentBlock, Role};
 use crate::provider::complete;
 use crate::testing::{ConfigPairs, FakePlatform};
+use crate::wire::eventstream::FrameReader;
 
 const ANSWER: &str = r#"{"id":"m","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#;
 
@@ -59,7 +59,7 @@ fn request_value(stream: impl Strategy<Value = bool>) -> impl Strategy<Value = V
 }
 
 fn parse(value: &Value) -> Result<ChatRequest, String> {
-    crate::parse::chat_request("request", &serde_json::to_vec(value).unwrap())
+    crate::contract::parse::chat_request("request", &serde_json::to_vec(value).unwrap())
 }
 
 /// One step of a generated tool conversation.
@@ -197,7 +197,7 @@ proptest! {
         let mut request = parse(&json!({"messages": sent})).unwrap();
         let config = ProviderConfig::resolve(&ConfigPairs::default()).unwrap();
         let model = crate::models::lookup(crate::models::DEFAULT_MODEL);
-        let t = crate::convert::to_anthropic(&mut request, &config, model, crate::wire::Api::Invoke).unwrap();
+        let t = crate::translate::to_anthropic(&mut request, &config, model, crate::wire::Api::Invoke).unwrap();
         let given = |system: bool| -> Vec<String> {
             messages.iter().filter(|(r, t)| (*r == "system") == system && !t.is_empty()).map(|(_, t)| t.clone()).collect()
         };
@@ -216,7 +216,7 @@ proptest! {
     #[test]
     fn validation_accepts_exactly_the_tool_sequences_the_rule_allows(steps in proptest::collection::vec(step(), 0..10)) {
         let (request, valid, _) = tool_conversation(&steps);
-        let outcome = crate::validate::validate(&parse(&request).unwrap());
+        let outcome = crate::contract::validate::validate(&parse(&request).unwrap());
         prop_assert_eq!(outcome.is_ok(), valid, "{:?}", outcome.err().map(|e| e.to_string()));
     }
 
@@ -227,8 +227,8 @@ proptest! {
         let (request, _, unanswered) = tool_conversation(&steps);
         let original = parse(&request).unwrap();
         let mut repaired = original.clone();
-        prop_assert_eq!(crate::validate::repair(&mut repaired), unanswered.clone());
-        prop_assert!(crate::validate::validate(&repaired).is_ok());
+        prop_assert_eq!(crate::contract::validate::repair(&mut repaired), unanswered.clone());
+        prop_assert!(crate::contract::validate::validate(&repaired).is_ok());
         let mut kept = repaired.messages.iter();
         for message in &original.messages {
             prop_assert!(kept.any(|m| m == message), "a message was lost or moved: {:?}", message);

@@ -5,15 +5,14 @@
 
 use serde_json::{json, Value};
 
-use crate::bedrock::Next;
+pub use crate::call::prepare::{prepare, Operation, PreparedCall};
+pub use crate::call::stream::CompletionStream;
 use crate::call::{continuable_text, finish_response, network_failure, with_prefill, with_retries, Attempts, Emitter, Finished};
-use crate::convert;
+use crate::contract::messages::{ChatResponse, ContentBlock};
 use crate::error::{ErrorKind, ProviderError};
-use crate::messages::{ChatResponse, ContentBlock};
 pub use crate::port::Platform;
-pub use crate::request::{prepare, Operation, PreparedCall};
-pub use crate::stream::CompletionStream;
-use crate::transport::StreamingResponse;
+use crate::wire::bedrock::Next;
+use crate::wire::transport::StreamingResponse;
 
 /// `complete`: ChatRequest JSON → ChatResponse JSON, with retries and hook events; an answer
 /// cut at `max_tokens` is continued and stitched when `max_continuations` allows.
@@ -43,7 +42,7 @@ fn stitch(mut so_far: ChatResponse, kept: usize, more: ChatResponse, round: u32)
     }
     let mut content = vec![ContentBlock::Text { text, extensions: Default::default() }];
     content.extend(blocks);
-    let usage = crate::messages::Usage::sum(so_far.usage.take(), more.usage);
+    let usage = crate::contract::messages::Usage::sum(so_far.usage.take(), more.usage);
     let mut metadata = more.metadata.unwrap_or_default();
     metadata.insert("continuations".into(), json!(round));
     ChatResponse {
@@ -97,7 +96,7 @@ fn exchange(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Resul
 /// One attempt.
 fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<ChatResponse, (ProviderError, Next)> {
     let (message, request_id) = exchange(platform, call, attempt)?;
-    convert::from_anthropic(&message, &call.model_id, request_id.as_deref()).map_err(|e| {
+    crate::response::from_anthropic(&message, &call.model_id, request_id.as_deref()).map_err(|e| {
         (ProviderError::new(ErrorKind::Bedrock, format!("unexpected response shape: {e}")).with_request_id(request_id), Next::Stop)
     })
 }
@@ -131,14 +130,14 @@ fn wants_stream(request_json: &[u8]) -> bool {
 ///
 /// Read from the JSON directly rather than through ChatResponse's derived `Deserialize`: only
 /// these fields matter here, and that deserializer alone would add some 20 KB to the component.
-pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::messages::ToolCall>, ProviderError> {
+pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::contract::messages::ToolCall>, ProviderError> {
     let invalid = |path: String, what: &str| ProviderError::validation(format!("response field `{path}`: {what}"));
     let response: Value = serde_json::from_slice(response_json)
         .map_err(|e| ProviderError::validation(format!("response is not valid JSON of the expected shape: {e}")))?;
     let Some(response) = response.as_object() else {
         return Err(ProviderError::validation("response is not valid JSON of the expected shape: expected a ChatResponse object"));
     };
-    let call = |path: String, v: &Value, arguments_key: &str| -> Result<crate::messages::ToolCall, ProviderError> {
+    let call = |path: String, v: &Value, arguments_key: &str| -> Result<crate::contract::messages::ToolCall, ProviderError> {
         let text = |key: &str| match v.get(key) {
             Some(Value::String(s)) => Ok(s.clone()),
             _ => Err(invalid(format!("{path}.{key}"), "expected a string")),
@@ -148,7 +147,7 @@ pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::messages::Too
             None | Some(Value::Null) => Default::default(),
             Some(_) => return Err(invalid(format!("{path}.{arguments_key}"), "expected an object")),
         };
-        Ok(crate::messages::ToolCall { id: text("id")?, name: text("name")?, arguments, extensions: Default::default() })
+        Ok(crate::contract::messages::ToolCall { id: text("id")?, name: text("name")?, arguments, extensions: Default::default() })
     };
     if let Some(calls) = response.get("tool_calls").filter(|v| !v.is_null()) {
         let calls = calls.as_array().ok_or_else(|| invalid("tool_calls".into(), "expected a list"))?;
@@ -173,8 +172,8 @@ pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::messages::Too
 mod tests {
     use super::*;
     use crate::config::ConfigSource;
-    use crate::transport::HttpResponse;
-    use crate::transport::{HttpRequest, Timeouts, TransportError};
+    use crate::wire::transport::HttpResponse;
+    use crate::wire::transport::{HttpRequest, Timeouts, TransportError};
     use std::cell::RefCell;
     use std::collections::HashMap;
     use std::time::Duration;
@@ -245,7 +244,7 @@ mod tests {
     /// A body delivered in the given pieces.
     struct Chunks(Vec<Vec<u8>>);
 
-    impl crate::transport::BodyStream for Chunks {
+    impl crate::wire::transport::BodyStream for Chunks {
         fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
             Ok(if self.0.is_empty() { None } else { Some(self.0.remove(0)) })
         }
@@ -295,7 +294,7 @@ mod tests {
             200,
             r#"{"content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#,
         );
-        let image = "A".repeat(crate::request::INVOKE_MAX_BODY_BYTES);
+        let image = "A".repeat(crate::call::prepare::INVOKE_MAX_BODY_BYTES);
         let request = json!({"messages": [
             {"role": "user", "content": "first"},
             {"role": "assistant", "content": "ok"},
@@ -311,10 +310,10 @@ mod tests {
         let e = complete(&serde_json::to_vec(&json!({"messages": many})).unwrap(), &f).unwrap_err().to_string();
         assert!(e.contains("most of it is `messages` ("), "{e}");
         // Just under the limit, the body goes out whole, and is exactly as long as sized.
-        let text = "y".repeat(crate::request::INVOKE_MAX_BODY_BYTES - 1000);
+        let text = "y".repeat(crate::call::prepare::INVOKE_MAX_BODY_BYTES - 1000);
         complete(&serde_json::to_vec(&json!({"messages": [{"role": "user", "content": text}]})).unwrap(), &f).unwrap();
         let sent = f.sent.borrow();
-        assert!(sent[0].body.len() <= crate::request::INVOKE_MAX_BODY_BYTES && sent[0].body.len() > text.len());
+        assert!(sent[0].body.len() <= crate::call::prepare::INVOKE_MAX_BODY_BYTES && sent[0].body.len() > text.len());
         assert_eq!(serde_json::from_slice::<Value>(&sent[0].body).unwrap()["messages"][0]["content"][0]["text"], text);
     }
 
@@ -325,13 +324,13 @@ mod tests {
             200,
             r#"{"content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#,
         );
-        let text = "z".repeat(crate::request::INVOKE_MAX_BODY_BYTES + 10);
+        let text = "z".repeat(crate::call::prepare::INVOKE_MAX_BODY_BYTES + 10);
         complete(
             &serde_json::to_vec(&json!({"model": "anthropic.claude-sonnet-5", "messages": [{"role": "user", "content": text}]})).unwrap(),
             &f,
         )
         .unwrap();
-        assert!(f.sent.borrow()[0].body.len() > crate::request::INVOKE_MAX_BODY_BYTES);
+        assert!(f.sent.borrow()[0].body.len() > crate::call::prepare::INVOKE_MAX_BODY_BYTES);
     }
 
     #[test]
@@ -449,7 +448,7 @@ mod tests {
             if expected["outcome"] == "complete" {
                 let streamed = streamed.unwrap_or_else(|e| panic!("{name}: {e}"));
                 let plain =
-                    crate::convert::from_anthropic(&expected["message"], "us.anthropic.claude-sonnet-4-5-20250929-v1:0", None).unwrap();
+                    crate::response::from_anthropic(&expected["message"], "us.anthropic.claude-sonnet-4-5-20250929-v1:0", None).unwrap();
                 let mut s = serde_json::to_value(&streamed).unwrap();
                 let mut p = serde_json::to_value(&plain).unwrap();
                 s["metadata"].as_object_mut().unwrap().remove("request_id");
@@ -616,7 +615,7 @@ mod tests {
             let expected = &case["expected"];
             if expected["outcome"] == "complete" {
                 let streamed = streamed.unwrap_or_else(|e| panic!("{name}: {e}"));
-                let plain = crate::convert::from_anthropic(&expected["message"], "anthropic.claude-sonnet-5", None).unwrap();
+                let plain = crate::response::from_anthropic(&expected["message"], "anthropic.claude-sonnet-5", None).unwrap();
                 let mut s = serde_json::to_value(&streamed).unwrap();
                 let mut p = serde_json::to_value(&plain).unwrap();
                 s["metadata"].as_object_mut().unwrap().remove("request_id");

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::ConfigSource;
 use crate::port::Platform;
-use crate::transport::{BodyStream, HttpRequest, StreamingResponse, Timeouts, TransportError};
+use crate::wire::transport::{BodyStream, HttpRequest, StreamingResponse, Timeouts, TransportError};
 
 /// Answers every request with the same status, content type and body.
 #[derive(Debug)]

@@ -1,12 +1,12 @@
 //! InvokeModel on Bedrock Runtime: `POST /model/{id}/invoke` (one JSON answer),
 //! `/invoke-with-response-stream` (an AWS event stream) and `/count-tokens`, signed for the
 //! service `bedrock`, with `anthropic_version` in the body and betas as its `anthropic_beta`.
-//! Its errors are read by [`crate::bedrock`].
+//! Its errors are read by [`crate::wire::bedrock`].
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use crate::call::prepare::Operation;
 use crate::config::{Endpoint, ProviderConfig};
-use crate::request::Operation;
 
 /// The SigV4 signing name of Bedrock Runtime (not `bedrock-runtime`).
 pub const SIGNING_NAME: &str = "bedrock";

@@ -18,12 +18,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::{Api, Decoded};
-use crate::bedrock::{CallContext, Next};
+use crate::call::prepare::Operation;
 use crate::config::Endpoint;
 use crate::error::{ErrorKind, ProviderError};
-use crate::request::Operation;
-use crate::sse::SseEvent;
-use crate::transport::HttpResponse;
+use crate::wire::bedrock::{CallContext, Next};
+use crate::wire::sse::SseEvent;
+use crate::wire::transport::HttpResponse;
 
 /// The SigV4 signing name of the Messages API's endpoint.
 pub const SIGNING_NAME: &str = "bedrock-mantle";
@@ -122,14 +122,14 @@ pub fn is_retryable(kind: &str) -> bool {
 
 /// A non-2xx Messages API answer: the error, and what may be tried next. AWS's own front
 /// door answers some failures (a bad signature, an unknown access key) in Bedrock's form,
-/// which [`crate::bedrock`] reads.
+/// which [`crate::wire::bedrock`] reads.
 pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
     let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let request_id = response.header(REQUEST_ID_HEADER).or_else(|| response.header("x-amzn-requestid")).map(str::to_string);
     let (kind, message) = match error_fields(&json) {
         Some(fields) => fields,
         None if response.header("x-amzn-errortype").is_some() || json.get("message").is_some() => {
-            let (error, next) = crate::bedrock::classify_response(response, ctx);
+            let (error, next) = crate::wire::bedrock::classify_response(response, ctx);
             return (error.with_request_id(request_id), next);
         }
         None => (kind_for_status(response.status), ""),
@@ -157,7 +157,7 @@ fn retry_after(response: &HttpResponse) -> Option<Duration> {
 /// An Anthropic error (from an HTTP answer or an in-band `error` event) as a [`ProviderError`]
 /// that says what to do.
 pub fn classify(kind: &str, message: &str, status: u16, ctx: &CallContext<'_>) -> ProviderError {
-    let said = crate::scrub::scrub(message, &[]);
+    let said = crate::hooks::scrub::scrub(message, &[]);
     let CallContext { model_id, region, .. } = *ctx;
     let (error_kind, text) = match kind {
         "invalid_request_error" => (ErrorKind::Validation, format!("Bedrock's Messages API rejected the request: {said}")),

@@ -11,16 +11,21 @@
 //! become Anthropic events, and how its errors read. A third format (Converse) would be a third
 //! module and a third [`Api`] variant.
 
+pub mod bedrock;
+pub mod eventstream;
 pub mod invoke;
 pub mod messages;
+pub mod sign;
+pub mod sse;
+pub mod transport;
 
 use serde_json::Value;
 
-use crate::bedrock::{CallContext, Next};
 use crate::error::{ErrorKind, ProviderError};
-use crate::eventstream::{self, BedrockFrame, FrameReader};
-use crate::sse::SseReader;
-use crate::transport::HttpResponse;
+use crate::wire::bedrock::{CallContext, Next};
+use crate::wire::sse::SseReader;
+use crate::wire::transport::HttpResponse;
+use eventstream::{BedrockFrame, FrameReader};
 
 /// Which Bedrock API a call goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +155,7 @@ impl StreamDecoder {
 /// A non-2xx answer of `api`: the error, and what may be tried next.
 pub fn classify_response(api: Api, response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
     match api {
-        Api::Invoke => crate::bedrock::classify_response(response, ctx),
+        Api::Invoke => crate::wire::bedrock::classify_response(response, ctx),
         Api::Messages => messages::classify_response(response, ctx),
     }
 }
@@ -164,7 +169,7 @@ pub fn classify_stream_failure(api: Api, kind: &str, message: &str, ctx: &CallCo
             // so stream errors get the same classification as HTTP ones.
             let mut c = kind.chars();
             let code = c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default();
-            (crate::bedrock::classify_said(200, &code, message, None, ctx), crate::bedrock::is_retryable(&code))
+            (crate::wire::bedrock::classify_said(200, &code, message, None, ctx), crate::wire::bedrock::is_retryable(&code))
         }
         Api::Messages => (messages::classify(kind, message, 200, ctx), messages::is_retryable(kind)),
     }

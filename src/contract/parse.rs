@@ -13,7 +13,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role, ToolSpec};
+use crate::contract::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role, ToolSpec};
 
 /// What is wrong with a request, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::call::prepare::{prepare, Operation, PreparedCall};
 use crate::call::{continuable_text, finish_response, network_failure, with_prefill, with_retries, Attempts, Emitter, Finished};
+use crate::contract::messages::ChatResponse;
 use crate::error::{ErrorKind, ProviderError};
-use crate::events;
-use crate::messages::ChatResponse;
+use crate::hooks;
 use crate::port::Platform;
-use crate::request::{prepare, Operation, PreparedCall};
-use crate::transport::StreamingResponse;
+use crate::wire::transport::StreamingResponse;
 use crate::wire::{self, Decoded, StreamDecoder};
 
 /// One content block as it is being received.
@@ -142,10 +142,10 @@ impl Assembler {
     pub fn apply(&mut self, mut event: Value, out: &mut Vec<Value>) -> Result<(), String> {
         let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
         // Bedrock adds the guardrail's verdict (and trace) to the event it rides on, the last one.
-        if let Some(action) = event.get(crate::convert::GUARDRAIL_ACTION).and_then(Value::as_str) {
+        if let Some(action) = event.get(crate::response::GUARDRAIL_ACTION).and_then(Value::as_str) {
             self.guardrail_action = Some(action.to_string());
         }
-        if let Some(trace) = event.get(crate::convert::BEDROCK_TRACE) {
+        if let Some(trace) = event.get(crate::response::BEDROCK_TRACE) {
             self.guardrail_trace = Some(trace.get("guardrail").unwrap_or(trace).clone());
         }
         match event.get("type").and_then(Value::as_str).unwrap_or_default() {
@@ -225,7 +225,7 @@ impl Assembler {
                         }
                     }
                 }
-                out.push(json!({"type": "usage", "usage": crate::convert::usage(&Value::Object(self.usage.clone()))}));
+                out.push(json!({"type": "usage", "usage": crate::response::usage(&Value::Object(self.usage.clone()))}));
             }
             "message_stop" => {
                 if self.message.is_empty() {
@@ -288,8 +288,8 @@ impl Assembler {
     }
 
     /// Usage so far, in the ChatResponse shape.
-    pub fn usage(&self) -> crate::messages::Usage {
-        crate::convert::usage(&Value::Object(self.usage.clone()))
+    pub fn usage(&self) -> crate::contract::messages::Usage {
+        crate::response::usage(&Value::Object(self.usage.clone()))
     }
 
     /// Anthropic's stop reason, once known.
@@ -300,9 +300,9 @@ impl Assembler {
     /// Finish reason, once known: `content_filter` when a guardrail intervened.
     pub fn finish_reason(&self) -> Option<String> {
         if self.guardrail_action.as_deref() == Some("INTERVENED") {
-            return Some(crate::convert::CONTENT_FILTER.into());
+            return Some(crate::response::CONTENT_FILTER.into());
         }
-        self.stop_reason.as_deref().map(crate::convert::finish_reason)
+        self.stop_reason.as_deref().map(crate::response::finish_reason)
     }
 
     /// The guardrail's verdict (`INTERVENED` or `NONE`) and trace, when one was applied.
@@ -349,10 +349,10 @@ impl Assembler {
         m.insert("stop_sequence".into(), self.stop_sequence.clone());
         m.insert("usage".into(), Value::Object(self.usage.clone()));
         if let Some(action) = &self.guardrail_action {
-            m.insert(crate::convert::GUARDRAIL_ACTION.into(), json!(action));
+            m.insert(crate::response::GUARDRAIL_ACTION.into(), json!(action));
         }
         if let Some(trace) = &self.guardrail_trace {
-            m.insert(crate::convert::BEDROCK_TRACE.into(), json!({"guardrail": trace}));
+            m.insert(crate::response::BEDROCK_TRACE.into(), json!({"guardrail": trace}));
         }
         Value::Object(m)
     }
@@ -395,7 +395,7 @@ struct Continuing {
     /// The answer's text so far: the next round's prefill.
     text: String,
     /// Usage of the finished rounds.
-    usage: Option<crate::messages::Usage>,
+    usage: Option<crate::contract::messages::Usage>,
     /// Block indices taken by the finished rounds.
     offset: u64,
 }
@@ -493,7 +493,7 @@ impl<'p> CompletionStream<'p> {
                 if self.assembler.content_delivered() {
                     let message = e.clone().without_secrets(&self.call.config.credentials.secrets()).to_string();
                     Emitter::new(self.platform, &self.call).emit(
-                        events::LLM_STREAM_ABORTED,
+                        hooks::LLM_STREAM_ABORTED,
                         json!({"error": {"type": e.kind.prefix(), "msg": message}, "blocks_started": self.assembler.blocks_started()}),
                     );
                 }
@@ -592,13 +592,13 @@ impl<'p> CompletionStream<'p> {
                     data["name"] = event["block"]["name"].clone();
                     data["id"] = event["block"]["id"].clone();
                 }
-                emitter.emit(events::LLM_STREAM_BLOCK_START, data);
+                emitter.emit(hooks::LLM_STREAM_BLOCK_START, data);
             }
             Some("delta") => {
                 let Some((kind, sequence)) = self.hooked_blocks.get_mut(index) else { return };
                 let (name, piece) = match (event.get("text"), event.get("thinking")) {
-                    (Some(Value::String(t)), _) => (events::LLM_STREAM_BLOCK_DELTA, t),
-                    (_, Some(Value::String(t))) => (events::LLM_STREAM_THINKING_DELTA, t),
+                    (Some(Value::String(t)), _) => (hooks::LLM_STREAM_BLOCK_DELTA, t),
+                    (_, Some(Value::String(t))) => (hooks::LLM_STREAM_THINKING_DELTA, t),
                     _ => return,
                 };
                 if piece.is_empty() {
@@ -609,7 +609,7 @@ impl<'p> CompletionStream<'p> {
             }
             Some("block_stop") => {
                 if let Some((kind, _)) = self.hooked_blocks.remove(index) {
-                    emitter.emit(events::LLM_STREAM_BLOCK_END, json!({"block_index": index, "block_type": kind}));
+                    emitter.emit(hooks::LLM_STREAM_BLOCK_END, json!({"block_index": index, "block_type": kind}));
                 }
             }
             _ => {}
@@ -665,7 +665,7 @@ impl<'p> CompletionStream<'p> {
         if c.round >= self.call.config.max_continuations {
             return Ok(false);
         }
-        let round = crate::convert::from_anthropic(&self.assembler.message(), &self.call.model_id, None)
+        let round = crate::response::from_anthropic(&self.assembler.message(), &self.call.model_id, None)
             .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")))?;
         let Some(text) = continuable_text(&round) else { return Ok(false) };
         // The round's own llm:response, as for any Bedrock call.
@@ -677,7 +677,7 @@ impl<'p> CompletionStream<'p> {
         };
         Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, Some(self.first_event.unwrap_or(elapsed)));
         c.text = format!("{}{text}", c.text).trim_end().to_string();
-        c.usage = crate::messages::Usage::sum(c.usage.take(), round.usage);
+        c.usage = crate::contract::messages::Usage::sum(c.usage.take(), round.usage);
         c.offset += self.assembler.blocks_started() as u64;
         c.round += 1;
         let output_tokens = c.usage.as_ref().map_or(0, |u| u.output_tokens);
@@ -687,7 +687,7 @@ impl<'p> CompletionStream<'p> {
         Emitter::new(self.platform, &self.call).request(true);
         self.attempts = Attempts::default();
         if let Some(mut response) = self.body.take() {
-            response.body.finish(crate::transport::FINISH_MAX_BYTES, crate::transport::FINISH_WAIT);
+            response.body.finish(crate::wire::transport::FINISH_MAX_BYTES, crate::wire::transport::FINISH_WAIT);
         }
         (self.started, self.first_event) = (self.platform.monotonic(), None);
         self.connect()?;
@@ -723,7 +723,7 @@ impl<'p> CompletionStream<'p> {
         if let Some(c) = self.continuing.as_ref().filter(|c| c.round > 0) {
             done["metadata"]["continuations"] = json!(c.round);
         }
-        if let Some(d) = crate::convert::degradation(&self.call.adjustments) {
+        if let Some(d) = crate::translate::degradation(&self.call.adjustments) {
             done["degradation"] = d;
         }
         self.queue.push_back(done);
@@ -731,7 +731,7 @@ impl<'p> CompletionStream<'p> {
         // Read the body's end (it follows the last event at once), so the host keeps the
         // connection for the next call instead of closing it.
         if let Some(mut response) = self.body.take() {
-            response.body.finish(crate::transport::FINISH_MAX_BYTES, crate::transport::FINISH_WAIT);
+            response.body.finish(crate::wire::transport::FINISH_MAX_BYTES, crate::wire::transport::FINISH_WAIT);
         }
         let elapsed = self.platform.monotonic().saturating_sub(self.started);
         let first = Some(self.first_event.unwrap_or(elapsed));
@@ -768,8 +768,8 @@ impl<'p> CompletionStream<'p> {
                 }
             }
         }
-        let response =
-            crate::convert::from_anthropic(&self.assembler.message(), &self.call.model_id, self.request_id.as_deref()).map_err(|e| {
+        let response = crate::response::from_anthropic(&self.assembler.message(), &self.call.model_id, self.request_id.as_deref())
+            .map_err(|e| {
                 ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")).with_request_id(self.request_id.clone())
             })?;
         let response = finish_response(response, &self.call);

@@ -2,27 +2,31 @@
 //! (stream.rs): its hook events, the one retry loop, how a response is finished for the
 //! caller, and the rule for continuing an answer cut at `max_tokens`.
 
+pub mod prepare;
+pub mod retry;
+pub mod stream;
+
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::bedrock::Next;
-use crate::convert;
+use crate::call::prepare::PreparedCall;
+use crate::call::retry::RetryPolicy;
+use crate::contract::messages::{ChatResponse, ContentBlock};
 use crate::error::{ErrorKind, ProviderError};
-use crate::events::{
+use crate::hooks::{
     self, LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW, PROVIDER_CONFIG_WARNING,
     PROVIDER_CONTINUATION, PROVIDER_MODEL_DEPRECATED, PROVIDER_MODEL_FALLBACK, PROVIDER_RETRY, PROVIDER_THROTTLE,
     PROVIDER_TOOL_SEQUENCE_REPAIRED,
 };
-use crate::messages::{ChatResponse, ContentBlock};
 use crate::port::Platform;
-use crate::request::PreparedCall;
-use crate::retry::RetryPolicy;
-use crate::transport::HttpResponse;
+use crate::translate;
+use crate::wire::bedrock::Next;
+use crate::wire::transport::HttpResponse;
 
 /// What `llm:response` reports about a call that succeeded.
 pub(crate) struct Finished {
-    pub(crate) usage: Option<crate::messages::Usage>,
+    pub(crate) usage: Option<crate::contract::messages::Usage>,
     pub(crate) finish_reason: Option<String>,
     pub(crate) request_id: Option<Value>,
 }
@@ -55,7 +59,7 @@ impl<'a> Emitter<'a> {
         data["provider"] = json!("bedrock");
         data["model"] = json!(self.call.model_id);
         data["request_id"] = json!(self.call.call_id);
-        self.platform.emit(&events::line(event, &data, &self.secrets));
+        self.platform.emit(&hooks::line(event, &data, &self.secrets));
     }
 
     /// `provider:throttle` (for a throttling error) and `provider:retry`, before a wait.
@@ -125,12 +129,12 @@ impl<'a> Emitter<'a> {
             }),
         );
         if c.config.debug {
-            self.emit(LLM_REQUEST_DEBUG, json!({"request": events::truncated(&c.body)}));
+            self.emit(LLM_REQUEST_DEBUG, json!({"request": hooks::truncated(&c.body)}));
         }
         if c.config.raw_debug {
             self.emit(
                 LLM_REQUEST_RAW,
-                json!({"method": "POST", "url": c.http.url(), "headers": events::redacted_headers(&c.http.headers), "body": c.body}),
+                json!({"method": "POST", "url": c.http.url(), "headers": hooks::redacted_headers(&c.http.headers), "body": c.body}),
             );
         }
     }
@@ -147,10 +151,13 @@ impl<'a> Emitter<'a> {
         let body: Value =
             serde_json::from_slice(&response.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
         if c.config.debug {
-            self.emit(LLM_RESPONSE_DEBUG, json!({"attempt": attempt, "status": response.status, "response": events::truncated(&body)}));
+            self.emit(LLM_RESPONSE_DEBUG, json!({"attempt": attempt, "status": response.status, "response": hooks::truncated(&body)}));
         }
         if c.config.raw_debug {
-            self.emit(LLM_RESPONSE_RAW, json!({"attempt": attempt, "status": response.status, "headers": events::redacted_headers(&response.headers), "body": body}));
+            self.emit(
+                LLM_RESPONSE_RAW,
+                json!({"attempt": attempt, "status": response.status, "headers": hooks::redacted_headers(&response.headers), "body": body}),
+            );
         }
     }
 
@@ -162,7 +169,7 @@ impl<'a> Emitter<'a> {
             Ok(f) => json!({
                 "status": "ok",
                 "duration_ms": duration_ms,
-                "usage": f.usage.as_ref().map(events::usage_payload),
+                "usage": f.usage.as_ref().map(hooks::usage_payload),
                 "finish_reason": f.finish_reason,
                 // Not `request_id`: that is the call's own id, which pairs its events.
                 "bedrock_request_id": f.request_id,
@@ -174,7 +181,7 @@ impl<'a> Emitter<'a> {
                 "error_kind": e.kind.prefix(),
             }),
         };
-        if let Some(d) = convert::degradation(&self.call.adjustments) {
+        if let Some(d) = translate::degradation(&self.call.adjustments) {
             data["degradation"] = d;
         }
         if let Some(t) = ttft {
@@ -248,7 +255,7 @@ pub(crate) fn with_retries<T>(
 }
 
 /// A transport failure as an attempt's outcome.
-pub(crate) fn network_failure(e: crate::transport::TransportError) -> (ProviderError, Next) {
+pub(crate) fn network_failure(e: crate::wire::transport::TransportError) -> (ProviderError, Next) {
     let next = if e.is_retryable() { Next::Retry { after: None } } else { Next::Stop };
     (e.into(), next)
 }
@@ -257,9 +264,9 @@ pub(crate) fn network_failure(e: crate::transport::TransportError) -> (ProviderE
 /// changed from the request in `degradation`.
 pub(crate) fn finish_response(mut response: ChatResponse, call: &PreparedCall) -> ChatResponse {
     if let Some(tool) = &call.answer_tool {
-        convert::answer_as_text(&mut response, tool);
+        crate::response::answer_as_text(&mut response, tool);
     }
-    response.degradation = convert::degradation(&call.adjustments);
+    response.degradation = translate::degradation(&call.adjustments);
     response
 }
 
@@ -270,7 +277,7 @@ pub(crate) fn with_prefill(request_json: &[u8], prefill: &str) -> Result<Vec<u8>
     if let Some(messages) = next.get_mut("messages").and_then(Value::as_array_mut) {
         messages.push(json!({"role": "assistant", "content": prefill}));
     }
-    Ok(crate::json_write::to_vec(&next))
+    Ok(crate::contract::json_write::to_vec(&next))
 }
 
 /// The text to continue from, when `response` stopped at `max_tokens` inside text: what it said

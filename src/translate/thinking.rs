@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 
 use super::turns::Turn;
 use super::{Adjustment, Rules, INTERLEAVED_THINKING_BETA};
+use crate::contract::messages::{ChatRequest, Role};
 use crate::error::ProviderError;
-use crate::messages::{ChatRequest, Role};
 
 /// The thinking sent for `request` on a model with `rules`, every change recorded: `None` for
 /// none.

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::error::{ErrorKind, ProviderError};
-use crate::transport::HttpResponse;
+use crate::wire::transport::HttpResponse;
 
 /// What was being called, for the hints.
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +104,7 @@ fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_i
 /// exception frame in a stream is read, without a body to parse.
 pub fn classify_said(status: u16, code: &str, said: &str, request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
     // Bedrock's words go into our error, but never a credential it (or a proxy) echoed.
-    let message = crate::scrub::scrub(said, &[]);
+    let message = crate::hooks::scrub::scrub(said, &[]);
     let CallContext { model_id, region, .. } = *ctx;
     let lower = message.to_ascii_lowercase();
     let (kind, text) = match code {

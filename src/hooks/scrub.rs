@@ -6,7 +6,7 @@
 //! shape: access key ids, 40-character secret keys, long tokens, Bedrock API keys and bearer
 //! tokens.
 
-use crate::events::REDACTED;
+use crate::hooks::REDACTED;
 
 /// Characters a key, secret or token is made of (base64, plus the URL-safe variants).
 fn token_char(c: char) -> bool {

@@ -4,8 +4,8 @@
 //! answers nothing. Bedrock's own message for that is terse; this module says which
 //! message and which id, and what to add or remove.
 
+use crate::contract::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role};
 use crate::error::ProviderError;
-use crate::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role};
 
 /// What a synthetic result says: the call was never answered.
 const UNANSWERED: &str = "error: this tool call got no result (the turn was interrupted before the tool answered); treat it as failed";

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::bedrock::CallContext;
 use crate::config::{self, ProviderConfig};
-use crate::convert::{self, Adjustment};
+use crate::contract::messages::ChatRequest;
+use crate::contract::validate;
 use crate::error::{ErrorKind, ProviderError};
-use crate::messages::ChatRequest;
 use crate::models;
 use crate::port::Platform;
-use crate::sign::{self, Unsigned};
-use crate::transport::{HttpRequest, Timeouts};
-use crate::validate;
+use crate::translate::{self, Adjustment};
+use crate::wire::bedrock::CallContext;
+use crate::wire::sign::{self, Unsigned};
+use crate::wire::transport::{HttpRequest, Timeouts};
 use crate::wire::{self, Api};
 
 /// What a call asks of Bedrock, whichever API serves it.
@@ -82,7 +82,7 @@ pub struct PreparedCall {
 }
 
 impl PreparedCall {
-    /// Context for [`crate::bedrock::classify`].
+    /// Context for [`crate::wire::bedrock::classify`].
     pub fn context(&self) -> CallContext<'_> {
         CallContext {
             model_id: &self.model_id,
@@ -121,7 +121,7 @@ impl PreparedCall {
 
 /// Parses, validates (or repairs), translates and signs a ChatRequest.
 pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operation) -> Result<PreparedCall, ProviderError> {
-    let mut request: ChatRequest = crate::parse::chat_request("request", request_json).map_err(ProviderError::validation)?;
+    let mut request: ChatRequest = crate::contract::parse::chat_request("request", request_json).map_err(ProviderError::validation)?;
     let config = ProviderConfig::resolve(platform.source())?;
     let config_warnings = config::unknown_keys(&platform.source().keys());
     let repaired_tool_calls = if config.repair_tool_sequences { validate::repair(&mut request) } else { Vec::new() };
@@ -158,7 +158,7 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     let (message_count, timeout) = (request.messages.len(), request.timeout);
     // The messages move into the translated body, which then holds everything sent: a big
     // request is held once here, not twice.
-    let mut translated = convert::to_anthropic(&mut request, &config, spec, api)?;
+    let mut translated = translate::to_anthropic(&mut request, &config, spec, api)?;
     drop(request);
     let (body_value, beta) = match (api, std::mem::take(&mut translated.body)) {
         (Api::Messages, Value::Object(map)) => {
@@ -169,17 +169,17 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     };
     // Sized before it is written, so a body Bedrock would refuse is never written, and the
     // buffer of one it takes is allocated once, at its size.
-    let size = crate::json_write::written_len(&body_value);
+    let size = crate::contract::json_write::written_len(&body_value);
     if api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
         drop(body_value);
         return Err(too_large(request_json, size));
     }
     let mut body = Vec::with_capacity(size);
-    crate::json_write::write_value(&mut body, &body_value);
+    crate::contract::json_write::write_value(&mut body, &body_value);
     if operation == Operation::CountTokens {
         use base64::Engine as _;
         let invoke_body = base64::engine::general_purpose::STANDARD.encode(&body);
-        body = crate::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}));
+        body = crate::contract::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}));
     }
     let target = Target { api, operation, model_id: &model_id, beta: beta.as_deref() };
     let http = sign_for(&config, &region, &target, body, platform)?;

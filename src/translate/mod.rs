@@ -10,7 +10,6 @@
 
 mod adjustment;
 mod cache;
-mod response;
 mod sampling;
 mod thinking;
 mod tools;
@@ -20,13 +19,12 @@ use serde_json::{json, Map, Value};
 
 pub use adjustment::{degradation, Adjustment};
 pub use cache::MAX_CACHE_POINTS;
-pub use response::{answer_as_text, finish_reason, from_anthropic, usage, BEDROCK_TRACE, CONTENT_FILTER, GUARDRAIL_ACTION};
 pub use thinking::MIN_THINKING_BUDGET;
 pub use tools::ANSWER_TOOL;
 
 use crate::config::ProviderConfig;
+use crate::contract::messages::ChatRequest;
 use crate::error::ProviderError;
-use crate::messages::ChatRequest;
 use crate::models::{ModelSpec, Sampling, Thinking};
 use crate::wire::Api;
 
@@ -409,13 +407,13 @@ mod tests {
         let e =
             translate(json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}})).unwrap_err().to_string();
         assert!(e.starts_with("validation: `response_format` type \"xml\""), "{e}");
-        let mut r = from_anthropic(
+        let mut r = crate::response::from_anthropic(
             &json!({"content": [{"type": "tool_use", "id": "a", "name": ANSWER_TOOL, "input": {"name": "Paris"}}], "stop_reason": "tool_use"}),
             "m",
             None,
         )
         .unwrap();
-        answer_as_text(&mut r, ANSWER_TOOL);
+        crate::response::answer_as_text(&mut r, ANSWER_TOOL);
         assert_eq!(serde_json::to_value(&r.content).unwrap(), json!([{"type": "text", "text": "{\"name\":\"Paris\"}"}]));
         assert_eq!((r.finish_reason.as_deref(), r.tool_calls.is_none()), (Some("stop"), true));
     }

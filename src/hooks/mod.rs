@@ -4,6 +4,8 @@
 //! Every event is scrubbed of the call's secrets before it leaves the component, whatever
 //! its payload: a last line of defence behind the header redaction.
 
+pub mod scrub;
+
 use serde_json::{json, Map, Value};
 
 /// `llm:request`: a request is about to be sent.
@@ -65,18 +67,18 @@ const SECRET_HEADERS: &[&str] = &["authorization", "x-amz-security-token"];
 pub fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
     // Written straight into one buffer sized for it, rather than through a `json!` object,
     // which would copy `data` (a stream's text deltas) once more.
-    let mut out = Vec::with_capacity(crate::json_write::capacity(data) + 64);
+    let mut out = Vec::with_capacity(crate::contract::json_write::capacity(data) + 64);
     out.extend_from_slice(format!("{{\"{LINE_KEY}\":").as_bytes());
-    crate::json_write::write_str(&mut out, event);
+    crate::contract::json_write::write_str(&mut out, event);
     out.extend_from_slice(b",\"data\":");
-    crate::json_write::write_value(&mut out, data);
+    crate::contract::json_write::write_value(&mut out, data);
     out.push(b'}');
     let mut text = String::from_utf8(out).expect("JSON written from strings is UTF-8");
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         // Secrets may appear JSON-escaped (a `/` never is, a `"` or `\` would be). A scan finds
         // them; a copy is made only where one is.
         let mut quoted = Vec::new();
-        crate::json_write::write_str(&mut quoted, secret);
+        crate::contract::json_write::write_str(&mut quoted, secret);
         let escaped = std::str::from_utf8(&quoted[1..quoted.len() - 1]).expect("JSON written from a string is UTF-8");
         let needles = [*secret, escaped];
         for needle in if escaped == *secret { &needles[..1] } else { &needles[..] } {
@@ -128,7 +130,7 @@ pub fn truncated(value: &Value) -> Value {
 
 /// The normative `usage` payload of `llm:response`: input (fresh + cache reads), output, and cache counts
 /// only when non-zero.
-pub fn usage_payload(usage: &crate::messages::Usage) -> Value {
+pub fn usage_payload(usage: &crate::contract::messages::Usage) -> Value {
     let mut u = json!({"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens});
     if let Some(n) = usage.cache_read_tokens {
         u["cache_read_tokens"] = json!(n);

@@ -4,8 +4,8 @@ use serde_json::{json, Map, Value};
 
 use super::Adjustment;
 use crate::config::ProviderConfig;
+use crate::contract::messages::ChatRequest;
 use crate::error::{number, ProviderError};
-use crate::messages::ChatRequest;
 
 /// Lowest `top_p` Anthropic accepts while thinking.
 const MIN_TOP_P_WITH_THINKING: f64 = 0.95;

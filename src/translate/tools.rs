@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::contract::messages::ChatRequest;
 use crate::error::ProviderError;
-use crate::messages::ChatRequest;
 
 /// Puts the tools, the tool choice and the answer's format into `body`; the answer tool's name
 /// when the answer comes as its input.
@@ -53,7 +53,7 @@ pub(super) fn apply(
 pub const ANSWER_TOOL: &str = "json_answer";
 
 /// The tool spec in Anthropic's shape.
-fn tool_spec(t: &crate::messages::ToolSpec) -> Value {
+fn tool_spec(t: &crate::contract::messages::ToolSpec) -> Value {
     let mut tool = Map::new();
     tool.insert("name".into(), json!(t.name));
     if let Some(d) = &t.description {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::messages::{ChatResponse, ContentBlock, Usage};
+use crate::contract::messages::{ChatResponse, ContentBlock, Usage};
 
 /// The key Bedrock adds to a guarded answer (the body, or a stream's last event):
 /// `INTERVENED` or `NONE`.
@@ -52,7 +52,7 @@ pub fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
         if let ContentBlock::ToolCall { name, input, .. } = block {
             if name == answer_tool {
                 *block = ContentBlock::Text {
-                    text: crate::json_write::to_string(&Value::Object(std::mem::take(input))),
+                    text: crate::contract::json_write::to_string(&Value::Object(std::mem::take(input))),
                     extensions: Map::new(),
                 };
                 answered = true;
