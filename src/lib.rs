@@ -11,22 +11,22 @@
 // (`call`: prepare and sign, the retry loop, the stream), Bedrock's wire formats (`wire`), the
 // answer assembled back (`response`), and the hook events along the way (`hooks`).
 // `provider` is the pipeline that strings them together.
-pub mod call;
+mod call;
 pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod error;
-pub mod hooks;
+mod hooks;
 pub mod info;
 pub mod models;
-pub mod port;
+mod port;
 pub mod provider;
-pub mod response;
-pub mod translate;
+mod response;
+mod translate;
 pub mod wire;
 
 /// The stream assembler, at the path the host's bench imports it from.
-pub use call::stream;
+pub use response::assembler as stream;
 /// The decoders of Bedrock's two stream formats, at the paths the host's emulator and bench
 /// import them from.
 pub use wire::{eventstream, sse};

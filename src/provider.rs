@@ -1,73 +1,75 @@
-//! The request pipelines: `complete` (InvokeModel, or a stream read whole, with continuation),
-//! `count-tokens` and `parse-tool-calls`. A call's events and its one retry loop are `call.rs`,
-//! building the request is `request.rs`, the stream state machine `stream.rs`, the port to the
-//! surroundings `port.rs`.
+//! The pipeline of a call, the whole flow in one place: the request is parsed once
+//! (`contract`), the configuration read once (`call::prepare::Setup`), then each round is
+//! prepared (validated, translated, signed: `call::prepare`), sent through the one retry loop
+//! (`call`), over either of Bedrock's wire formats (`wire`), and its answer assembled
+//! (`response`), with hook events along the way (`hooks`). `complete` continues an answer cut
+//! at `max_tokens` by extending the parsed request (`call::continuation`); the streaming
+//! interface is [`CompletionStream`] (`call::stream`); `count-tokens` and `parse-tool-calls`
+//! are the other exports. The port to the surroundings is [`Platform`].
 
 use serde_json::{json, Value};
 
-pub use crate::call::prepare::{prepare, Operation, PreparedCall};
+use crate::call::continuation::{continuable_text, stitch, with_prefill};
+use crate::call::prepare::{prepare, Operation, PreparedCall, Setup};
 pub use crate::call::stream::CompletionStream;
-use crate::call::{continuable_text, finish_response, network_failure, with_prefill, with_retries, Attempts, Emitter, Finished};
-use crate::contract::messages::{ChatResponse, ContentBlock};
+use crate::call::{network_failure, with_retries, Attempts};
+use crate::contract::messages::{ChatRequest, ChatResponse};
 use crate::error::{ErrorKind, ProviderError};
+use crate::hooks::emitter::{Emitter, Finished};
 pub use crate::port::Platform;
 use crate::wire::bedrock::Next;
 use crate::wire::transport::StreamingResponse;
 
-/// `complete`: ChatRequest JSON → ChatResponse JSON, with retries and hook events; an answer
-/// cut at `max_tokens` is continued and stitched when `max_continuations` allows.
+/// `complete`: ChatRequest JSON → ChatResponse, with retries and hook events; an answer cut at
+/// `max_tokens` is continued and stitched when `max_continuations` allows.
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
-    let (mut response, call) = complete_round(request_json, platform)?;
+    let request = parse(request_json)?;
+    let setup = Setup::resolve(platform)?;
+    // Kept only when an answer may be continued: each round sends it again.
+    let original = (setup.config.max_continuations > 0).then(|| request.clone());
+    let (mut response, call) = complete_round(request, &setup, platform, &|| serde_json::from_slice(request_json).ok())?;
     let mut round = 0;
-    while round < call.config.max_continuations && !call.thinking_on {
-        let Some(prefill) = continuable_text(&response) else { break };
+    while round < call.config.max_continuations && !call.report.thinking_on {
+        let (Some(original), Some(prefill)) = (&original, continuable_text(&response)) else { break };
         round += 1;
         let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(platform, &call).continuation(round, output_tokens, &prefill);
-        let (more, _) = complete_round(&with_prefill(request_json, &prefill)?, platform)?;
+        // The request as the caller wrote it with the text so far, to name what makes it too large.
+        let as_json = || {
+            let mut request: Value = serde_json::from_slice(request_json).ok()?;
+            if let Some(messages) = request.get_mut("messages").and_then(Value::as_array_mut) {
+                messages.push(json!({"role": "assistant", "content": prefill}));
+            }
+            Some(request)
+        };
+        let (more, _) = complete_round(with_prefill(original.clone(), &prefill), &setup, platform, &as_json)?;
         response = stitch(response, prefill.len(), more, round);
     }
     Ok(response)
 }
 
-/// One answer from two rounds: the text so far (its first `kept` bytes, the prefill) followed
-/// by the continuation, usage summed, the last round's finish and metadata.
-fn stitch(mut so_far: ChatResponse, kept: usize, more: ChatResponse, round: u32) -> ChatResponse {
-    let mut text: String =
-        so_far.content.iter().filter_map(|b| if let ContentBlock::Text { text, .. } = b { Some(text.as_str()) } else { None }).collect();
-    text.truncate(kept);
-    let mut blocks = more.content.into_iter().peekable();
-    if let Some(ContentBlock::Text { text: next, .. }) = blocks.next_if(|b| matches!(b, ContentBlock::Text { .. })) {
-        text.push_str(&next);
-    }
-    let mut content = vec![ContentBlock::Text { text, extensions: Default::default() }];
-    content.extend(blocks);
-    let usage = crate::contract::messages::Usage::sum(so_far.usage.take(), more.usage);
-    let mut metadata = more.metadata.unwrap_or_default();
-    metadata.insert("continuations".into(), json!(round));
-    ChatResponse {
-        tool_calls: more.tool_calls,
-        usage,
-        degradation: so_far.degradation.or(more.degradation),
-        finish_reason: more.finish_reason,
-        metadata: Some(metadata),
-        content,
-        extensions: so_far.extensions,
-    }
+/// The request, read once.
+fn parse(request_json: &[u8]) -> Result<ChatRequest, ProviderError> {
+    crate::contract::parse::chat_request("request", request_json).map_err(ProviderError::validation)
 }
 
 /// One Bedrock round of `complete`, and the call it made.
-fn complete_round(request_json: &[u8], platform: &dyn Platform) -> Result<(ChatResponse, PreparedCall), ProviderError> {
-    if wants_stream(request_json) {
-        return CompletionStream::open(request_json, platform, true)?.into_response_and_call();
+fn complete_round(
+    request: ChatRequest,
+    setup: &Setup,
+    platform: &dyn Platform,
+    as_json: &dyn Fn() -> Option<Value>,
+) -> Result<(ChatResponse, PreparedCall), ProviderError> {
+    if request.stream == Some(true) {
+        return CompletionStream::read_whole(request, setup, platform, as_json);
     }
-    let mut call = prepare(request_json, platform, Operation::Complete)?;
+    let mut call = prepare(request, setup, platform, Operation::Complete, as_json)?;
     Emitter::new(platform, &call).request(false);
     let started = platform.monotonic();
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| invoke_once(platform, call, attempt))
-        .map(|r| finish_response(r, &call));
+        .map(|r| crate::response::finish(r, &call.report));
     Emitter::new(platform, &call).response(outcome.as_ref().map(Finished::of), platform.monotonic().saturating_sub(started), None);
-    let secrets = call.config.credentials.secrets();
+    let secrets = call.secrets();
     match outcome {
         Ok(response) => Ok((response, call)),
         Err(e) => Err(e.without_secrets(&secrets)),
@@ -77,11 +79,11 @@ fn complete_round(request_json: &[u8], platform: &dyn Platform) -> Result<(ChatR
 /// One HTTP exchange of a call that answers with one JSON body: the body and Bedrock's request
 /// id, or the attempt's failure classified.
 fn exchange(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<(Value, Option<String>), (ProviderError, Next)> {
-    let response = platform.open(&call.http, &call.timeouts).and_then(StreamingResponse::read_all).map_err(network_failure)?;
+    let response = platform.open(&call.sent.http, &call.sent.timeouts).and_then(StreamingResponse::read_all).map_err(network_failure)?;
     Emitter::new(platform, call).raw_response(attempt, &response);
-    let request_id = response.header(call.api.request_id_header()).map(str::to_string);
+    let request_id = response.header(call.sent.api.request_id_header()).map(str::to_string);
     if !(200..300).contains(&response.status) {
-        return Err(crate::wire::classify_response(call.api, &response, &call.context()));
+        return Err(crate::wire::classify_response(call.sent.api, &response, &call.context()));
     }
     let body: Value = serde_json::from_slice(&response.body).map_err(|e| {
         (
@@ -96,7 +98,7 @@ fn exchange(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Resul
 /// One attempt.
 fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Result<ChatResponse, (ProviderError, Next)> {
     let (message, request_id) = exchange(platform, call, attempt)?;
-    crate::response::from_anthropic(&message, &call.model_id, request_id.as_deref()).map_err(|e| {
+    crate::response::from_anthropic(message, &call.sent.model_id, request_id.as_deref()).map_err(|e| {
         (ProviderError::new(ErrorKind::Bedrock, format!("unexpected response shape: {e}")).with_request_id(request_id), Next::Stop)
     })
 }
@@ -105,11 +107,13 @@ fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Re
 /// Bedrock's CountTokens (the request is translated exactly as `complete` would send it), as
 /// `{"input_tokens", "model", "request_id"}`.
 pub fn count_tokens(request_json: &[u8], platform: &dyn Platform) -> Result<Value, ProviderError> {
-    let mut call = prepare(request_json, platform, Operation::CountTokens)?;
+    let request = parse(request_json)?;
+    let setup = Setup::resolve(platform)?;
+    let mut call = prepare(request, &setup, platform, Operation::CountTokens, &|| serde_json::from_slice(request_json).ok())?;
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| {
         let (body, request_id) = exchange(platform, call, attempt)?;
         match body.get("inputTokens").and_then(Value::as_u64) {
-            Some(n) => Ok(json!({"input_tokens": n, "model": call.model_id, "request_id": request_id})),
+            Some(n) => Ok(json!({"input_tokens": n, "model": call.sent.model_id, "request_id": request_id})),
             None => Err((
                 ProviderError::new(ErrorKind::Bedrock, "Bedrock's CountTokens answer has no `inputTokens` number")
                     .with_request_id(request_id),
@@ -117,12 +121,7 @@ pub fn count_tokens(request_json: &[u8], platform: &dyn Platform) -> Result<Valu
             )),
         }
     });
-    outcome.map_err(|e| e.without_secrets(&call.config.credentials.secrets()))
-}
-
-/// Whether a ChatRequest asks for streaming; malformed JSON is left to `prepare` to report.
-fn wants_stream(request_json: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(request_json).ok().and_then(|v| v.get("stream").and_then(Value::as_bool)).unwrap_or(false)
+    outcome.map_err(|e| e.without_secrets(&call.secrets()))
 }
 
 /// `parse-tool-calls`: ChatResponse JSON → its `tool_calls`, or else the `tool_call` blocks of its
@@ -448,7 +447,8 @@ mod tests {
             if expected["outcome"] == "complete" {
                 let streamed = streamed.unwrap_or_else(|e| panic!("{name}: {e}"));
                 let plain =
-                    crate::response::from_anthropic(&expected["message"], "us.anthropic.claude-sonnet-4-5-20250929-v1:0", None).unwrap();
+                    crate::response::from_anthropic(expected["message"].clone(), "us.anthropic.claude-sonnet-4-5-20250929-v1:0", None)
+                        .unwrap();
                 let mut s = serde_json::to_value(&streamed).unwrap();
                 let mut p = serde_json::to_value(&plain).unwrap();
                 s["metadata"].as_object_mut().unwrap().remove("request_id");
@@ -467,6 +467,34 @@ mod tests {
                     assert_eq!(f.sent.borrow().len(), 1, "{name}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_stream_read_whole_emits_the_hook_events_a_streamed_one_does() {
+        // `complete` with `stream` makes our events only for the hook events: the lines must be
+        // those of the streaming interface reading the same stream, in the same order.
+        let index = vector("streams/index.json");
+        for case in index.as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let body = std::fs::read(format!("{}/testdata/streams/{name}.bin", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let whole = streaming_fake(body.clone(), &[7]);
+            let outcome = complete(br#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#, &whole);
+            let streamed = streaming_fake(body, &[7]);
+            let mut stream = CompletionStream::open(br#"{"messages":[{"role":"user","content":"x"}]}"#, &streamed, false).unwrap();
+            while let Ok(Some(_)) = stream.next_event() {}
+            drop(stream);
+            if outcome.is_ok() {
+                assert_eq!(*whole.events.borrow(), *streamed.events.borrow(), "{name}");
+                assert!(whole.events.borrow().iter().any(|l| l.contains("llm:stream_block_start")), "{name}");
+            }
+            // Without hook events no event is made at all, and the answer is the same.
+            let mut quiet =
+                streaming_fake(std::fs::read(format!("{}/testdata/streams/{name}.bin", env!("CARGO_MANIFEST_DIR"))).unwrap(), &[7]);
+            quiet.config.insert("stream_events", "false");
+            let without = complete(br#"{"messages":[{"role":"user","content":"x"}],"stream":true}"#, &quiet);
+            assert_eq!(without.map_err(|e| e.to_string()), outcome.map_err(|e| e.to_string()), "{name}");
+            assert!(!quiet.events.borrow().iter().any(|l| l.contains("llm:stream_block") || l.contains("llm:stream_thinking")), "{name}");
         }
     }
 
@@ -615,7 +643,7 @@ mod tests {
             let expected = &case["expected"];
             if expected["outcome"] == "complete" {
                 let streamed = streamed.unwrap_or_else(|e| panic!("{name}: {e}"));
-                let plain = crate::response::from_anthropic(&expected["message"], "anthropic.claude-sonnet-5", None).unwrap();
+                let plain = crate::response::from_anthropic(expected["message"].clone(), "anthropic.claude-sonnet-5", None).unwrap();
                 let mut s = serde_json::to_value(&streamed).unwrap();
                 let mut p = serde_json::to_value(&plain).unwrap();
                 s["metadata"].as_object_mut().unwrap().remove("request_id");

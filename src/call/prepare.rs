@@ -1,6 +1,7 @@
-//! From ChatRequest JSON to a signed Bedrock call: configuration, validation (or repair),
-//! translation to the model's rules, the model id to call (and the ones to fall back to),
-//! and SigV4. No network traffic happens here.
+//! From a parsed ChatRequest to a signed Bedrock call: validation (or repair), translation to
+//! the model's rules, the model id to call (and the ones to fall back to), and SigV4. No
+//! network traffic happens here. The configuration is read once per call ([`Setup`]), not once
+//! per round.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::wire::{self, Api};
 /// What a call asks of Bedrock, whichever API serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Operation {
+pub(crate) enum Operation {
     /// One JSON answer (InvokeModel; a Messages API call without `stream`).
     Complete,
     /// An answer streamed as it is generated (InvokeModelWithResponseStream's event stream;
@@ -32,98 +33,143 @@ pub enum Operation {
     CountTokens,
 }
 
-/// A fully prepared Bedrock call: what to send and the context for errors.
+/// What a call reads from its surroundings once, however many rounds it takes: the
+/// configuration, and the config keys it does not know (warned about in every round).
 #[derive(Debug, Clone)]
-pub struct PreparedCall {
-    /// The signed request.
-    pub http: HttpRequest,
-    /// Limits for the exchange.
-    pub timeouts: Timeouts,
-    /// Model id in the URL.
-    pub model_id: String,
-    /// Signing region.
-    pub region: String,
-    /// Whether we chose a cross-region profile (the caller gave a bare id).
-    pub cross_region: bool,
+pub(crate) struct Setup {
+    pub(crate) config: ProviderConfig,
+    pub(crate) config_warnings: Vec<(String, Option<&'static str>)>,
+}
+
+impl Setup {
+    /// Reads the configuration from `platform`.
+    pub(crate) fn resolve(platform: &dyn Platform) -> Result<Setup, ProviderError> {
+        let config = ProviderConfig::resolve(platform.source())?;
+        let config_warnings = config::unknown_keys(&platform.source().keys());
+        Ok(Setup { config, config_warnings })
+    }
+}
+
+/// A fully prepared Bedrock call: what is sent, and what is reported about how it was made.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedCall {
+    /// What goes to Bedrock.
+    pub(crate) sent: Outbound,
+    /// What the call's events and its answer report.
+    pub(crate) report: Report,
     /// The configuration used.
-    pub config: ProviderConfig,
-    /// The Anthropic body as JSON, for debug events.
-    pub body: Value,
-    /// Messages in the request, for events.
-    pub message_count: usize,
-    /// Thinking budget sent, if any.
-    pub thinking_budget: Option<u32>,
-    /// Changes made so the model takes the request (reported as `degradation`).
-    pub adjustments: Vec<Adjustment>,
-    /// The answer tool of a JSON `response_format`.
-    pub answer_tool: Option<String>,
+    pub(crate) config: ProviderConfig,
+}
+
+/// What goes to Bedrock, and what sending it to the model's next id needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbound {
+    /// The signed request.
+    pub(crate) http: HttpRequest,
+    /// Limits for the exchange.
+    pub(crate) timeouts: Timeouts,
+    /// Model id in the URL (or the Messages API body).
+    pub(crate) model_id: String,
+    /// Signing region.
+    pub(crate) region: String,
+    /// Whether we chose a cross-region profile (the caller gave a bare id).
+    pub(crate) cross_region: bool,
     /// Other ids for the same model, to try in order when Bedrock refuses this one as an
     /// unknown profile or as not callable on demand.
-    pub fallbacks: Vec<String>,
-    /// Unknown config keys, each with the closest known key.
-    pub config_warnings: Vec<(String, Option<&'static str>)>,
-    /// Ids of tool calls answered with a synthetic error result.
-    pub repaired_tool_calls: Vec<String>,
-    /// This call's own id (a UUID v4), in every event it emits: the Amplifier kernel pairs a
-    /// call's `llm:request`, `llm:response`, retry and stream events by it.
-    pub call_id: String,
+    pub(crate) fallbacks: Vec<String>,
     /// The API the call goes through.
-    pub api: Api,
-    /// Whether the model thinks in this call (budget or adaptive thinking): such answers are
-    /// never continued.
-    pub thinking_on: bool,
-    /// The `output_config.effort` sent, if any.
-    pub effort: Option<&'static str>,
-    /// Why the model is deprecated, when it is (a `provider:model_deprecated` warning).
-    pub deprecated: Option<&'static str>,
+    pub(crate) api: Api,
     /// The betas of a Messages API call, sent as its `anthropic-beta` header.
     beta: Option<String>,
     operation: Operation,
 }
 
+/// What is reported about the call: in its hook events and in the answer (`degradation`, the
+/// JSON `response_format` answer as text).
+#[derive(Debug, Clone)]
+pub(crate) struct Report {
+    /// This call's own id (a UUID v4), in every event it emits: the Amplifier kernel pairs a
+    /// call's `llm:request`, `llm:response`, retry and stream events by it.
+    pub(crate) call_id: String,
+    /// The Anthropic body as JSON, kept only for the debug events that show it.
+    pub(crate) body: Option<Value>,
+    /// `max_tokens` as sent.
+    pub(crate) max_tokens: u32,
+    /// Messages in the request.
+    pub(crate) message_count: usize,
+    /// Thinking budget sent, if any.
+    pub(crate) thinking_budget: Option<u32>,
+    /// Whether the model thinks in this call (budget or adaptive thinking): such answers are
+    /// never continued.
+    pub(crate) thinking_on: bool,
+    /// The `output_config.effort` sent, if any.
+    pub(crate) effort: Option<&'static str>,
+    /// Changes made so the model takes the request (reported as `degradation`).
+    pub(crate) adjustments: Vec<Adjustment>,
+    /// The answer tool of a JSON `response_format`.
+    pub(crate) answer_tool: Option<String>,
+    /// Unknown config keys, each with the closest known key.
+    pub(crate) config_warnings: Vec<(String, Option<&'static str>)>,
+    /// Ids of tool calls answered with a synthetic error result.
+    pub(crate) repaired_tool_calls: Vec<String>,
+    /// Why the model is deprecated, when it is (a `provider:model_deprecated` warning).
+    pub(crate) deprecated: Option<&'static str>,
+}
+
 impl PreparedCall {
-    /// Context for [`crate::wire::bedrock::classify`].
-    pub fn context(&self) -> CallContext<'_> {
+    /// Context for [`crate::wire::bedrock::classify_response`].
+    pub(crate) fn context(&self) -> CallContext<'_> {
         CallContext {
-            model_id: &self.model_id,
-            region: &self.region,
-            cross_region: self.cross_region,
+            model_id: &self.sent.model_id,
+            region: &self.sent.region,
+            cross_region: self.sent.cross_region,
             cross_region_enabled: self.config.use_cross_region_inference,
-            more_ids: !self.fallbacks.is_empty(),
+            more_ids: !self.sent.fallbacks.is_empty(),
         }
+    }
+
+    /// Every secret of the call's credentials, to scrub errors and events of them.
+    pub(crate) fn secrets(&self) -> Vec<&str> {
+        self.config.credentials.secrets()
     }
 
     /// Moves to the next id for the model, signed afresh; `None` when there is none left.
     /// Returns the id given up.
-    pub fn fall_back(&mut self, platform: &dyn Platform, reason: &str) -> Result<Option<String>, ProviderError> {
-        if self.fallbacks.is_empty() {
+    pub(crate) fn fall_back(&mut self, platform: &dyn Platform, reason: &str) -> Result<Option<String>, ProviderError> {
+        let sent = &mut self.sent;
+        if sent.fallbacks.is_empty() {
             return Ok(None);
         }
-        let next = self.fallbacks.remove(0);
-        let previous = std::mem::replace(&mut self.model_id, next);
-        let target = Target { api: self.api, operation: self.operation, model_id: &self.model_id, beta: self.beta.as_deref() };
-        self.http = sign_for(&self.config, &self.region, &target, std::mem::take(&mut self.http.body), platform)?;
-        match self.adjustments.iter_mut().find(|a| a.field == "model") {
+        let next = sent.fallbacks.remove(0);
+        let previous = std::mem::replace(&mut sent.model_id, next);
+        let target = Target { api: sent.api, operation: sent.operation, model_id: &sent.model_id, beta: sent.beta.as_deref() };
+        sent.http = sign_for(&self.config, &sent.region, &target, std::mem::take(&mut sent.http.body), platform)?;
+        match self.report.adjustments.iter_mut().find(|a| a.field == "model") {
             Some(a) => {
-                a.actual = self.model_id.clone();
+                a.actual = sent.model_id.clone();
                 a.reason = format!("{}; then {reason}", a.reason);
             }
-            None => self.adjustments.push(Adjustment {
+            None => self.report.adjustments.push(Adjustment {
                 field: "model",
                 requested: previous.clone(),
-                actual: self.model_id.clone(),
-                reason: format!("Bedrock refused `{previous}` in {}: {reason}", self.region),
+                actual: sent.model_id.clone(),
+                reason: format!("Bedrock refused `{previous}` in {}: {reason}", sent.region),
             }),
         }
         Ok(Some(previous))
     }
 }
 
-/// Parses, validates (or repairs), translates and signs a ChatRequest.
-pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operation) -> Result<PreparedCall, ProviderError> {
-    let mut request: ChatRequest = crate::contract::parse::chat_request("request", request_json).map_err(ProviderError::validation)?;
-    let config = ProviderConfig::resolve(platform.source())?;
-    let config_warnings = config::unknown_keys(&platform.source().keys());
+/// Validates (or repairs), translates and signs a parsed ChatRequest. `as_json` gives the
+/// request as JSON, called only to name what makes a body too large for InvokeModel.
+pub(crate) fn prepare(
+    mut request: ChatRequest,
+    setup: &Setup,
+    platform: &dyn Platform,
+    operation: Operation,
+    as_json: &dyn Fn() -> Option<Value>,
+) -> Result<PreparedCall, ProviderError> {
+    let config = &setup.config;
     let repaired_tool_calls = if config.repair_tool_sequences { validate::repair(&mut request) } else { Vec::new() };
     validate::validate(&request)?;
 
@@ -158,7 +204,7 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     let (message_count, timeout) = (request.messages.len(), request.timeout);
     // The messages move into the translated body, which then holds everything sent: a big
     // request is held once here, not twice.
-    let mut translated = translate::to_anthropic(&mut request, &config, spec, api)?;
+    let mut translated = translate::to_anthropic(&mut request, config, spec, api)?;
     drop(request);
     let (body_value, beta) = match (api, std::mem::take(&mut translated.body)) {
         (Api::Messages, Value::Object(map)) => {
@@ -172,7 +218,7 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
     let size = crate::contract::json_write::written_len(&body_value);
     if api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
         drop(body_value);
-        return Err(too_large(request_json, size));
+        return Err(too_large(as_json(), size));
     }
     let mut body = Vec::with_capacity(size);
     crate::contract::json_write::write_value(&mut body, &body_value);
@@ -182,7 +228,7 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         body = crate::contract::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}));
     }
     let target = Target { api, operation, model_id: &model_id, beta: beta.as_deref() };
-    let http = sign_for(&config, &region, &target, body, platform)?;
+    let http = sign_for(config, &region, &target, body, platform)?;
 
     let total = match timeout {
         Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
@@ -199,27 +245,24 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
         timeouts = timeouts.streaming(config.stream_idle_timeout);
     }
     Ok(PreparedCall {
-        http,
-        timeouts,
-        cross_region: model_id != requested,
-        model_id,
-        region,
-        body: body_value,
-        message_count,
-        thinking_budget: translated.thinking_budget,
-        thinking_on: translated.thinking_budget.is_some() || translated.adaptive_thinking,
-        effort: translated.effort,
-        deprecated: spec.and_then(|m| m.deprecated),
-        api,
-        beta,
-        adjustments: translated.adjustments,
-        answer_tool: translated.answer_tool,
-        fallbacks,
-        config_warnings,
-        repaired_tool_calls,
-        call_id: uuid_v4(platform.random_u64(), platform.random_u64()),
-        operation,
-        config,
+        sent: Outbound { http, timeouts, cross_region: model_id != requested, model_id, region, fallbacks, api, beta, operation },
+        report: Report {
+            call_id: uuid_v4(platform.random_u64(), platform.random_u64()),
+            // Only the debug events show the body; without them it is not kept (it holds the
+            // whole conversation a second time, beside the bytes sent).
+            body: (config.debug || config.raw_debug).then_some(body_value),
+            max_tokens: translated.max_tokens,
+            message_count,
+            thinking_budget: translated.thinking_budget,
+            thinking_on: translated.thinking_budget.is_some() || translated.adaptive_thinking,
+            effort: translated.effort,
+            adjustments: translated.adjustments,
+            answer_tool: translated.answer_tool,
+            config_warnings: setup.config_warnings.clone(),
+            repaired_tool_calls,
+            deprecated: spec.and_then(|m| m.deprecated),
+        },
+        config: config.clone(),
     })
 }
 
@@ -230,12 +273,12 @@ pub fn prepare(request_json: &[u8], platform: &dyn Platform, operation: Operatio
 /// one applied. The Messages API (`bedrock-mantle`) has no published limit of its own (AWS's
 /// `inference-messages-api` and `quotas-mantle` pages name none; the 32 MB of Anthropic's API
 /// reference is Anthropic's own endpoint), so no limit is applied there.
-pub const INVOKE_MAX_BODY_BYTES: usize = 20_000_000;
+pub(crate) const INVOKE_MAX_BODY_BYTES: usize = 20_000_000;
 
 /// The `validation:` error of a request whose InvokeModel body would be `size` bytes, over
 /// [`INVOKE_MAX_BODY_BYTES`], naming the field that holds most of it.
-fn too_large(request_json: &[u8], size: usize) -> ProviderError {
-    let (path, bytes) = serde_json::from_slice(request_json).map(|v| bulk(&v)).unwrap_or_default();
+fn too_large(request: Option<Value>, size: usize) -> ProviderError {
+    let (path, bytes) = request.map(|v| bulk(&v)).unwrap_or_default();
     let what = if path.is_empty() { "the conversation as a whole".to_string() } else { format!("`{path}` ({bytes} bytes)") };
     ProviderError::validation(format!(
         "the request is too large for Bedrock: its InvokeModel body would be {size} bytes, and InvokeModel takes at most 20 MB \

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 /// First backoff ceiling.
-pub const BASE_DELAY: Duration = Duration::from_millis(500);
+pub(crate) const BASE_DELAY: Duration = Duration::from_millis(500);
 /// Largest backoff ceiling.
-pub const MAX_DELAY: Duration = Duration::from_secs(20);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(20);
 
 /// Retry settings for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
     /// Most total time spent waiting between attempts.
@@ -21,7 +21,7 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// The wait before retry number `retry` (0-based), from a uniformly random `u64`.
-    pub fn backoff(retry: u32, random: u64) -> Duration {
+    pub(crate) fn backoff(retry: u32, random: u64) -> Duration {
         let ceiling = BASE_DELAY.saturating_mul(1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX)).min(MAX_DELAY);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
         // Scaling (not `%`) keeps the draw uniform and maps u64::MAX to the ceiling itself.
@@ -31,7 +31,7 @@ impl RetryPolicy {
 
     /// Whether a retry is allowed after `retries_done` retries and `waited` so far, given the
     /// next wait.
-    pub fn allows(&self, retries_done: u32, waited: Duration, next_wait: Duration) -> bool {
+    pub(crate) fn allows(&self, retries_done: u32, waited: Duration, next_wait: Duration) -> bool {
         retries_done < self.max_retries && waited + next_wait <= self.budget
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 /// `value` as compact JSON, in a buffer sized for it up front: a stream's events carry up to
 /// 64 KB of text each, and growing the buffer by doubling from a few bytes costs more than
 /// writing the JSON itself (it halved the stream's throughput, measured).
-pub fn to_vec(value: &Value) -> Vec<u8> {
+pub(crate) fn to_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(capacity(value));
     write_value(&mut out, value);
     out
@@ -21,7 +21,7 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
 
 /// Room for `value` as JSON: its top-level strings (where a stream event's text is) with an
 /// allowance for escapes, and the rest.
-pub fn capacity(value: &Value) -> usize {
+pub(crate) fn capacity(value: &Value) -> usize {
     let strings: usize = value.as_object().map_or(0, |o| o.values().filter_map(Value::as_str).map(str::len).sum());
     strings + strings / 8 + 256
 }
@@ -29,7 +29,7 @@ pub fn capacity(value: &Value) -> usize {
 /// The length of `value` written as compact JSON, exactly, without writing it: a request body
 /// is sized (against Bedrock's limit) and then written into a buffer of just that size, never
 /// grown by doubling (which held up to three copies of a big body at once).
-pub fn written_len(value: &Value) -> usize {
+pub(crate) fn written_len(value: &Value) -> usize {
     match value {
         Value::Null | Value::Bool(true) => 4,
         Value::Bool(false) => 5,
@@ -55,19 +55,21 @@ fn str_len(text: &str) -> usize {
 }
 
 /// `value` as compact JSON text.
-pub fn to_string(value: &Value) -> String {
+pub(crate) fn to_string(value: &Value) -> String {
     String::from_utf8(to_vec(value)).expect("JSON written from strings is UTF-8")
 }
 
-/// `value` as JSON indented by two spaces, as `serde_json::to_string_pretty` writes it.
-pub fn to_string_pretty(value: &Value) -> String {
+/// `value` as JSON indented by two spaces, as `serde_json::to_string_pretty` writes it (the
+/// command line's answers).
+#[cfg(any(target_arch = "wasm32", test))]
+pub(crate) fn to_string_pretty(value: &Value) -> String {
     let mut out = Vec::new();
     write(&mut out, value, Some(0));
     String::from_utf8(out).expect("JSON written from strings is UTF-8")
 }
 
 /// `value` as compact JSON appended to `out`.
-pub fn write_value(out: &mut Vec<u8>, value: &Value) {
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
     write(out, value, None);
 }
 
@@ -132,7 +134,7 @@ static ESCAPES: [u8; 256] = {
 };
 
 /// `text` as a JSON string (quoted, escaped) appended to `out`.
-pub fn write_str(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');

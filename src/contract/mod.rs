@@ -3,7 +3,7 @@
 //! repaired) before anything is sent, and the one JSON writer for everything the component
 //! writes.
 
-pub mod json_write;
+pub(crate) mod json_write;
 pub mod messages;
-pub mod parse;
-pub mod validate;
+pub(crate) mod parse;
+pub(crate) mod validate;

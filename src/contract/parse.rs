@@ -17,7 +17,7 @@ use crate::contract::messages::{ChatRequest, ContentBlock, Message, MessageConte
 
 /// What is wrong with a request, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShapeError {
+pub(crate) struct ShapeError {
     /// The field's path from the request's root (`messages[0].role`); empty for the root itself.
     pub path: String,
     /// What is wrong, in serde's words (`invalid type: integer \`42\`, expected a string`).
@@ -35,7 +35,7 @@ impl fmt::Display for ShapeError {
 }
 
 /// Parses `bytes` as an Amplifier ChatRequest. `what` names the input in errors ("request").
-pub fn chat_request(what: &str, bytes: &[u8]) -> Result<ChatRequest, String> {
+pub(crate) fn chat_request(what: &str, bytes: &[u8]) -> Result<ChatRequest, String> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid JSON of the expected shape: {e}"))?;
     chat_request_from_value(value).map_err(|e| {
         if e.path.is_empty() {
@@ -47,7 +47,7 @@ pub fn chat_request(what: &str, bytes: &[u8]) -> Result<ChatRequest, String> {
 }
 
 /// A ChatRequest from an already parsed JSON value.
-pub fn chat_request_from_value(value: Value) -> Result<ChatRequest, ShapeError> {
+pub(crate) fn chat_request_from_value(value: Value) -> Result<ChatRequest, ShapeError> {
     let root = At::Root;
     let mut fields = Fields::of(value, &root)?;
     let messages = fields.required("messages", |v, at| list(v, at, message))?;
@@ -118,7 +118,7 @@ fn message_content(value: Value, at: &At<'_>) -> Result<MessageContent, ShapeErr
 const BLOCK_TYPES: &[&str] = &["text", "thinking", "redacted_thinking", "tool_call", "tool_result", "image", "document", "reasoning"];
 
 /// One content block: `type` picks the variant; the other keys it does not name are kept.
-pub fn content_block(value: Value, at: &At<'_>) -> Result<ContentBlock, ShapeError> {
+pub(crate) fn content_block(value: Value, at: &At<'_>) -> Result<ContentBlock, ShapeError> {
     let mut fields = Fields::of(value, at)?;
     let kind = fields.required("type", string)?;
     let block = match kind.as_str() {
@@ -190,7 +190,7 @@ impl<'de> Deserialize<'de> for ContentBlock {
 
 /// Where a value sits in the request; turned into a path string only for an error.
 #[derive(Debug, Clone, Copy)]
-pub enum At<'a> {
+pub(crate) enum At<'a> {
     /// The request itself.
     Root,
     /// A key of an object.

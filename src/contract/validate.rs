@@ -15,7 +15,7 @@ const UNANSWERED: &str = "error: this tool call got no result (the turn was inte
 /// right after the call, beside any real results and ahead of the user's text). Calls in the
 /// last assistant message are left alone: their results may simply not exist yet. Returns the
 /// ids answered.
-pub fn repair(request: &mut ChatRequest) -> Vec<String> {
+pub(crate) fn repair(request: &mut ChatRequest) -> Vec<String> {
     let mut repaired = Vec::new();
     let mut pending: Vec<(String, String)> = Vec::new();
     let mut i = 0;
@@ -61,7 +61,7 @@ pub fn repair(request: &mut ChatRequest) -> Vec<String> {
 }
 
 /// Checks `request` and names the first problem found.
-pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
+pub(crate) fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
     for (i, tool) in request.tools.iter().flatten().enumerate() {
         if tool.name.trim().is_empty() {
             return Err(ProviderError::validation(format!(

@@ -4,58 +4,60 @@
 //! Every event is scrubbed of the call's secrets before it leaves the component, whatever
 //! its payload: a last line of defence behind the header redaction.
 
-pub mod scrub;
+pub(crate) mod emitter;
+pub(crate) mod scrub;
+pub(crate) mod stream;
 
 use serde_json::{json, Map, Value};
 
 /// `llm:request`: a request is about to be sent.
-pub const LLM_REQUEST: &str = "llm:request";
+pub(crate) const LLM_REQUEST: &str = "llm:request";
 /// `llm:response`: the request finished (status `ok` or `error`).
-pub const LLM_RESPONSE: &str = "llm:response";
+pub(crate) const LLM_RESPONSE: &str = "llm:response";
 /// `llm:request:debug`: the request body, long strings truncated (config `debug`).
-pub const LLM_REQUEST_DEBUG: &str = "llm:request:debug";
+pub(crate) const LLM_REQUEST_DEBUG: &str = "llm:request:debug";
 /// `llm:response:debug`: the response, long strings truncated (config `debug`).
-pub const LLM_RESPONSE_DEBUG: &str = "llm:response:debug";
+pub(crate) const LLM_RESPONSE_DEBUG: &str = "llm:response:debug";
 /// `llm:request:raw`: the complete HTTP request, credentials redacted (config `raw_debug`).
-pub const LLM_REQUEST_RAW: &str = "llm:request:raw";
+pub(crate) const LLM_REQUEST_RAW: &str = "llm:request:raw";
 /// `llm:response:raw`: the complete HTTP response (config `raw_debug`).
-pub const LLM_RESPONSE_RAW: &str = "llm:response:raw";
+pub(crate) const LLM_RESPONSE_RAW: &str = "llm:response:raw";
 /// `provider:config_warning`: a config key this component does not know (`key`, `closest_key`, `message`).
-pub const PROVIDER_CONFIG_WARNING: &str = "provider:config_warning";
+pub(crate) const PROVIDER_CONFIG_WARNING: &str = "provider:config_warning";
 /// `provider:tool_sequence_repaired`: unanswered tool calls got synthetic error results (`tool_call_ids`, `count`).
-pub const PROVIDER_TOOL_SEQUENCE_REPAIRED: &str = "provider:tool_sequence_repaired";
+pub(crate) const PROVIDER_TOOL_SEQUENCE_REPAIRED: &str = "provider:tool_sequence_repaired";
 /// `provider:model_fallback`: Bedrock refused an id and the model's next id was called (`from`, `to`, `reason`).
-pub const PROVIDER_MODEL_FALLBACK: &str = "provider:model_fallback";
+pub(crate) const PROVIDER_MODEL_FALLBACK: &str = "provider:model_fallback";
 /// `provider:model_deprecated`: the call goes to a model Bedrock marks deprecated (`message`: what to move to).
-pub const PROVIDER_MODEL_DEPRECATED: &str = "provider:model_deprecated";
+pub(crate) const PROVIDER_MODEL_DEPRECATED: &str = "provider:model_deprecated";
 /// `provider:retry`: a failed attempt will be tried again after a wait (`attempt` is the
 /// number of the attempt to come, `max_retries`, `delay` in seconds, `reason` (the error's
 /// prefix), `error_type`, `error_message`).
-pub const PROVIDER_RETRY: &str = "provider:retry";
+pub(crate) const PROVIDER_RETRY: &str = "provider:retry";
 /// `provider:throttle`: Bedrock refused for rate or quota reasons (`attempt`, `delay` before
 /// the next try or null when none is left, `error_message`); precedes the `provider:retry`.
-pub const PROVIDER_THROTTLE: &str = "provider:throttle";
+pub(crate) const PROVIDER_THROTTLE: &str = "provider:throttle";
 /// `provider:continuation`: an answer stopped at `max_tokens` and is being continued (`round`,
 /// `max_continuations`, `output_tokens` so far, `characters` of text so far).
-pub const PROVIDER_CONTINUATION: &str = "provider:continuation";
+pub(crate) const PROVIDER_CONTINUATION: &str = "provider:continuation";
 /// `llm:stream_block_start`: a content block began in a streamed answer (`block_index`,
 /// `block_type`: text, thinking, redacted_thinking or tool_use; `name` and `id` for tool_use).
-pub const LLM_STREAM_BLOCK_START: &str = "llm:stream_block_start";
+pub(crate) const LLM_STREAM_BLOCK_START: &str = "llm:stream_block_start";
 /// `llm:stream_block_delta`: more text of a text block (`block_index`, `block_type`,
 /// `sequence` counted from 0 per block, `text`, never empty).
-pub const LLM_STREAM_BLOCK_DELTA: &str = "llm:stream_block_delta";
+pub(crate) const LLM_STREAM_BLOCK_DELTA: &str = "llm:stream_block_delta";
 /// `llm:stream_thinking_delta`: more of a thinking block, same keys as a block delta; apart
 /// so a display that hides thinking can skip it by name.
-pub const LLM_STREAM_THINKING_DELTA: &str = "llm:stream_thinking_delta";
+pub(crate) const LLM_STREAM_THINKING_DELTA: &str = "llm:stream_thinking_delta";
 /// `llm:stream_block_end`: a content block is complete (`block_index`, `block_type`).
-pub const LLM_STREAM_BLOCK_END: &str = "llm:stream_block_end";
+pub(crate) const LLM_STREAM_BLOCK_END: &str = "llm:stream_block_end";
 /// `llm:stream_aborted`: a stream failed after content had been delivered (`error`: `type`
 /// (the error's prefix) and `msg`; `blocks_started`).
-pub const LLM_STREAM_ABORTED: &str = "llm:stream_aborted";
+pub(crate) const LLM_STREAM_ABORTED: &str = "llm:stream_aborted";
 /// The key that marks a stderr line as an event.
-pub const LINE_KEY: &str = "amplifier_event";
+pub(crate) const LINE_KEY: &str = "amplifier_event";
 /// What replaces a secret.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Strings in debug events are cut to this many characters.
 const DEBUG_STRING_LIMIT: usize = 500;
@@ -64,7 +66,7 @@ const DEBUG_STRING_LIMIT: usize = 500;
 const SECRET_HEADERS: &[&str] = &["authorization", "x-amz-security-token"];
 
 /// The stderr line for `event` with `data`, with every secret in `secrets` replaced.
-pub fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
+pub(crate) fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
     // Written straight into one buffer sized for it, rather than through a `json!` object,
     // which would copy `data` (a stream's text deltas) once more.
     let mut out = Vec::with_capacity(crate::contract::json_write::capacity(data) + 64);
@@ -91,7 +93,7 @@ pub fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
 }
 
 /// Headers as a JSON object, credential values redacted.
-pub fn redacted_headers(headers: &[(String, String)]) -> Value {
+pub(crate) fn redacted_headers(headers: &[(String, String)]) -> Value {
     let mut out = Map::new();
     for (k, v) in headers {
         let value = if SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
@@ -109,7 +111,7 @@ pub fn redacted_headers(headers: &[(String, String)]) -> Value {
 }
 
 /// `value` with every string longer than the debug limit cut, saying how much was cut.
-pub fn truncated(value: &Value) -> Value {
+pub(crate) fn truncated(value: &Value) -> Value {
     match value {
         Value::String(s) if s.chars().count() > DEBUG_STRING_LIMIT => {
             let kept: String = s.chars().take(DEBUG_STRING_LIMIT).collect();
@@ -130,7 +132,7 @@ pub fn truncated(value: &Value) -> Value {
 
 /// The normative `usage` payload of `llm:response`: input (fresh + cache reads), output, and cache counts
 /// only when non-zero.
-pub fn usage_payload(usage: &crate::contract::messages::Usage) -> Value {
+pub(crate) fn usage_payload(usage: &crate::contract::messages::Usage) -> Value {
     let mut u = json!({"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens});
     if let Some(n) = usage.cache_read_tokens {
         u["cache_read_tokens"] = json!(n);

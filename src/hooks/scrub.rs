@@ -35,7 +35,7 @@ fn looks_like_credential(run: &str) -> bool {
 }
 
 /// `text` with the `known` secrets (the call's own credentials) replaced by `<redacted>`.
-pub fn remove(text: &str, known: &[&str]) -> String {
+pub(crate) fn remove(text: &str, known: &[&str]) -> String {
     let mut out = text.to_string();
     for secret in known.iter().filter(|s| s.len() >= 4) {
         out = out.replace(secret, REDACTED);
@@ -45,7 +45,7 @@ pub fn remove(text: &str, known: &[&str]) -> String {
 
 /// `text` with `known` secrets and anything credential-shaped replaced by `<redacted>`: for
 /// text from outside (Bedrock's messages), which may hold credentials we never had.
-pub fn scrub(text: &str, known: &[&str]) -> String {
+pub(crate) fn scrub(text: &str, known: &[&str]) -> String {
     let out = remove(text, known);
     let mut result = String::with_capacity(out.len());
     let mut rest = out.as_str();

@@ -7,14 +7,14 @@ use crate::contract::messages::{ChatResponse, ContentBlock, Usage};
 
 /// The key Bedrock adds to a guarded answer (the body, or a stream's last event):
 /// `INTERVENED` or `NONE`.
-pub const GUARDRAIL_ACTION: &str = "amazon-bedrock-guardrailAction";
+pub(crate) const GUARDRAIL_ACTION: &str = "amazon-bedrock-guardrailAction";
 /// The key of Bedrock's trace beside it (`{"guardrail": …}`), when the trace is on.
-pub const BEDROCK_TRACE: &str = "amazon-bedrock-trace";
+pub(crate) const BEDROCK_TRACE: &str = "amazon-bedrock-trace";
 /// Amplifier's finish reason for an answer a guardrail stopped.
-pub const CONTENT_FILTER: &str = "content_filter";
+pub(crate) const CONTENT_FILTER: &str = "content_filter";
 
 /// Maps Anthropic's stop_reason to Amplifier's finish_reason.
-pub fn finish_reason(stop_reason: &str) -> String {
+pub(crate) fn finish_reason(stop_reason: &str) -> String {
     match stop_reason {
         "end_turn" | "stop_sequence" => "stop",
         "tool_use" => "tool_calls",
@@ -28,7 +28,7 @@ pub fn finish_reason(stop_reason: &str) -> String {
 /// Amplifier usage from Anthropic usage, as the provider contract's `llm:response` table
 /// defines it: `input_tokens` is fresh plus cache reads; cache writes are reported apart in
 /// `cache_write_tokens` (billed on top); `total_tokens` is input plus output.
-pub fn usage(u: &Value) -> Usage {
+pub(crate) fn usage(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0);
     let (fresh, cache_read, cache_write, output) =
         (n("input_tokens"), n("cache_read_input_tokens"), n("cache_creation_input_tokens"), n("output_tokens"));
@@ -46,7 +46,7 @@ pub fn usage(u: &Value) -> Usage {
 
 /// For a JSON `response_format`: the answer tool's input becomes the answer's text (the JSON
 /// itself), and a turn that only answered ends as `stop`, not `tool_calls`.
-pub fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
+pub(crate) fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
     let mut answered = false;
     for block in response.content.iter_mut() {
         if let ContentBlock::ToolCall { name, input, .. } = block {
@@ -69,26 +69,39 @@ pub fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
     response.tool_calls = (!calls.is_empty()).then_some(calls);
 }
 
-/// Bedrock's Anthropic message → ChatResponse. `model_id` is the id actually called.
-pub fn from_anthropic(message: &Value, model_id: &str, request_id: Option<&str>) -> Result<ChatResponse, String> {
-    let blocks = message.get("content").and_then(Value::as_array).ok_or("the response has no `content` array")?;
+/// Bedrock's Anthropic message → ChatResponse. `model_id` is the id actually called. The
+/// message is taken by value: its text moves into the response rather than being copied.
+pub(crate) fn from_anthropic(mut message: Value, model_id: &str, request_id: Option<&str>) -> Result<ChatResponse, String> {
+    let blocks = match message.get_mut("content").map(Value::take) {
+        Some(Value::Array(blocks)) => blocks,
+        _ => return Err("the response has no `content` array".into()),
+    };
     let mut content = Vec::with_capacity(blocks.len());
-    for b in blocks {
-        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        match b.get("type").and_then(Value::as_str) {
+    for mut b in blocks {
+        let kind = b.get("type").and_then(Value::as_str).map(str::to_string);
+        let mut s = |k: &str| match b.get_mut(k).map(Value::take) {
+            Some(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        match kind.as_deref() {
             Some("text") => content.push(ContentBlock::Text { text: s("text"), extensions: Map::new() }),
-            Some("thinking") => content.push(ContentBlock::Thinking {
-                thinking: s("thinking"),
-                signature: b.get("signature").and_then(Value::as_str).map(str::to_string),
-                extensions: Map::new(),
-            }),
+            Some("thinking") => {
+                let thinking = s("thinking");
+                let signature = match b.get_mut("signature").map(Value::take) {
+                    Some(Value::String(sig)) => Some(sig),
+                    _ => None,
+                };
+                content.push(ContentBlock::Thinking { thinking, signature, extensions: Map::new() })
+            }
             Some("redacted_thinking") => content.push(ContentBlock::RedactedThinking { data: s("data"), extensions: Map::new() }),
-            Some("tool_use") => content.push(ContentBlock::ToolCall {
-                id: s("id"),
-                name: s("name"),
-                input: b.get("input").and_then(Value::as_object).cloned().unwrap_or_default(),
-                extensions: Map::new(),
-            }),
+            Some("tool_use") => {
+                let (id, name) = (s("id"), s("name"));
+                let input = match b.get_mut("input").map(Value::take) {
+                    Some(Value::Object(input)) => input,
+                    _ => Map::new(),
+                };
+                content.push(ContentBlock::ToolCall { id, name, input, extensions: Map::new() })
+            }
             other => return Err(format!("the response has a content block of unknown type {other:?}")),
         }
     }
@@ -137,7 +150,7 @@ mod tests {
     #[test]
     fn response_maps_blocks_usage_and_finish_reason() {
         let r = from_anthropic(
-            &json!({
+            json!({
                 "id": "msg_1",
                 "content": [
                     {"type": "thinking", "thinking": "hmm", "signature": "S"},
@@ -178,7 +191,7 @@ mod tests {
     fn a_guardrail_intervention_is_a_content_filter_finish_with_its_trace() {
         let message = json!({"content": [{"type": "text", "text": "Sorry."}], "stop_reason": "end_turn",
             GUARDRAIL_ACTION: "INTERVENED", BEDROCK_TRACE: {"guardrail": {"input": {"gr": {}}}}});
-        let r = from_anthropic(&message, "m", None).unwrap();
+        let r = from_anthropic(message, "m", None).unwrap();
         assert_eq!(r.finish_reason.as_deref(), Some(CONTENT_FILTER));
         let meta = r.metadata.unwrap();
         assert_eq!(

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 /// One change made to the request so the model accepts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Adjustment {
+pub(crate) struct Adjustment {
     /// The request field changed (`top_p`, `temperature`, `max_tokens`, `thinking`, `model`, …).
     pub field: &'static str,
     /// What was asked for.
@@ -20,7 +20,7 @@ pub struct Adjustment {
 /// kernel's `Degradation` (`requested`, `actual`, `reason`), each a list in the same order
 /// (`top_p=0.9, temperature=0.3` → `top_p=not sent, temperature=1`), so it survives every
 /// transport of the kernel's type (the gRPC one carries only these three fields).
-pub fn degradation(adjustments: &[Adjustment]) -> Option<Value> {
+pub(crate) fn degradation(adjustments: &[Adjustment]) -> Option<Value> {
     if adjustments.is_empty() {
         return None;
     }

@@ -32,7 +32,7 @@ pub(super) fn apply(
 }
 
 /// Most `cache_control` marks Anthropic takes in one request.
-pub const MAX_CACHE_POINTS: usize = 4;
+pub(super) const MAX_CACHE_POINTS: usize = 4;
 
 /// Places this provider's cache points: the last system block, the last tool definition and
 /// the last block of the last user message, in that order of preference while fewer than

@@ -17,10 +17,9 @@ mod turns;
 
 use serde_json::{json, Map, Value};
 
-pub use adjustment::{degradation, Adjustment};
-pub use cache::MAX_CACHE_POINTS;
-pub use thinking::MIN_THINKING_BUDGET;
-pub use tools::ANSWER_TOOL;
+pub(crate) use adjustment::{degradation, Adjustment};
+#[cfg(test)]
+use tools::ANSWER_TOOL;
 
 use crate::config::ProviderConfig;
 use crate::contract::messages::ChatRequest;
@@ -29,13 +28,13 @@ use crate::models::{ModelSpec, Sampling, Thinking};
 use crate::wire::Api;
 
 /// Bedrock's required Anthropic API version in an InvokeModel body.
-pub const ANTHROPIC_VERSION: &str = crate::wire::invoke::ANTHROPIC_VERSION;
+pub(crate) const ANTHROPIC_VERSION: &str = crate::wire::invoke::ANTHROPIC_VERSION;
 /// The beta flag that lets Claude think between tool calls.
-pub const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
+pub(crate) const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
 
 /// What the caller needs beside the body: the limits that were actually applied.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Translated {
+pub(crate) struct Translated {
     /// The InvokeModel request body.
     pub body: Value,
     /// `max_tokens` as sent.
@@ -48,7 +47,7 @@ pub struct Translated {
     pub effort: Option<&'static str>,
     /// Changes made to fit the model's rules.
     pub adjustments: Vec<Adjustment>,
-    /// Set when the answer comes as the input of [`ANSWER_TOOL`] (JSON `response_format`).
+    /// Set when the answer comes as the input of [`ANSWER_TOOL`](tools::ANSWER_TOOL) (JSON `response_format`).
     pub answer_tool: Option<String>,
 }
 
@@ -91,7 +90,7 @@ fn rules(model: Option<&ModelSpec>, api: Api) -> Rules {
 ///
 /// The request's messages are moved into the body (their text and image/document sources are
 /// not copied: a big request is held once, not twice); `request.messages` is left empty.
-pub fn to_anthropic(
+pub(crate) fn to_anthropic(
     request: &mut ChatRequest,
     config: &ProviderConfig,
     model: Option<&ModelSpec>,
@@ -408,7 +407,7 @@ mod tests {
             translate(json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}})).unwrap_err().to_string();
         assert!(e.starts_with("validation: `response_format` type \"xml\""), "{e}");
         let mut r = crate::response::from_anthropic(
-            &json!({"content": [{"type": "tool_use", "id": "a", "name": ANSWER_TOOL, "input": {"name": "Paris"}}], "stop_reason": "tool_use"}),
+            json!({"content": [{"type": "tool_use", "id": "a", "name": ANSWER_TOOL, "input": {"name": "Paris"}}], "stop_reason": "tool_use"}),
             "m",
             None,
         )

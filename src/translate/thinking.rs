@@ -93,7 +93,7 @@ pub(super) fn apply(
 }
 
 /// Smallest thinking budget Anthropic accepts.
-pub const MIN_THINKING_BUDGET: u32 = 1024;
+pub(super) const MIN_THINKING_BUDGET: u32 = 1024;
 
 /// The thinking a request asks for, before the model's rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

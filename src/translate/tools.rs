@@ -50,7 +50,7 @@ pub(super) fn apply(
 
 /// The tool whose input is the answer when `response_format` asks for JSON: Anthropic's
 /// documented way to get JSON (a forced tool), turned back into text in the response.
-pub const ANSWER_TOOL: &str = "json_answer";
+pub(super) const ANSWER_TOOL: &str = "json_answer";
 
 /// The tool spec in Anthropic's shape.
 fn tool_spec(t: &crate::contract::messages::ToolSpec) -> Value {

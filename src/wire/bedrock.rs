@@ -47,7 +47,7 @@ fn refuses_the_id(code: &str, message: &str) -> bool {
 }
 
 /// Bedrock's error code: the header's part before `:`, else the body's `__type`, else by status.
-pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) -> String {
+pub(crate) fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) -> String {
     if let Some(code) = error_type_header.and_then(|h| h.split(':').next()).filter(|c| !c.is_empty()) {
         return code.to_string();
     }
@@ -70,12 +70,12 @@ pub fn error_code(status: u16, error_type_header: Option<&str>, body: &Value) ->
 }
 
 /// Whether an error code is worth retrying: capacity and transient server faults only.
-pub fn is_retryable(code: &str) -> bool {
+pub(crate) fn is_retryable(code: &str) -> bool {
     matches!(code, "ThrottlingException" | "ServiceUnavailableException" | "InternalServerException" | "ModelNotReadyException")
 }
 
 /// A non-2xx Bedrock answer: the error, and what may be tried next.
-pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
+pub(crate) fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
     let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let code = error_code(response.status, response.header("x-amzn-errortype"), &json);
     let error = classify_parsed(response.status, &code, &json, &response.body, response.header("x-amzn-requestid"), ctx);
@@ -102,7 +102,7 @@ fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_i
 
 /// An error Bedrock named (`code`) and explained (`said`), as a [`ProviderError`]: how an
 /// exception frame in a stream is read, without a body to parse.
-pub fn classify_said(status: u16, code: &str, said: &str, request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
+pub(crate) fn classify_said(status: u16, code: &str, said: &str, request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
     // Bedrock's words go into our error, but never a credential it (or a proxy) echoed.
     let message = crate::hooks::scrub::scrub(said, &[]);
     let CallContext { model_id, region, .. } = *ctx;

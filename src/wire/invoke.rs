@@ -9,22 +9,22 @@ use crate::call::prepare::Operation;
 use crate::config::{Endpoint, ProviderConfig};
 
 /// The SigV4 signing name of Bedrock Runtime (not `bedrock-runtime`).
-pub const SIGNING_NAME: &str = "bedrock";
+pub(crate) const SIGNING_NAME: &str = "bedrock";
 
 /// The `anthropic_version` InvokeModel requires in the body.
-pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+pub(crate) const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
 /// Everything in a model-id path segment is encoded except RFC 3986 unreserved characters,
 /// exactly as botocore encodes the `{modelId}` label (`:` → `%3A`, `/` → `%2F`).
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The standard Bedrock Runtime endpoint of `region`.
-pub fn endpoint_for_region(region: &str) -> Endpoint {
+pub(crate) fn endpoint_for_region(region: &str) -> Endpoint {
     Endpoint { scheme: "https".into(), authority: format!("bedrock-runtime.{region}.amazonaws.com"), base_path: String::new() }
 }
 
 /// The path of `operation` on `model_id`, under the endpoint's base path.
-pub fn path(endpoint: &Endpoint, model_id: &str, operation: Operation) -> String {
+pub(crate) fn path(endpoint: &Endpoint, model_id: &str, operation: Operation) -> String {
     let action = match operation {
         Operation::Complete => "invoke",
         Operation::Stream => "invoke-with-response-stream",
@@ -35,7 +35,7 @@ pub fn path(endpoint: &Endpoint, model_id: &str, operation: Operation) -> String
 
 /// The headers signed with the request: the content types botocore sends, and the guardrail,
 /// signed with the rest so nobody on the way can strip or swap it.
-pub fn headers(operation: Operation, config: &ProviderConfig) -> Vec<(String, String)> {
+pub(crate) fn headers(operation: Operation, config: &ProviderConfig) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = match operation {
         Operation::Complete | Operation::CountTokens => {
             vec![("accept".into(), "application/json".into()), ("content-type".into(), "application/json".into())]

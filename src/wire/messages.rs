@@ -26,31 +26,31 @@ use crate::wire::sse::SseEvent;
 use crate::wire::transport::HttpResponse;
 
 /// The SigV4 signing name of the Messages API's endpoint.
-pub const SIGNING_NAME: &str = "bedrock-mantle";
+pub(crate) const SIGNING_NAME: &str = "bedrock-mantle";
 
 /// The `anthropic-version` header every request carries (what the SDKs' mantle clients send).
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// The header that carries the request id Anthropic asks for in support requests.
-pub const REQUEST_ID_HEADER: &str = "request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "request-id";
 
 /// Where the API lives on its service endpoint.
-pub const API_BASE_PATH: &str = "/anthropic";
+pub(crate) const API_BASE_PATH: &str = "/anthropic";
 
 /// The API base of the standard endpoint of `region` (the SDKs' default `base_url`).
-pub fn endpoint_for_region(region: &str) -> Endpoint {
+pub(crate) fn endpoint_for_region(region: &str) -> Endpoint {
     Endpoint { scheme: "https".into(), authority: format!("bedrock-mantle.{region}.api.aws"), base_path: API_BASE_PATH.into() }
 }
 
 /// The path of `operation` under the API base. The Messages API has no token counting that
 /// Bedrock documents, so [`Operation::CountTokens`] never gets here (see `request.rs`).
-pub fn path(endpoint: &Endpoint, _operation: Operation) -> String {
+pub(crate) fn path(endpoint: &Endpoint, _operation: Operation) -> String {
     format!("{}/v1/messages", endpoint.base_path)
 }
 
 /// The headers signed with the request. Betas travel as one comma-separated header, as the
 /// Anthropic SDKs send them.
-pub fn headers(beta: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn headers(beta: Option<&str>) -> Vec<(String, String)> {
     let mut headers = vec![("anthropic-version".into(), ANTHROPIC_VERSION.into()), ("content-type".into(), "application/json".into())];
     if let Some(beta) = beta {
         headers.push(("anthropic-beta".into(), beta.into()));
@@ -61,7 +61,7 @@ pub fn headers(beta: Option<&str>) -> Vec<(String, String)> {
 /// The translated (InvokeModel-shaped) body made into a Messages API body: the model id in
 /// it, `stream` when streaming, no `anthropic_version` (the version is a header here) and the
 /// betas taken out for the `anthropic-beta` header, which this returns.
-pub fn body(mut body: Map<String, Value>, model_id: &str, operation: Operation) -> (Map<String, Value>, Option<String>) {
+pub(crate) fn body(mut body: Map<String, Value>, model_id: &str, operation: Operation) -> (Map<String, Value>, Option<String>) {
     body.remove("anthropic_version");
     let betas = match body.remove("anthropic_beta") {
         Some(Value::Array(list)) => {
@@ -79,7 +79,7 @@ pub fn body(mut body: Map<String, Value>, model_id: &str, operation: Operation) 
 
 /// What one server-sent event means: an Anthropic event, an in-band `error`, or nothing
 /// (`ping`). An event whose data is not JSON is an error naming the event.
-pub fn interpret(event: &SseEvent) -> Result<Decoded, String> {
+pub(crate) fn interpret(event: &SseEvent) -> Result<Decoded, String> {
     if event.event == "ping" {
         return Ok(Decoded::Skip);
     }
@@ -116,14 +116,14 @@ fn kind_for_status(status: u16) -> &'static str {
 }
 
 /// Whether an error of this type is worth retrying: rate limits, overload and server faults.
-pub fn is_retryable(kind: &str) -> bool {
+pub(crate) fn is_retryable(kind: &str) -> bool {
     matches!(kind, "rate_limit_error" | "overloaded_error" | "api_error")
 }
 
 /// A non-2xx Messages API answer: the error, and what may be tried next. AWS's own front
 /// door answers some failures (a bad signature, an unknown access key) in Bedrock's form,
 /// which [`crate::wire::bedrock`] reads.
-pub fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
+pub(crate) fn classify_response(response: &HttpResponse, ctx: &CallContext<'_>) -> (ProviderError, Next) {
     let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let request_id = response.header(REQUEST_ID_HEADER).or_else(|| response.header("x-amzn-requestid")).map(str::to_string);
     let (kind, message) = match error_fields(&json) {
@@ -156,7 +156,7 @@ fn retry_after(response: &HttpResponse) -> Option<Duration> {
 
 /// An Anthropic error (from an HTTP answer or an in-band `error` event) as a [`ProviderError`]
 /// that says what to do.
-pub fn classify(kind: &str, message: &str, status: u16, ctx: &CallContext<'_>) -> ProviderError {
+pub(crate) fn classify(kind: &str, message: &str, status: u16, ctx: &CallContext<'_>) -> ProviderError {
     let said = crate::hooks::scrub::scrub(message, &[]);
     let CallContext { model_id, region, .. } = *ctx;
     let (error_kind, text) = match kind {

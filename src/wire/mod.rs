@@ -11,11 +11,11 @@
 //! become Anthropic events, and how its errors read. A third format (Converse) would be a third
 //! module and a third [`Api`] variant.
 
-pub mod bedrock;
+pub(crate) mod bedrock;
 pub mod eventstream;
-pub mod invoke;
-pub mod messages;
-pub mod sign;
+pub(crate) mod invoke;
+pub(crate) mod messages;
+pub(crate) mod sign;
 pub mod sse;
 pub mod transport;
 

@@ -15,7 +15,7 @@ use crate::config::Credentials;
 /// Why a request could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SignError {
+pub(crate) enum SignError {
     /// No credentials were configured at all.
     NoCredentials {
         /// The profile named in config, if any, for the hint.
@@ -49,7 +49,7 @@ impl std::error::Error for SignError {}
 
 /// A request about to be signed: everything the signature covers.
 #[derive(Debug, Clone, Copy)]
-pub struct Unsigned<'a> {
+pub(crate) struct Unsigned<'a> {
     /// HTTP method.
     pub method: &'a str,
     /// The full URL as sent, path already percent-encoded.
@@ -62,7 +62,7 @@ pub struct Unsigned<'a> {
 
 /// Returns the headers to add to `request`: `Authorization` plus `X-Amz-Date` (and
 /// `X-Amz-Security-Token`) for SigV4, or just `Authorization: Bearer` for an API key.
-pub fn authorize(
+pub(crate) fn authorize(
     request: &Unsigned<'_>,
     credentials: &Credentials,
     region: &str,

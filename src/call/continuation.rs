@@ -1,0 +1,74 @@
+//! Continuing an answer cut at `max_tokens` (`max_continuations`): when it may be continued,
+//! the text to continue from, the request again with that text as the start of the
+//! assistant's turn (the parsed request extended, not re-read), and the rounds stitched into
+//! one answer.
+
+use serde_json::json;
+
+use crate::contract::messages::{ChatRequest, ChatResponse, ContentBlock, Message, MessageContent, Role, Usage};
+
+/// The request again, with `prefill` as the start of the assistant's turn, which Claude then
+/// continues.
+pub(crate) fn with_prefill(mut request: ChatRequest, prefill: &str) -> ChatRequest {
+    request.messages.push(Message {
+        role: Role::Assistant,
+        content: MessageContent::Text(prefill.to_string()),
+        name: None,
+        tool_call_id: None,
+        metadata: None,
+        extensions: Default::default(),
+    });
+    request
+}
+
+/// The text to continue from, when `response` stopped at `max_tokens` inside text: what it said
+/// so far without trailing whitespace (Anthropic refuses a prefill that ends in whitespace).
+/// `None` when it must not be continued: a tool call or thinking is in it, or it did not stop
+/// for length.
+pub(crate) fn continuable_text(response: &ChatResponse) -> Option<String> {
+    let texts = response.content.iter().map(|block| match block {
+        ContentBlock::Text { text, .. } => Some(text.as_str()),
+        _ => None,
+    });
+    continuable(response.finish_reason.as_deref(), texts)
+}
+
+/// [`continuable_text`] of an answer given as its finish reason and its blocks' texts (`None`
+/// for a block that is not text), as a stream's assembler holds it.
+pub(crate) fn continuable<'a>(finish_reason: Option<&str>, blocks: impl IntoIterator<Item = Option<&'a str>>) -> Option<String> {
+    if finish_reason != Some("length") {
+        return None;
+    }
+    let mut text = String::new();
+    for block in blocks {
+        text.push_str(block?);
+    }
+    let trimmed = text.trim_end();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// One answer from two rounds: the text so far (its first `kept` bytes, the prefill) followed
+/// by the continuation, usage summed, the last round's finish and metadata.
+pub(crate) fn stitch(mut so_far: ChatResponse, kept: usize, more: ChatResponse, round: u32) -> ChatResponse {
+    let mut text: String =
+        so_far.content.iter().filter_map(|b| if let ContentBlock::Text { text, .. } = b { Some(text.as_str()) } else { None }).collect();
+    text.truncate(kept);
+    let mut blocks = more.content.into_iter().peekable();
+    if let Some(ContentBlock::Text { text: next, .. }) = blocks.next_if(|b| matches!(b, ContentBlock::Text { .. })) {
+        text.push_str(&next);
+    }
+    let mut content = vec![ContentBlock::Text { text, extensions: Default::default() }];
+    content.extend(blocks);
+    let usage = Usage::sum(so_far.usage.take(), more.usage);
+    let mut metadata = more.metadata.unwrap_or_default();
+    metadata.insert("continuations".into(), json!(round));
+    ChatResponse {
+        tool_calls: more.tool_calls,
+        usage,
+        degradation: so_far.degradation.or(more.degradation),
+        finish_reason: more.finish_reason,
+        metadata: Some(metadata),
+        content,
+        extensions: so_far.extensions,
+    }
+}
