@@ -93,7 +93,7 @@ mod exports {
     struct Component;
 
     /// Typed answers go through a `Value` (one more copy of the answer) and the one JSON writer,
-    /// so serde's serialiser code is in the component once, for `Value`s (json_write.rs).
+    /// so serde's serialiser code is in the component once, for `Value`s (contract/json_write.rs).
     fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
         crate::contract::json_write::to_vec(&serde_json::to_value(value).expect("serialising plain data cannot fail"))
     }

@@ -1,6 +1,6 @@
-//! Running a prepared Bedrock call: the one retry loop shared by `complete` (provider.rs) and
-//! the stream (stream.rs), preparing the call (prepare.rs), the retry policy (retry.rs), the
-//! stream's state machine (stream.rs) and continuing an answer cut at `max_tokens`
+//! Running a prepared Bedrock call: the one retry loop, shared by `complete` (provider.rs) and
+//! the stream. Beside it: preparing the call (prepare.rs), the retry policy (retry.rs), the
+//! stream's state machine (stream.rs), and continuing an answer cut at `max_tokens`
 //! (continuation.rs).
 
 pub(crate) mod continuation;

@@ -43,7 +43,7 @@ pub(crate) fn endpoint_for_region(region: &str) -> Endpoint {
 }
 
 /// The path of `operation` under the API base. The Messages API has no token counting that
-/// Bedrock documents, so [`Operation::CountTokens`] never gets here (see `request.rs`).
+/// Bedrock documents, so [`Operation::CountTokens`] never gets here (see `call/prepare.rs`).
 pub(crate) fn path(endpoint: &Endpoint, _operation: Operation) -> String {
     format!("{}/v1/messages", endpoint.base_path)
 }
