@@ -4,193 +4,30 @@
 //! requests, configuration and credentials are injected per call (rotation needs no reload),
 //! and a memory cap plus a deadline bound what one call can take.
 
+mod limits;
+mod sandbox;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amplifier_provider_bedrock::config::{Endpoint, ProviderConfig};
 use anyhow::{Context, Result};
 use serde_json::Value;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_config::WasiConfig;
 
-use crate::call_error::{CallError, ErrorKind, HostFailure, HostFailureKind, ProviderFailure};
+pub use limits::{Limits, DEFAULT_MEMORY_BYTES, DEFAULT_MEMORY_MAX_BYTES, MEMORY_PER_REQUEST_BYTE, REQUEST_BYTES_WITHIN_CAP};
+use sandbox::{reported, CallOptions, HostState, Sandbox, StepExpired};
+
+use crate::call_error::{CallError, ErrorKind, ProviderFailure};
 use crate::credentials::{AwsCredentialChain, Credentials};
-use crate::events::{EventCallback, HostEvent, StderrSink};
+use crate::events::{EventCallback, HostEvent};
 use crate::http_client::{HttpClient, HttpClientOptions, PoolStats};
-use crate::outbound::OutboundPolicy;
 use crate::runtime::bindings::BedrockProviderExportsPre;
-use crate::runtime::{self, CacheOutcome, EPOCH_TICK};
-
-/// Per-call resource limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest linear memory the component may grow to in a call whose request is at most
-    /// [`REQUEST_BYTES_WITHIN_CAP`]; a bigger request raises its call's cap (see
-    /// [`Limits::memory_cap`]). Default 64 MiB; `bedrock-host --memory-cap MIB`.
-    pub memory_bytes: usize,
-    /// Wall-clock limit for one call, or for one step of a stream (opening it, or one event):
-    /// a stream that keeps delivering is never ended. `None` derives it from the call's own
-    /// limits (see [`Limits::derived_call_timeout`]), so the component's clearer errors win.
-    pub call_timeout: Option<Duration>,
-    /// The host-wide bound on what a big request raises its call's cap to (default 1 GiB):
-    /// how much memory one call can take however big its request. A `memory_bytes` above it
-    /// is used as it is.
-    pub memory_max_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { memory_bytes: DEFAULT_MEMORY_BYTES, call_timeout: None, memory_max_bytes: DEFAULT_MEMORY_MAX_BYTES }
-    }
-}
-
-/// [`Limits::memory_bytes`] unless set: 64 MiB.
-pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
-
-/// [`Limits::memory_max_bytes`] unless set: 1 GiB.
-pub const DEFAULT_MEMORY_MAX_BYTES: usize = 1 << 30;
-
-/// The part of a request [`Limits::memory_bytes`] covers: each byte beyond it adds
-/// [`MEMORY_PER_REQUEST_BYTE`] to its call's cap.
-pub const REQUEST_BYTES_WITHIN_CAP: usize = 8 << 20;
-
-/// What each request byte beyond [`REQUEST_BYTES_WITHIN_CAP`] adds to its call's memory cap.
-/// Measured with [`CallRecord::memory_peak_bytes`] (host-test/tests/big_requests.rs): the guest
-/// holds a request three times while it translates and sends it (the request as received, the
-/// Bedrock body as JSON values, the body as bytes: 44 MiB for a 15 MB request, 55 MiB for
-/// 19 MB, whether text, image or Messages API), four times with `max_continuations` (the
-/// request is kept for the next round); 8 leaves room for the answer and for those. `raw_debug`
-/// copies the whole body into an event (nine times the request in all): raise
-/// [`Limits::memory_bytes`] for it with requests of many megabytes.
-pub const MEMORY_PER_REQUEST_BYTE: usize = 8;
-
-/// Added to a derived deadline so the component's own, clearer, timeout error comes first.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
-
-impl Limits {
-    /// The memory cap of a call whose request is `request_bytes` long: [`Limits::memory_bytes`],
-    /// plus [`MEMORY_PER_REQUEST_BYTE`] for each request byte beyond [`REQUEST_BYTES_WITHIN_CAP`]
-    /// (in whole MiB), at most [`Limits::memory_max_bytes`] (or `memory_bytes`, when that is
-    /// more). Any request Bedrock takes (20 MB) fits in the default cap; a bigger one still
-    /// reaches the component, which answers with Bedrock's limit.
-    pub fn memory_cap(&self, request_bytes: usize) -> usize {
-        // In whole MiB, as caps are stated.
-        let growth = MEMORY_PER_REQUEST_BYTE.saturating_mul(request_bytes.saturating_sub(REQUEST_BYTES_WITHIN_CAP)) & !((1 << 20) - 1);
-        self.memory_bytes.saturating_add(growth).min(self.memory_max_bytes.max(self.memory_bytes))
-    }
-
-    /// The deadline of a call (or stream step) configured with `config`: every attempt the
-    /// component may make (its retries on each of the model's ids, at most
-    /// [`MAX_CANDIDATES`](amplifier_provider_bedrock::models::MAX_CANDIDATES)) at its full
-    /// `timeout` (or `stream_idle_timeout`, whichever is longer), plus the retry budget and a
-    /// margin. The limits are the component's own reading of `config` ([`resolved`]).
-    pub fn derived_call_timeout(config: &BTreeMap<String, String>) -> Duration {
-        Self::deadline_of(&resolved(config))
-    }
-
-    fn deadline_of(c: &ProviderConfig) -> Duration {
-        let per_attempt = c.timeout.max(c.stream_idle_timeout);
-        let attempts = c.max_retries + amplifier_provider_bedrock::models::MAX_CANDIDATES as u32;
-        per_attempt.saturating_mul(attempts).saturating_add(c.retry_budget) + DEADLINE_MARGIN
-    }
-
-    /// The deadline for a call configured as `config`: the explicit one, else the derived one.
-    fn call_deadline(&self, config: &ProviderConfig) -> Duration {
-        self.call_timeout.unwrap_or_else(|| Self::deadline_of(config))
-    }
-}
-
-/// Everything one store owns.
-struct HostState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    config: WasiConfigVariables,
-    limits: RecordingLimits,
-    outbound: OutboundPolicy,
-}
-
-/// A fresh store for one call, and what the call leaves behind in it.
-struct CallStore {
-    store: Store<HostState>,
-    stderr: StderrSink,
-    /// URLs the outbound policy refused.
-    refused: Arc<Mutex<Vec<String>>>,
-    /// The call's host deadline.
-    deadline: Duration,
-    /// The guest's memory high-water mark.
-    peak: Arc<AtomicUsize>,
-    /// The call's memory cap, and the request size it was raised for.
-    memory: MemoryCap,
-}
-
-/// A call's memory cap and how it came about, for the error when the guest reaches it.
-#[derive(Debug, Clone)]
-struct MemoryCap {
-    cap: usize,
-    limits: Limits,
-    request_bytes: usize,
-    /// Set by the limiter when the guest tried to grow past the cap: the trap that follows is
-    /// then the cap's, whatever wasmtime's message says.
-    reached: Arc<AtomicBool>,
-}
-
-/// The store's limits, also recording the largest linear memory the guest grew to: the bench
-/// and the tests read it to show that the guest's memory does not grow with the answer.
-struct RecordingLimits {
-    limits: StoreLimits,
-    peak: Arc<AtomicUsize>,
-    /// [`MemoryCap::reached`].
-    reached: Arc<AtomicBool>,
-}
-
-impl wasmtime::ResourceLimiter for RecordingLimits {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum);
-        match allowed {
-            Ok(true) => {
-                self.peak.fetch_max(desired, Ordering::Relaxed);
-            }
-            Ok(false) | Err(_) => self.reached.store(true, Ordering::Relaxed),
-        }
-        allowed
-    }
-
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
-    }
-
-    fn instances(&self) -> usize {
-        self.limits.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.limits.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.limits.memories()
-    }
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for HostState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
-    }
-}
+use crate::runtime::{self, CacheOutcome};
 
 /// Builds a [`Provider`].
 #[derive(Clone)]
@@ -519,7 +356,7 @@ impl Provider {
     pub async fn check_config(&self) -> Result<(), CallError> {
         let request = br#"{"messages": []}"#.to_vec();
         let (r, _) = self
-            .call_with(self.offline_settings(), false, 0, move |store, i| {
+            .run(CallOptions::offline(0), move |store, i| {
                 Box::pin(async move { i.amplifier_bedrock_provider_completion().call_complete(store, &request).await })
             })
             .await;
@@ -533,153 +370,51 @@ impl Provider {
         self.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The settings for one call, with credentials resolved (explicit ones, else the chain).
-    async fn call_settings(&self) -> Result<Settings, CallError> {
+    /// A sandbox for one call: the settings of the moment, with credentials resolved (explicit
+    /// ones, else the chain) for a call that sends, and none for one that does not.
+    async fn sandbox(&self, options: CallOptions) -> Result<Sandbox, CallError> {
         let mut settings = self.lock().clone();
-        if settings.credentials.is_none() {
+        if !options.sends {
+            settings.credentials = None;
+            settings.credential_chain = None;
+        } else if settings.credentials.is_none() {
             if let Some(chain) = &settings.credential_chain {
                 settings.credentials = Some(chain.credentials().await.map_err(CallError::Provider)?);
             }
         }
-        Ok(settings)
+        Ok(Sandbox::new(&self.engine, &self.http, &settings, options))
     }
 
-    /// A store for one call with a request of `request_bytes`. `record`: whether the caller
-    /// keeps the call's record (its events).
-    fn new_store(&self, settings: Settings, record: bool, request_bytes: usize) -> CallStore {
-        // The call's limits as the component will read them, resolved once for the deadline
-        // and the connect timeout.
-        let limits_config = resolved(&settings.config);
-        let stderr = StderrSink::new(settings.on_event.clone(), record);
-        let mut vars: Vec<(String, String)> = settings.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        // A stream's per-delta hook events cost a JSON line each: when no callback listens and
-        // no record is kept, nobody would see them, so they are not made (unless configured).
-        if !record && settings.on_event.is_none() && !settings.config.contains_key("stream_events") {
-            vars.push(("stream_events".into(), "false".into()));
-        }
-        if let Some(c) = &settings.credentials {
-            vars.extend(c.config_entries().into_iter().map(|(k, v)| (k.to_string(), v)));
-        }
-        // The same values as environment variables under the names a portable build (no
-        // `wasi:config`) reads them by, so either build runs here; a build with `wasi:config`
-        // reads only the store for these names.
-        let portable_env: Vec<(String, String)> =
-            vars.iter().map(|(k, v)| (amplifier_provider_bedrock::config::portable_env_name(k), v.clone())).collect();
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).envs(&portable_env).build();
-        // The configured endpoints and region as the component reads them (typed, resolved
-        // above), so a URL it accepts is one the policy allows.
-        let endpoints: Vec<String> = match &settings.allowed_endpoint {
-            Some(url) => Endpoint::parse(url).map(|e| e.origin()).into_iter().collect(),
-            None => [&limits_config.endpoint, &limits_config.mantle_endpoint].into_iter().flatten().map(|e| e.origin()).collect(),
-        };
-        let regions = settings.allowed_regions.clone().unwrap_or_else(|| limits_config.region.clone().into_iter().collect());
-        let refused = Arc::new(Mutex::new(Vec::new()));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let memory = MemoryCap {
-            cap: settings.limits.memory_cap(request_bytes),
-            limits: settings.limits,
-            request_bytes,
-            reached: Arc::new(AtomicBool::new(false)),
-        };
-        let state = HostState {
-            wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            config: WasiConfigVariables::from_iter(vars),
-            // A trap at the cap, rather than a failed `memory.grow` the guest turns into an
-            // abort: the call then fails with an error that names the cap.
-            limits: RecordingLimits {
-                limits: StoreLimitsBuilder::new().memory_size(memory.cap).instances(4).trap_on_grow_failure(true).build(),
-                peak: peak.clone(),
-                reached: memory.reached.clone(),
-            },
-            outbound: OutboundPolicy {
-                regions,
-                endpoints,
-                refused: refused.clone(),
-                client: self.http.clone(),
-                // Enforced by the host on connecting: the component cannot see that phase apart
-                // under `wasi:http` 0.2.
-                connect_timeout: Some(limits_config.connect_timeout).filter(|t| !t.is_zero()),
-            },
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let deadline = settings.limits.call_deadline(&limits_config);
-        store.set_epoch_deadline(epoch_ticks(deadline));
-        store.epoch_deadline_trap();
-        CallStore { store, stderr, refused, deadline, peak, memory }
-    }
-
-    /// Runs `f` against a fresh instance, under the call deadline.
-    async fn call<T>(
+    /// Runs `f` against a fresh instance in a fresh sandbox, under the call deadline.
+    async fn run<T>(
         &self,
-        record: bool,
-        request_bytes: usize,
+        options: CallOptions,
         f: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             crate::runtime::bindings::BedrockProviderExports,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
     ) -> (Result<T, CallError>, CallRecord) {
-        match self.call_settings().await {
-            Ok(settings) => self.call_with(settings, record, request_bytes, f).await,
-            Err(e) => (Err(e), CallRecord::default()),
-        }
-    }
-
-    /// Like [`call`](Self::call), with these settings.
-    async fn call_with<T>(
-        &self,
-        settings: Settings,
-        record: bool,
-        request_bytes: usize,
-        f: impl for<'a> FnOnce(
-            &'a mut Store<HostState>,
-            crate::runtime::bindings::BedrockProviderExports,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>,
-    ) -> (Result<T, CallError>, CallRecord) {
-        let CallStore { mut store, stderr, refused, deadline, peak, memory } = self.new_store(settings, record, request_bytes);
+        let mut sandbox = match self.sandbox(options).await {
+            Ok(sandbox) => sandbox,
+            Err(e) => return (Err(e), CallRecord::default()),
+        };
         let run = async {
+            let store = &mut sandbox.store;
             let instance =
-                self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
-            f(&mut store, instance).await.map_err(anyhow::Error::from)
+                self.pre.instantiate_async(&mut *store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
+            f(store, instance).await.map_err(anyhow::Error::from)
         };
-        let result = match tokio::time::timeout(deadline, run).await {
-            Ok(r) => r.map_err(|e| host_failure(e, &memory)),
-            Err(_) => Err(CallError::Host(HostFailure::new(
-                HostFailureKind::DeadlineExceeded,
-                anyhow::anyhow!(
-                    "the call did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `max_retries` and `retry_budget` config keys)",
-                    seconds(deadline)
-                ),
-            ))),
+        let result = match tokio::time::timeout(sandbox.deadline, run).await {
+            Ok(r) => r.map_err(|e| sandbox.host_failure(e)),
+            Err(_) => Err(sandbox.expired("the call", "`timeout`, `max_retries` and `retry_budget`")),
         };
-        drop(store);
-        let (events, stderr) = stderr.take();
-        let record = CallRecord {
-            stderr,
-            refused: refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            events,
-            memory_peak_bytes: peak.load(Ordering::Relaxed),
-        };
-        (result, record)
-    }
-
-    /// Settings for a call that sends nothing: no credentials are resolved (or handed to the
-    /// sandbox), so metadata answers on a machine without AWS credentials.
-    fn offline_settings(&self) -> Settings {
-        let mut settings = self.lock().clone();
-        settings.credentials = None;
-        settings.credential_chain = None;
-        settings
+        (result, sandbox.finish())
     }
 
     /// `get-info`: ProviderInfo. Needs no credentials.
     pub async fn get_info(&self) -> Result<Value, CallError> {
         let (r, _) = self
-            .call_with(self.offline_settings(), false, 0, |store, i| {
-                Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await })
-            })
+            .run(CallOptions::offline(0), |store, i| Box::pin(async move { i.amplifier_modules_provider().call_get_info(store).await }))
             .await;
         Ok(serde_json::from_slice(&r?).context("get-info returned invalid JSON")?)
     }
@@ -687,9 +422,7 @@ impl Provider {
     /// `list-models`: ModelInfo list. Needs no credentials.
     pub async fn list_models(&self) -> Result<Value, CallError> {
         let (r, _) = self
-            .call_with(self.offline_settings(), false, 0, |store, i| {
-                Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await })
-            })
+            .run(CallOptions::offline(0), |store, i| Box::pin(async move { i.amplifier_modules_provider().call_list_models(store).await }))
             .await;
         // The contract's `list-models` can fail only with a string; the component's never does.
         let bytes = r?.map_err(|e| anyhow::anyhow!("list-models failed: {e}"))?;
@@ -714,7 +447,7 @@ impl Provider {
 
     async fn complete_bytes(&self, bytes: Vec<u8>, record: bool) -> (Result<Value, CallError>, CallRecord) {
         let (r, record) = self
-            .call(record, bytes.len(), move |store, i| {
+            .run(CallOptions::sending(bytes.len()).recorded(record), move |store, i| {
                 Box::pin(async move { i.amplifier_bedrock_provider_completion().call_complete(store, &bytes).await })
             })
             .await;
@@ -734,7 +467,7 @@ impl Provider {
     pub async fn count_tokens(&self, request: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
         let (r, _) = self
-            .call(false, bytes.len(), move |store, i| {
+            .run(CallOptions::sending(bytes.len()), move |store, i| {
                 Box::pin(async move { i.amplifier_bedrock_provider_tokens().call_count_tokens(store, &bytes).await })
             })
             .await;
@@ -746,7 +479,7 @@ impl Provider {
     pub async fn parse_tool_calls(&self, response: &Value) -> Result<Value, CallError> {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
         let (r, _) = self
-            .call_with(self.offline_settings(), false, bytes.len(), move |store, i| {
+            .run(CallOptions::offline(bytes.len()), move |store, i| {
                 Box::pin(async move { i.amplifier_bedrock_provider_completion().call_parse_tool_calls(store, &bytes).await })
             })
             .await;
@@ -806,32 +539,26 @@ impl Provider {
         Fut: std::future::Future<Output = bool> + Send,
     {
         let bytes = serde_json::to_vec(request).expect("a JSON value serialises");
-        let settings = match self.call_settings().await {
-            Ok(settings) => settings,
+        let mut sandbox = match self.sandbox(CallOptions::sending(bytes.len()).recorded(record)).await {
+            Ok(sandbox) => sandbox,
             Err(e) => return (Err(e), CallRecord::default()),
         };
-        let CallStore { mut store, stderr, refused, deadline, peak, memory } = self.new_store(settings, record, bytes.len());
-        let expired = || {
-            CallError::Host(HostFailure::new(
-                HostFailureKind::DeadlineExceeded,
-                anyhow::anyhow!("a stream step did not finish within {} (Limits::call_timeout, or derived from the `timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget` config keys)", seconds(deadline)),
-            ))
-        };
+        let deadline = sandbox.deadline;
         // Each step (opening the stream, then each event) gets the whole deadline afresh:
         // a stream that keeps delivering is never ended by the host.
         let run = async {
             let instance =
-                self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
+                self.pre.instantiate_async(&mut sandbox.store).await.map_err(anyhow::Error::from).context("instantiating the component")?;
             let streaming = instance.amplifier_bedrock_provider_streaming();
-            let opened = tokio::time::timeout(deadline, streaming.call_stream(&mut store, &bytes)).await;
+            let opened = tokio::time::timeout(deadline, streaming.call_stream(&mut sandbox.store, &bytes)).await;
             let handle = match opened.map_err(|_| StepExpired)?.map_err(anyhow::Error::from)? {
                 Ok(h) => h,
                 Err(e) => return Ok(Err(reported(&e))),
             };
             let resource = streaming.completion_stream();
             let outcome = loop {
-                store.set_epoch_deadline(epoch_ticks(deadline));
-                let next = tokio::time::timeout(deadline, resource.call_next(&mut store, handle)).await.map_err(|_| StepExpired)?;
+                sandbox.rearm();
+                let next = tokio::time::timeout(deadline, resource.call_next(&mut sandbox.store, handle)).await.map_err(|_| StepExpired)?;
                 match next.map_err(anyhow::Error::from)? {
                     Ok(Some(event)) => match serde_json::from_slice(&event) {
                         Ok(v) => {
@@ -847,91 +574,16 @@ impl Provider {
                     Err(e) => break Err(reported(&e)),
                 }
             };
-            handle.resource_drop_async(&mut store).await.map_err(anyhow::Error::from)?;
+            handle.resource_drop_async(&mut sandbox.store).await.map_err(anyhow::Error::from)?;
             anyhow::Ok(outcome)
         };
         let result = match run.await {
             Ok(outcome) => outcome.map_err(CallError::Provider),
-            Err(e) if e.is::<StepExpired>() => Err(expired()),
-            Err(e) => Err(host_failure(e, &memory)),
+            Err(e) if e.is::<StepExpired>() => {
+                Err(sandbox.expired("a stream step", "`timeout`, `stream_idle_timeout`, `max_retries` and `retry_budget`"))
+            }
+            Err(e) => Err(sandbox.host_failure(e)),
         };
-        drop(store);
-        let (events, stderr) = stderr.take();
-        let refused = refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        (result, CallRecord { stderr, refused, events, memory_peak_bytes: peak.load(Ordering::Relaxed) })
+        (result, sandbox.finish())
     }
-}
-
-/// `config` as the component reads it: the same keys, parsing, ranges and defaults
-/// (`ProviderConfig::resolve`), so the host's limits cannot disagree with the component's. A
-/// configuration the component would refuse fails the call there with a `config:` error; its
-/// limits here are then the defaults.
-fn resolved(config: &BTreeMap<String, String>) -> ProviderConfig {
-    use amplifier_provider_bedrock::config::MapSource;
-    ProviderConfig::resolve(&MapSource(config))
-        .or_else(|_| ProviderConfig::resolve(&MapSource(&BTreeMap::new())))
-        .expect("the component's defaults resolve")
-}
-
-/// A stream step outlived its deadline.
-#[derive(Debug)]
-struct StepExpired;
-
-impl fmt::Display for StepExpired {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a stream step outlived its deadline")
-    }
-}
-
-impl std::error::Error for StepExpired {}
-
-/// A duration as people write it: `330 s`, `0.5 s`.
-fn seconds(d: Duration) -> String {
-    let text = format!("{:.3}", d.as_secs_f64());
-    format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
-}
-
-/// The epoch ticks of `deadline`.
-fn epoch_ticks(deadline: Duration) -> u64 {
-    u64::try_from(deadline.as_millis() / EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-/// A failure on the host's side of a call, saying so plainly when the memory cap stopped it.
-fn host_failure(error: anyhow::Error, memory: &MemoryCap) -> CallError {
-    if memory.reached.load(Ordering::Relaxed) {
-        let MemoryCap { cap, limits, request_bytes, .. } = *memory;
-        let how = if cap == limits.memory_bytes {
-            "Limits::memory_bytes".to_string()
-        } else {
-            let bound = if cap == limits.memory_max_bytes { ", the most Limits::memory_max_bytes allows" } else { "" };
-            format!("Limits::memory_bytes, {} MiB, raised for a request of {request_bytes} bytes{bound}", limits.memory_bytes >> 20)
-        };
-        return CallError::Host(HostFailure::new(
-            HostFailureKind::MemoryCap,
-            anyhow::anyhow!(
-                "the call needed more memory than its cap of {} MiB ({how}): raise the cap (bedrock-host: --memory-cap MIB) or send a smaller request",
-                cap >> 20
-            ),
-        ));
-    }
-    CallError::from(error)
-}
-
-/// A failure as the component reported it through our WIT interfaces, typed: its kind maps
-/// one to one (the match is exhaustive over the WIT enum, so a case added there does not
-/// compile until it has a kind here).
-fn reported(e: &crate::runtime::bindings::exports::amplifier_bedrock::provider::errors::Error) -> ProviderFailure {
-    use crate::runtime::bindings::exports::amplifier_bedrock::provider::errors::ErrorKind as Wit;
-    let kind = match e.kind {
-        Wit::Validation => ErrorKind::Validation,
-        Wit::Config => ErrorKind::Config,
-        Wit::Unauthenticated => ErrorKind::Unauthenticated,
-        Wit::AccessDenied => ErrorKind::AccessDenied,
-        Wit::Model => ErrorKind::Model,
-        Wit::Throttled => ErrorKind::Throttled,
-        Wit::TimedOut => ErrorKind::TimedOut,
-        Wit::Unreachable => ErrorKind::Unreachable,
-        Wit::Bedrock => ErrorKind::Bedrock,
-    };
-    ProviderFailure::reported(kind, e.message.clone())
 }
