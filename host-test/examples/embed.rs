@@ -6,7 +6,7 @@
 //! Against real Bedrock, drop the emulator lines and use
 //! `.credential_chain(AwsCredentialChain::load(None).await)` and your region.
 
-use bedrock_host::emulator::{self, Emulator};
+use bedrock_emulator::{self as emulator, Emulator};
 use bedrock_host::{Credentials, HostEvent, Limits, Provider};
 use serde_json::json;
 

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
-use crate::emulator::{self, Emulator, Scripted};
 use crate::runtime::{load_component, new_engine};
 use crate::{Credentials, Provider};
+use bedrock_emulator::{self as emulator, Emulator, Scripted};
 
 /// One measured comparison.
 #[derive(Debug, Clone)]
@@ -580,7 +580,7 @@ mod sdk {
     use serde_json::Value;
 
     use super::{ms, Row};
-    use crate::emulator::{self, Emulator};
+    use bedrock_emulator::{self as emulator, Emulator};
 
     const MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 

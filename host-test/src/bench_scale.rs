@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::emulator::{self, Emulator, Fault, Pace};
 use crate::grpc::proto::provider_service_client::ProviderServiceClient;
 use crate::grpc::proto::{self, content_block::Block, message::Content};
+use bedrock_emulator::{self as emulator, Emulator, Fault, Pace};
 
 /// How many calls share one HTTP/2 connection to `serve`: tonic's server lets 200 streams run
 /// at once on a connection (hyper's default), and clients spread over several, as a pool of

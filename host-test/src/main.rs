@@ -4,8 +4,8 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use bedrock_host::bench_scale::ScaleOptions;
 use bedrock_emulator::{self as emulator, Emulator};
+use bedrock_host::bench_scale::ScaleOptions;
 use bedrock_host::{AwsCredentialChain, CallError, Credentials, HostEvent, Provider, ProviderBuilder};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};

@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bedrock_host::emulator::{chunk_frame, Emulator, Scripted};
+use bedrock_emulator::{chunk_frame, Emulator, Scripted};
 use bedrock_host::{HostEvent, Limits};
 use common::{against, hello, stream_done, testdata};
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use bedrock_host::emulator::{Emulator, Scripted};
+use bedrock_emulator::{Emulator, Scripted};
 use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
 use bedrock_host::grpc::proto::{self, message::Content};
 use bedrock_host::grpc::{serve, BedrockService, CredentialMode, ServeOptions, MAX_MESSAGE_BYTES};

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use bedrock_host::emulator::{self, Emulator, Scripted};
+use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use bedrock_host::HostEvent;
 use common::{against, hello, stream_done};
 use serde_json::{json, Value};

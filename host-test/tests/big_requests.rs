@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Stdio;
 
-use bedrock_host::emulator::{self, Emulator};
+use bedrock_emulator::{self as emulator, Emulator};
 use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
 use bedrock_host::grpc::proto::{self, content_block::Block, message::Content};
 use bedrock_host::grpc::MAX_MESSAGE_BYTES;

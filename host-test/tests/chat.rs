@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use bedrock_host::emulator::{self, Emulator, Scripted};
+use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use serde_json::{json, Value};
 
 /// Runs `bedrock-host chat` in a pseudo-terminal and plays `steps` on it: `["wait", TEXT]`

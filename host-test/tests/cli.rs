@@ -111,7 +111,7 @@ fn the_standalone_emulator_serves_other_clients() {
     let url = first.rsplit(' ').next().unwrap().to_string();
     assert!(first.starts_with("Bedrock emulator listening on http://127.0.0.1:"), "{first}");
     let creds = lines.next().unwrap().unwrap();
-    assert!(creds.contains(bedrock_host::emulator::ACCESS_KEY_ID));
+    assert!(creds.contains(bedrock_emulator::ACCESS_KEY_ID));
 
     let out = Command::new(env!("CARGO_BIN_EXE_bedrock-host"))
         .args(["complete", "Hi there"])
@@ -119,8 +119,8 @@ fn the_standalone_emulator_serves_other_clients() {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &url)
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", bedrock_host::emulator::ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", bedrock_host::emulator::SECRET_ACCESS_KEY)
+        .env("AWS_ACCESS_KEY_ID", bedrock_emulator::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", bedrock_emulator::SECRET_ACCESS_KEY)
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/nonexistent/config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
@@ -327,10 +327,10 @@ async fn bedrock_host_with(args: &[&str], env: &[(&str, String)]) -> std::proces
 
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_api_endpoint_from_the_environment_with_a_bedrock_api_key() {
-    let emu = bedrock_host::emulator::Emulator::start().await.unwrap();
-    let key = ("AWS_BEARER_TOKEN_BEDROCK", bedrock_host::emulator::API_KEY.to_string());
+    let emu = bedrock_emulator::Emulator::start().await.unwrap();
+    let key = ("AWS_BEARER_TOKEN_BEDROCK", bedrock_emulator::API_KEY.to_string());
     let region = ("AWS_REGION", "us-east-1".to_string());
-    let bearer = format!("Bearer {}", bedrock_host::emulator::API_KEY);
+    let bearer = format!("Bearer {}", bedrock_emulator::API_KEY);
     // The AWS SDKs' variable names the endpoint; Anthropic's SDKs' names the API base.
     for (n, endpoint) in [
         ("AWS_ENDPOINT_URL_BEDROCK_MANTLE", emu.endpoint_url()),
@@ -355,7 +355,7 @@ async fn messages_api_endpoint_from_the_environment_with_a_bedrock_api_key() {
         assert_eq!(r.header("authorization"), Some(bearer.as_str()), "{}: the API key, not a signature", endpoint.0);
         assert_eq!(r.auth_failure, None);
         assert_eq!(r.json()["model"], SONNET_5);
-        assert!(!String::from_utf8_lossy(&out.stderr).contains(bedrock_host::emulator::API_KEY), "the key never shows");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(bedrock_emulator::API_KEY), "the key never shows");
     }
 
     // The same with --stream: server-sent events over the same endpoint.
@@ -417,7 +417,7 @@ fn messages_api_the_standalone_emulator_says_how_to_use_it_and_serves_it() {
     let text = banner.join("\n");
     let url = banner[0].rsplit(' ').next().unwrap().to_string();
     assert!(banner[0].starts_with("Bedrock emulator listening on http://127.0.0.1:"), "{text}");
-    assert!(text.contains(&format!("AWS_BEARER_TOKEN_BEDROCK={}", bedrock_host::emulator::API_KEY)), "{text}");
+    assert!(text.contains(&format!("AWS_BEARER_TOKEN_BEDROCK={}", bedrock_emulator::API_KEY)), "{text}");
     assert!(text.contains(&format!("AWS_ENDPOINT_URL_BEDROCK_MANTLE={url}")), "{text}");
     assert!(text.contains(SONNET_5), "{text}");
     assert!(text.contains("us-east-1"), "{text}");
@@ -429,7 +429,7 @@ fn messages_api_the_standalone_emulator_says_how_to_use_it_and_serves_it() {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL_BEDROCK_MANTLE", &url)
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_BEARER_TOKEN_BEDROCK", bedrock_host::emulator::API_KEY)
+        .env("AWS_BEARER_TOKEN_BEDROCK", bedrock_emulator::API_KEY)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_PROFILE")

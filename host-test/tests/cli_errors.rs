@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Output, Stdio};
 
 use amplifier_provider_bedrock::error::ErrorKind;
-use bedrock_host::emulator::{self, Emulator};
+use bedrock_emulator::{self as emulator, Emulator};
 
 /// `bedrock-host ARGS` with exactly this AWS setup (no AWS_* or ANTHROPIC_* of the caller's, no
 /// profile files unless given) and `stdin` piped in.

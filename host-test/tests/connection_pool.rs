@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bedrock_host::emulator::{self, Emulator, Scripted};
+use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use bedrock_host::Provider;
 use common::{against, emulator_credentials, hello};
 

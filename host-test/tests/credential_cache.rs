@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use bedrock_host::emulator::{self, Emulator};
+use bedrock_emulator::{self as emulator, Emulator};
 use bedrock_host::AwsCredentialChain;
 use common::{base, hello};
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use bedrock_host::emulator::{self, Emulator, Scripted};
+use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use bedrock_host::{CallError, Credentials};
 use common::{against, base, hello, testdata, upstream};
 use serde_json::{json, Value};

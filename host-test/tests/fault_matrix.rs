@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use bedrock_host::emulator::{self, chunk_frame, exception_frame, stream_events, Emulator, Scripted};
+use bedrock_emulator::{self as emulator, chunk_frame, exception_frame, stream_events, Emulator, Scripted};
 use bedrock_host::{CallError, CallRecord, Credentials, Provider};
 use common::{base, hello, testdata};
 use serde_json::{json, Value};

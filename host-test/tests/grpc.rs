@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_host::emulator::{self, chunk_frame, Emulator, Scripted};
+use bedrock_emulator::{self as emulator, chunk_frame, Emulator, Scripted};
 use bedrock_host::grpc::convert::{chat_response_to_json, chat_response_to_proto};
 use bedrock_host::grpc::proto::module_lifecycle_client::ModuleLifecycleClient;
 use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bedrock_host::emulator::{Emulator, Scripted};
+use bedrock_emulator::{Emulator, Scripted};
 use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
 use bedrock_host::grpc::proto::{self, content_block::Block, message::Content};
 use bedrock_host::grpc::{serve, BedrockService, CredentialMode, ServeOptions};

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use bedrock_host::emulator::{self, Emulator, Scripted};
+use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use bedrock_host::{Credentials, HostEvent};
 use common::{against, stream_done};
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use bedrock_host::emulator::{Emulator, Scripted};
+use bedrock_emulator::{Emulator, Scripted};
 use bedrock_host::{CallError, Credentials, HostEvent};
 use common::{against, hello, testdata};
 use serde_json::{json, Value};
@@ -81,7 +81,7 @@ async fn every_bedrock_error_becomes_a_prefixed_actionable_error() {
             assert!(e.contains(hint), "{name}: missing {hint:?} in {e}");
         }
         assert!(e.ends_with(&format!("(Bedrock request id: {})", request_id_of(name))), "{name}: {e}");
-        assert!(!e.contains(bedrock_host::emulator::SECRET_ACCESS_KEY), "{name}");
+        assert!(!e.contains(bedrock_emulator::SECRET_ACCESS_KEY), "{name}");
     }
 }
 
@@ -262,7 +262,7 @@ async fn debug_and_raw_events_are_delivered_and_free_of_secrets() {
     p.set_config("debug", "true");
     p.set_config("raw_debug", "true");
     p.set_credentials(Some(Credentials::Aws {
-        access_key_id: bedrock_host::emulator::ACCESS_KEY_ID.into(),
+        access_key_id: bedrock_emulator::ACCESS_KEY_ID.into(),
         secret_access_key: SECRET.into(),
         session_token: Some(TOKEN.into()),
     }));

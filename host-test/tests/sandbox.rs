@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bedrock_host::emulator::Emulator;
+use bedrock_emulator::Emulator;
 use bedrock_host::{CallError, Limits};
 use common::{against, base, hello};
 

@@ -34,7 +34,7 @@ fn release_builds_a_fast_host_and_component_builds_a_small_component() {
     let root = manifest("../Cargo.toml");
     let profile = root["profile"].as_table().unwrap();
     let release = profile["release"]["package"].as_table().unwrap();
-    for package in ["*", "bedrock-host", "amplifier-provider-bedrock-lib"] {
+    for package in ["*", "bedrock-host", "bedrock-emulator", "amplifier-provider-bedrock-lib"] {
         assert_eq!(release[package]["opt-level"].as_integer(), Some(3), "[profile.release.package.{package:?}] opt-level");
     }
     let component = profile["component"].as_table().unwrap();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_host::emulator::{chunk_frame, exception_frame, Emulator, Scripted};
+use bedrock_emulator::{chunk_frame, exception_frame, Emulator, Scripted};
 use bedrock_host::{CallError, Limits};
 use common::{against, hello, testdata};
 use serde_json::{json, Value};
@@ -190,7 +190,7 @@ async fn a_50_mb_answer_streams_through_a_16_mib_sandbox() {
 #[tokio::test]
 async fn the_first_event_arrives_before_the_last_chunk_is_sent() {
     let message = json!({"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [{"type": "text", "text": "early bird"}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}});
-    let events = bedrock_host::emulator::stream_events(&message);
+    let events = bedrock_emulator::stream_events(&message);
     let head: usize = events[..3].iter().map(|e| chunk_frame(e).len()).sum();
     let gate = Arc::new(tokio::sync::Notify::new());
     let emu = Emulator::start().await.unwrap();
@@ -218,7 +218,7 @@ async fn the_first_event_arrives_before_the_last_chunk_is_sent() {
 #[tokio::test]
 async fn a_stalled_stream_is_a_stream_idle_timeout() {
     let message = json!({"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [{"type": "text", "text": "then silence"}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}});
-    let events = bedrock_host::emulator::stream_events(&message);
+    let events = bedrock_emulator::stream_events(&message);
     let head: usize = events[..3].iter().map(|e| chunk_frame(e).len()).sum();
     let never = Arc::new(tokio::sync::Notify::new());
     let emu = Emulator::start().await.unwrap();
@@ -288,7 +288,7 @@ async fn dropping_the_stream_closes_the_connection_and_timings_are_reported() {
     let seen_events = Arc::new(std::sync::Mutex::new(Vec::new()));
     let store = seen_events.clone();
     let message = json!({"id": "m", "type": "message", "role": "assistant", "model": "claude", "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}});
-    emu.push(Scripted::event_stream(&bedrock_host::emulator::stream_events(&message)));
+    emu.push(Scripted::event_stream(&bedrock_emulator::stream_events(&message)));
     p.set_event_callback(Some(Arc::new(move |e: &bedrock_host::HostEvent| store.lock().unwrap().push(e.clone()))));
     p.stream(&hello("x"), |_| {}).await.unwrap();
     let events = seen_events.lock().unwrap();

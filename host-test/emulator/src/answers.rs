@@ -180,9 +180,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::emulator::eventstream::stream_events;
-    use crate::emulator::rules::{check_body, check_invoke};
-    use crate::emulator::test_support::{headers, request, HAIKU_45, SONNET_4, SONNET_45};
+    use crate::eventstream::stream_events;
+    use crate::rules::{check_body, check_invoke};
+    use crate::test_support::{headers, request, HAIKU_45, SONNET_4, SONNET_45};
 
     #[test]
     fn a_guardrail_blocks_the_denied_topic_and_reports_what_it_did() {

@@ -377,8 +377,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::emulator::guardrail::Guardrail;
-    use crate::emulator::test_support::{headers, request, HAIKU_45, SONNET_4, SONNET_45};
+    use crate::guardrail::Guardrail;
+    use crate::test_support::{headers, request, HAIKU_45, SONNET_4, SONNET_45};
 
     #[test]
     fn bodies_are_checked_with_bedrocks_messages() {

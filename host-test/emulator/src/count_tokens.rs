@@ -40,7 +40,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::emulator::test_support::{count_request, request, text_of, SONNET_45};
+    use crate::test_support::{count_request, request, text_of, SONNET_45};
 
     #[test]
     fn count_tokens_counts_a_checked_body_for_a_foundation_model() {

@@ -470,9 +470,9 @@ pub(super) fn example_of(schema: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::sse::decode_sse;
-    use crate::emulator::test_support::{send_http, text_of, Auth, Reply};
-    use crate::emulator::{Emulator, Scripted};
+    use crate::sse::decode_sse;
+    use crate::test_support::{send_http, text_of, Auth, Reply};
+    use crate::{Emulator, Scripted};
 
     const SONNET_5: &str = "anthropic.claude-sonnet-5";
 

@@ -266,7 +266,7 @@ impl PromptCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::test_support::{request, text_of, HAIKU_45, SONNET_4, SONNET_45};
+    use crate::test_support::{request, text_of, HAIKU_45, SONNET_4, SONNET_45};
 
     #[test]
     fn input_tokens_are_the_words_of_tools_system_and_messages_plus_3() {

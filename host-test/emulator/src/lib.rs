@@ -29,6 +29,8 @@
 //! for a long answer), the context window and the 1M-context beta; on the Messages API also a
 //! signed thinking block when thinking is on and a JSON document for `output_config.format`.
 
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
 mod answers;
 mod cache;
 mod count_tokens;
