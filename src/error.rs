@@ -76,6 +76,22 @@ impl ErrorKind {
         }
     }
 
+    /// The kind's name in the WIT `errors.error-kind` enum (`access-denied`, `timed-out`, …):
+    /// how it travels where Rust types do not (gRPC metadata, JavaScript, Python).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "validation",
+            ErrorKind::Config => "config",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::AccessDenied => "access-denied",
+            ErrorKind::Model => "model",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::TimedOut => "timed-out",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Bedrock => "bedrock",
+        }
+    }
+
     /// The distinct prefixes, in [`ALL`](Self::ALL)'s order: what callers match on, and what the
     /// README's table, the `--help` text and the Python module's docstring list.
     pub fn prefixes() -> impl Iterator<Item = &'static str> {

@@ -140,6 +140,22 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every host kind, for tables and tests.
+    pub const HOST: [HostFailureKind; 3] = [HostFailureKind::DeadlineExceeded, HostFailureKind::MemoryCap, HostFailureKind::Internal];
+
+    /// The kind's name where types do not travel (`serve`'s [`ERROR_KIND_METADATA_KEY`]
+    /// metadata): the component's WIT name (`access-denied`, …), or `host-…` for the host's.
+    ///
+    /// [`ERROR_KIND_METADATA_KEY`]: crate::grpc::ERROR_KIND_METADATA_KEY
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Provider(kind) => kind.name(),
+            FailureKind::Host(HostFailureKind::DeadlineExceeded) => "host-deadline-exceeded",
+            FailureKind::Host(HostFailureKind::MemoryCap) => "host-memory-cap",
+            FailureKind::Host(HostFailureKind::Internal) => "host-internal",
+        }
+    }
+
     /// The gRPC status code `serve` answers with: the one table from kind to code.
     ///
     /// Not `RESOURCE_EXHAUSTED` for the memory cap: clients read that as a rate limit and

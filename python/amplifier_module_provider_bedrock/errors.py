@@ -3,9 +3,12 @@
 `bedrock-host serve` reports a failed completion as a gRPC status whose details are the
 component's prefixed message (`validation:`, `config:`, `auth:`, `model:`, `throttled:`,
 `network:`, `bedrock:`) or the host's own (`host:`); the Rust test
-`every_list_of_error_prefixes_is_the_one_in_error_kind` holds this list to the component's. The status code says how to react (retry or not); the prefix
-refines the cases a code lumps together (a `model:` error arrives as INTERNAL, but is a
-NotFoundError to an orchestrator; a `config:` one is a ConfigurationError).
+`every_list_of_error_prefixes_is_the_one_in_error_kind` holds this list to the component's.
+The error class comes from the failure's typed kind, which the server sends as the
+`x-bedrock-error-kind` metadata (`access-denied`, `timed-out`, `model`, …; `_BY_KIND`, which the
+same Rust test holds to the component's and the host's kinds); the message is never read for
+it. A status without that metadata (the channel failed before the server answered) is mapped
+by its code.
 """
 
 from __future__ import annotations
@@ -25,6 +28,26 @@ from amplifier_core.llm_errors import (
 
 PROVIDER = "bedrock"
 
+# The metadata key and the table: one row per kind (`ErrorKind::name` in the component,
+# `FailureKind::name` in the host).
+ERROR_KIND_METADATA_KEY = "x-bedrock-error-kind"
+
+_BY_KIND: dict[str, type[LLMError]] = {
+    "validation": InvalidRequestError,
+    "config": ConfigurationError,
+    "unauthenticated": AuthenticationError,
+    "access-denied": AccessDeniedError,
+    "model": NotFoundError,
+    "throttled": RateLimitError,
+    "timed-out": LLMTimeoutError,
+    "unreachable": ProviderUnavailableError,
+    "bedrock": LLMError,
+    "host-deadline-exceeded": LLMTimeoutError,
+    "host-memory-cap": LLMError,
+    "host-internal": LLMError,
+}
+
+# Statuses without a kind: the channel's own failures.
 _BY_CODE: dict[grpc.StatusCode, type[LLMError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
     grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
@@ -37,12 +60,6 @@ _BY_CODE: dict[grpc.StatusCode, type[LLMError]] = {
 # grpc-core's words for a message over a channel's size limit ("Sent message larger than max
 # (N vs. M)", "Received message larger than max (N vs. M)").
 _TOO_LARGE = "message larger than max"
-
-_BY_PREFIX: dict[str, type[LLMError]] = {
-    "model:": NotFoundError,
-    "config:": ConfigurationError,
-}
-
 
 def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError, model: str | None) -> LLMError:
     """The llm_errors exception for a failed RPC; its message is the server's, unchanged.
@@ -62,10 +79,23 @@ def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError, model: str | Non
             model=model,
             retryable=False,
         )
-    cls = _BY_CODE.get(code)
+    kind = _error_kind_of(error)
+    cls = _BY_KIND.get(kind) if kind is not None else None
     if cls is None:
-        cls = next((c for p, c in _BY_PREFIX.items() if message.startswith(p)), LLMError)
+        cls = _BY_CODE.get(code, LLMError)
     return cls(message, provider=PROVIDER, model=model)
+
+
+def _error_kind_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> str | None:
+    """The `x-bedrock-error-kind` the server attached to a failed call, if any."""
+    try:
+        metadata = error.trailing_metadata() or ()
+    except Exception:  # an RpcError that is not a call (raised before one existed)
+        return None
+    for key, value in metadata:
+        if key == ERROR_KIND_METADATA_KEY:
+            return value.decode() if isinstance(value, bytes) else value
+    return None
 
 
 def error_kind(error: LLMError) -> str:

@@ -139,3 +139,60 @@ async def test_module_token_stays_out_of_errors(server, caplog):
             MockCoordinator(), {"endpoint": server.endpoint, "token": CANARIES["token"]}
         )
     assert CANARIES["token"] not in _everything_visible(caplog, Recorder(), caught.value)
+
+
+class _Failed(grpc.RpcError):
+    """A failed call as grpc reports one: a code, details and trailing metadata."""
+
+    def __init__(self, code, details, metadata):
+        self._code, self._details, self._metadata = code, details, metadata
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def trailing_metadata(self):
+        return self._metadata
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("access-denied", "AccessDeniedError"),
+        ("unauthenticated", "AuthenticationError"),
+        ("timed-out", "LLMTimeoutError"),
+        ("unreachable", "ProviderUnavailableError"),
+        ("model", "NotFoundError"),
+        ("config", "ConfigurationError"),
+        ("host-deadline-exceeded", "LLMTimeoutError"),
+    ],
+)
+def test_the_kind_chooses_the_error_not_the_message(kind, expected):
+    """The server's kind metadata decides; words in the message that suggest another kind do not."""
+    from amplifier_module_provider_bedrock.errors import from_rpc_error
+
+    failed = _Failed(grpc.StatusCode.INTERNAL, "bedrock: access denied, model not found, timed out", (("x-bedrock-error-kind", kind),))
+    error = from_rpc_error(failed, "m")
+    assert type(error).__name__ == expected, error
+    assert str(error) == "bedrock: access denied, model not found, timed out"
+
+
+def test_without_a_kind_the_code_decides():
+    from amplifier_module_provider_bedrock.errors import from_rpc_error
+
+    assert type(from_rpc_error(_Failed(grpc.StatusCode.UNAVAILABLE, "", ()), None)).__name__ == "ProviderUnavailableError"
+    assert type(from_rpc_error(_Failed(grpc.StatusCode.INTERNAL, "model: x", ()), None)) is LLMError
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_model_through_serve_is_a_not_found_error(mounted, emulator):
+    """End to end: the component's `model:` kind reaches Python through serve's metadata."""
+    from amplifier_core.llm_errors import NotFoundError
+
+    provider, _, _ = mounted
+    request = ChatRequest(messages=[{"role": "user", "content": "hi"}], model="anthropic.claude-nonexistent-v9:0")
+    with pytest.raises(NotFoundError) as caught:
+        await provider.complete(request)
+    assert str(caught.value).startswith("model:"), str(caught.value)

@@ -16,7 +16,7 @@ use tonic::{Request, Status};
 pub mod convert;
 pub mod service;
 
-pub use service::{BedrockService, CredentialMode};
+pub use service::{BedrockService, CredentialMode, ERROR_KIND_METADATA_KEY};
 
 /// Generated messages, servers and clients of `amplifier_module.proto` (package
 /// `amplifier.module`).

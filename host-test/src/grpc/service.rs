@@ -39,6 +39,11 @@ const STREAM_BUFFER: usize = 16;
 /// generic client) must not get them; one that asks raises its limit to match.
 pub const EVENTS_REQUEST_KEY: &str = "x-bedrock-events-max-bytes";
 
+/// Status metadata naming a failed call's kind ([`FailureKind::name`](crate::FailureKind::name):
+/// `access-denied`, `timed-out`, `host-deadline-exceeded`, …), so a client chooses its error
+/// from the kind, not from the message's words. The Python module's `errors.py` reads it.
+pub const ERROR_KIND_METADATA_KEY: &str = "x-bedrock-error-kind";
+
 /// Response metadata (on success) or status metadata (on failure) holding the events of a
 /// `Complete` call whose caller asked: a JSON array of `{"name", "data"}` in the order they
 /// happened. Binary metadata, so any JSON passes (it is base64 on the wire: 4/3 of the JSON).
@@ -238,7 +243,10 @@ pub fn code_name(code: Code) -> &'static str {
 
 /// A provider error as a gRPC status with the same message (its prefix kept).
 pub fn status_for(error: &CallError) -> Status {
-    Status::new(error.kind().grpc_code(), error.to_string())
+    let kind = error.kind();
+    let mut metadata = MetadataMap::new();
+    metadata.insert(ERROR_KIND_METADATA_KEY, MetadataValue::from_static(kind.name()));
+    Status::with_metadata(kind.grpc_code(), error.to_string(), metadata)
 }
 
 /// The event budget a `Complete` request asks for: `None` when it asks for no events.
@@ -580,6 +588,8 @@ mod tests {
     fn a_status_keeps_the_message_and_takes_its_code_from_the_kind_alone() {
         let status = status_for(&CallError::provider(crate::ErrorKind::Throttled, "slow down"));
         assert_eq!((status.code(), status.message()), (Code::ResourceExhausted, "throttled: slow down"));
+        let kind = status.metadata().get(ERROR_KIND_METADATA_KEY).map(|v| v.to_str().unwrap());
+        assert_eq!(kind, Some("throttled"), "the kind travels as metadata");
         // The words of a message do not choose its code (they once did): the kind does.
         let worded = status_for(&CallError::provider(crate::ErrorKind::Unauthenticated, "access denied, timed out"));
         assert_eq!(worded.code(), Code::Unauthenticated);
