@@ -1,17 +1,15 @@
 //! The wasmtime host for amplifier-provider-bedrock: load the component once, call it with a
 //! fresh sandbox per request, inject configuration and credentials, and police where it may
-//! connect. Also a gRPC service that gives Amplifier sessions the provider. The local Bedrock
-//! emulator is a crate of its own (`bedrock-emulator`, host-test/emulator).
+//! connect. Also a gRPC service that gives Amplifier sessions the provider.
 //!
 //! The parts, each depending only on those before it: the embedding library ([`runtime`]: the
 //! component and its compiled form; [`credentials`], [`http_client`], [`outbound`], [`events`],
-//! and [`provider`] over them), the gRPC service ([`grpc`]) and the benchmarks ([`bench`],
-//! [`bench_scale`]). The CLI is `main.rs`.
+//! and [`provider`] over them), and the gRPC service ([`grpc`]). This is the host API and
+//! nothing else: the CLI (`main.rs`, with its benchmarks in `bench/`) is built on it, and the
+//! local Bedrock emulator is a crate of its own (`bedrock-emulator`, host-test/emulator).
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
-pub mod bench;
-pub mod bench_scale;
 pub mod call_error;
 pub mod credentials;
 pub mod events;

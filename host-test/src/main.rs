@@ -4,11 +4,14 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
+mod bench;
+
 use bedrock_emulator::{self as emulator, Emulator};
-use bedrock_host::bench_scale::ScaleOptions;
 use bedrock_host::{AwsCredentialChain, CallError, Credentials, HostEvent, Provider, ProviderBuilder};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
+
+use bench::scale::ScaleOptions;
 
 #[derive(Parser, Debug)]
 #[command(name = "bedrock-host", version, about = "Anthropic Claude on AWS Bedrock through a sandboxed WebAssembly component")]
@@ -586,15 +589,14 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             options.events = events.unwrap_or(options.events).max(1);
             options.event_delay = event_delay_ms.map_or(options.event_delay, std::time::Duration::from_millis);
             options.ramp = ramp_ms.map_or(options.ramp, std::time::Duration::from_millis);
-            let reports = bedrock_host::bench_scale::run(&options).await?;
-            outln!("{}", bedrock_host::bench_scale::table(&reports).trim_end());
+            let reports = bench::scale::run(&options).await?;
+            outln!("{}", bench::scale::table(&reports).trim_end());
             Ok(())
         }
         Command::Bench { mode: None, iterations, quick } => {
-            let options =
-                if quick { bedrock_host::bench::BenchOptions::quick() } else { bedrock_host::bench::BenchOptions::full(iterations.max(1)) };
-            let rows = bedrock_host::bench::run_with(&options).await?;
-            let table = bedrock_host::bench::table(&rows);
+            let options = if quick { bench::BenchOptions::quick() } else { bench::BenchOptions::full(iterations.max(1)) };
+            let rows = bench::run_with(&options).await?;
+            let table = bench::table(&rows);
             outln!("{}", table.trim_end());
             Ok(())
         }

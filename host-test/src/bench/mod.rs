@@ -2,6 +2,11 @@
 //!
 //! Each row pairs our number with a baseline taken the same way, on the same machine, in the
 //! same process, and prints the ratio; nothing here asserts a time.
+//!
+//! A module of the CLI, not of the embedding library: it uses only the library's public API
+//! (and the emulator crate). `bench scale` is [`scale`].
+
+pub mod scale;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,9 +17,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
-use crate::runtime::{load_component, new_engine};
-use crate::{Credentials, Provider};
 use bedrock_emulator::{self as emulator, Emulator, Scripted};
+use bedrock_host::runtime::{load_component, new_engine};
+use bedrock_host::{Credentials, Provider};
 
 /// One measured comparison.
 #[derive(Debug, Clone)]
@@ -114,16 +119,11 @@ impl BenchOptions {
     }
 }
 
-/// Runs every benchmark; `iterations` round trips for the latency rows.
-pub async fn run(iterations: usize) -> Result<Vec<Row>> {
-    run_with(&BenchOptions::full(iterations)).await
-}
-
 /// Runs every benchmark with these options.
 pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     let iterations = options.iterations.max(1);
     let mut rows = Vec::new();
-    let wasm = crate::runtime::component_wasm()?;
+    let wasm = bedrock_host::runtime::component_wasm()?;
     let dir = tempfile_dir()?;
 
     // 1. Loading the component: a cold compile against the content-addressed cache.
@@ -269,7 +269,7 @@ pub async fn run_with(options: &BenchOptions) -> Result<Vec<Row>> {
     let listened = provider.fork();
     let heard = Arc::new(AtomicUsize::new(0));
     let counter = heard.clone();
-    listened.set_event_callback(Some(Arc::new(move |_: &crate::HostEvent| {
+    listened.set_event_callback(Some(Arc::new(move |_: &bedrock_host::HostEvent| {
         counter.fetch_add(1, Ordering::Relaxed);
     })));
     let mut with_events = Duration::MAX;
@@ -555,7 +555,7 @@ json.loads(r["body"].read())
     let t = Instant::now();
     let engine = new_engine()?;
     let engine_time = t.elapsed();
-    let wasm = crate::runtime::component_wasm()?;
+    let wasm = bedrock_host::runtime::component_wasm()?;
     let t = Instant::now();
     load_component(&engine, &wasm, Some(dir), &|| {})?;
     let load_time = t.elapsed();

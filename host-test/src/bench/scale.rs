@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::grpc::proto::provider_service_client::ProviderServiceClient;
-use crate::grpc::proto::{self, content_block::Block, message::Content};
 use bedrock_emulator::{self as emulator, Emulator, Fault, Pace};
+use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
+use bedrock_host::grpc::proto::{self, content_block::Block, message::Content};
 
 /// How many calls share one HTTP/2 connection to `serve`: tonic's server lets 200 streams run
 /// at once on a connection (hyper's default), and clients spread over several, as a pool of
@@ -201,7 +201,7 @@ pub async fn run(options: &ScaleOptions) -> Result<Vec<RoundReport>> {
     if !cfg!(target_os = "linux") {
         bail!("bench scale reads the server's resources from Linux's /proc; it runs on Linux only");
     }
-    crate::grpc::raise_open_files_limit();
+    bedrock_host::grpc::raise_open_files_limit();
     let emu = Emulator::start().await?;
     emu.set_stream_pace(Some(Pace { deltas: options.events.max(1), delay: options.event_delay }));
     let mut reports = Vec::new();
@@ -465,7 +465,7 @@ async fn run_round(emu: &Emulator, options: &ScaleOptions, round: usize, n: usiz
             .connect()
             .await
             .context("connecting to serve")
-            .map(|c| ProviderServiceClient::new(c).max_decoding_message_size(crate::grpc::MAX_MESSAGE_BYTES))
+            .map(|c| ProviderServiceClient::new(c).max_decoding_message_size(bedrock_host::grpc::MAX_MESSAGE_BYTES))
     };
     // Warm-up: the first calls fault in the code and data every call uses, and open the pool's
     // first connection, which the idle level then includes.
@@ -550,7 +550,8 @@ async fn run_round(emu: &Emulator, options: &ScaleOptions, round: usize, n: usiz
     drop(clients);
     let settle_until = Instant::now() + options.settle;
     let mut after = sample(pid)?;
-    while Instant::now() < settle_until && after.fds > idle.fds + crate::http_client::HttpClientOptions::default().max_idle_per_host {
+    while Instant::now() < settle_until && after.fds > idle.fds + bedrock_host::http_client::HttpClientOptions::default().max_idle_per_host
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
         after = sample(pid)?;
     }
