@@ -64,6 +64,7 @@ export type ErrorReason =
   | 'throttled'
   | 'timed-out'
   | 'unreachable'
+  | 'unavailable'
   | 'bedrock';
 
 /** Each typed kind of the component (WIT `errors.error-kind`) and the prefix of its messages. */

@@ -28,6 +28,7 @@ export const ERROR_REASONS = Object.freeze({
   throttled: 'throttled',
   'timed-out': 'network',
   unreachable: 'network',
+  unavailable: 'bedrock',
   bedrock: 'bedrock',
 });
 

@@ -44,6 +44,9 @@ pub enum ErrorKind {
     TimedOut,
     /// DNS, connect, TLS, a reset, or a destination the host's policy refused.
     Unreachable,
+    /// Bedrock is overloaded or temporarily unavailable (503, 529), still after the retries:
+    /// try again later, or elsewhere.
+    Unavailable,
     /// Bedrock answered with an error that fits no other category.
     Bedrock,
 }
@@ -51,7 +54,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, in the order the README's table and the `--help` text list their prefixes
     /// (kinds that share a prefix are adjacent).
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Validation,
         ErrorKind::Config,
         ErrorKind::Unauthenticated,
@@ -60,6 +63,7 @@ impl ErrorKind {
         ErrorKind::Throttled,
         ErrorKind::TimedOut,
         ErrorKind::Unreachable,
+        ErrorKind::Unavailable,
         ErrorKind::Bedrock,
     ];
 
@@ -72,7 +76,7 @@ impl ErrorKind {
             ErrorKind::Model => "model",
             ErrorKind::Throttled => "throttled",
             ErrorKind::TimedOut | ErrorKind::Unreachable => "network",
-            ErrorKind::Bedrock => "bedrock",
+            ErrorKind::Unavailable | ErrorKind::Bedrock => "bedrock",
         }
     }
 
@@ -88,6 +92,7 @@ impl ErrorKind {
             ErrorKind::Throttled => "throttled",
             ErrorKind::TimedOut => "timed-out",
             ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Unavailable => "unavailable",
             ErrorKind::Bedrock => "bedrock",
         }
     }

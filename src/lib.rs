@@ -110,6 +110,7 @@ mod exports {
             ErrorKind::Throttled => WitErrorKind::Throttled,
             ErrorKind::TimedOut => WitErrorKind::TimedOut,
             ErrorKind::Unreachable => WitErrorKind::Unreachable,
+            ErrorKind::Unavailable => WitErrorKind::Unavailable,
             ErrorKind::Bedrock => WitErrorKind::Bedrock,
         };
         WitError { kind, message }

@@ -170,7 +170,7 @@ impl FailureKind {
                 ErrorKind::AccessDenied => Code::PermissionDenied,
                 ErrorKind::Throttled => Code::ResourceExhausted,
                 ErrorKind::TimedOut => Code::DeadlineExceeded,
-                ErrorKind::Unreachable => Code::Unavailable,
+                ErrorKind::Unreachable | ErrorKind::Unavailable => Code::Unavailable,
                 ErrorKind::Config | ErrorKind::Model | ErrorKind::Bedrock => Code::Internal,
                 // `ErrorKind` is non-exhaustive: a kind added to the component without a row
                 // here is INTERNAL until it gets one (a test lists every kind's code).
@@ -200,6 +200,7 @@ mod tests {
             (ErrorKind::Throttled, Code::ResourceExhausted),
             (ErrorKind::TimedOut, Code::DeadlineExceeded),
             (ErrorKind::Unreachable, Code::Unavailable),
+            (ErrorKind::Unavailable, Code::Unavailable),
             (ErrorKind::Bedrock, Code::Internal),
         ];
         assert_eq!(expected.map(|(k, _)| k), ErrorKind::ALL, "one row per kind, in ErrorKind::ALL's order");

@@ -41,6 +41,7 @@ _BY_KIND: dict[str, type[LLMError]] = {
     "throttled": RateLimitError,
     "timed-out": LLMTimeoutError,
     "unreachable": ProviderUnavailableError,
+    "unavailable": ProviderUnavailableError,
     "bedrock": LLMError,
     "host-deadline-exceeded": LLMTimeoutError,
     "host-memory-cap": LLMError,

@@ -171,6 +171,7 @@ pub(crate) fn classify_said(status: u16, code: &str, said: &str, request_id: Opt
                  between you and Bedrock Runtime"
             ),
         ),
+        "ServiceUnavailableException" => (ErrorKind::Unavailable, format!("{code} (HTTP {status}): {message}")),
         _ => (ErrorKind::Bedrock, format!("{code} (HTTP {status}): {message}")),
     };
     ProviderError::new(kind, text).with_request_id(request_id.map(str::to_string))

@@ -192,7 +192,7 @@ pub(crate) fn classify(kind: &str, message: &str, status: u16, ctx: &CallContext
             ErrorKind::Throttled,
             format!("{said}: wait and retry, lower the request rate, or ask for a higher Bedrock quota for `{model_id}` in {region}"),
         ),
-        "overloaded_error" => (ErrorKind::Bedrock, format!("Bedrock's Messages API is overloaded (HTTP {status}): {said}; retry in a little while")),
+        "overloaded_error" => (ErrorKind::Unavailable, format!("Bedrock's Messages API is overloaded (HTTP {status}): {said}; retry in a little while")),
         "api_error" => (ErrorKind::Bedrock, format!("Bedrock's Messages API failed (HTTP {status}): {said}")),
         other => (ErrorKind::Bedrock, format!("{other} (HTTP {status}): {said}")),
     };

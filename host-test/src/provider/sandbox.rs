@@ -297,6 +297,7 @@ pub(super) fn reported(e: &crate::runtime::bindings::exports::amplifier_bedrock:
         Wit::Throttled => ErrorKind::Throttled,
         Wit::TimedOut => ErrorKind::TimedOut,
         Wit::Unreachable => ErrorKind::Unreachable,
+        Wit::Unavailable => ErrorKind::Unavailable,
         Wit::Bedrock => ErrorKind::Bedrock,
     };
     ProviderFailure::reported(kind, e.message.clone())
