@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use crate::call::continuation::{continuable_text, stitch, with_prefill};
+use crate::call::continuation::{continuable_text, stitch, with_prefill, AsWritten};
 use crate::call::prepare::{prepare, Operation, PreparedCall, Setup};
 pub use crate::call::stream::CompletionStream;
 use crate::call::{network_failure, with_retries, Attempts};
@@ -23,34 +23,21 @@ use crate::wire::transport::StreamingResponse;
 /// `complete`: ChatRequest JSON → ChatResponse, with retries and hook events; an answer cut at
 /// `max_tokens` is continued and stitched when `max_continuations` allows.
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
-    let request = parse(request_json)?;
-    let setup = Setup::resolve(platform)?;
+    let (request, setup) = Setup::start(request_json, platform)?;
     // Kept only when an answer may be continued: each round sends it again.
     let original = (setup.config.max_continuations > 0).then(|| request.clone());
-    let (mut response, call) = complete_round(request, &setup, platform, &|| serde_json::from_slice(request_json).ok())?;
+    let (mut response, call) = complete_round(request, &setup, platform, AsWritten { json: request_json, prefill: None })?;
     let mut round = 0;
     while round < call.config.max_continuations && !call.report.thinking_on {
         let (Some(original), Some(prefill)) = (&original, continuable_text(&response)) else { break };
         round += 1;
         let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(platform, &call).continuation(round, output_tokens, &prefill);
-        // The request as the caller wrote it with the text so far, to name what makes it too large.
-        let as_json = || {
-            let mut request: Value = serde_json::from_slice(request_json).ok()?;
-            if let Some(messages) = request.get_mut("messages").and_then(Value::as_array_mut) {
-                messages.push(json!({"role": "assistant", "content": prefill}));
-            }
-            Some(request)
-        };
-        let (more, _) = complete_round(with_prefill(original.clone(), &prefill), &setup, platform, &as_json)?;
+        let written = AsWritten { json: request_json, prefill: Some(&prefill) };
+        let (more, _) = complete_round(with_prefill(original.clone(), &prefill), &setup, platform, written)?;
         response = stitch(response, prefill.len(), more, round);
     }
     Ok(response)
-}
-
-/// The request, read once.
-fn parse(request_json: &[u8]) -> Result<ChatRequest, ProviderError> {
-    crate::contract::parse::chat_request("request", request_json).map_err(ProviderError::validation)
 }
 
 /// One Bedrock round of `complete`, and the call it made.
@@ -58,12 +45,12 @@ fn complete_round(
     request: ChatRequest,
     setup: &Setup,
     platform: &dyn Platform,
-    as_json: &dyn Fn() -> Option<Value>,
+    written: AsWritten<'_>,
 ) -> Result<(ChatResponse, PreparedCall), ProviderError> {
     if request.stream == Some(true) {
-        return CompletionStream::read_whole(request, setup, platform, as_json);
+        return CompletionStream::read_whole(request, setup, platform, written);
     }
-    let mut call = prepare(request, setup, platform, Operation::Complete, as_json)?;
+    let mut call = prepare(request, setup, platform, Operation::Complete, written)?;
     Emitter::new(platform, &call).request(false);
     let started = platform.monotonic();
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| invoke_once(platform, call, attempt))
@@ -107,9 +94,8 @@ fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Re
 /// Bedrock's CountTokens (the request is translated exactly as `complete` would send it), as
 /// `{"input_tokens", "model", "request_id"}`.
 pub fn count_tokens(request_json: &[u8], platform: &dyn Platform) -> Result<Value, ProviderError> {
-    let request = parse(request_json)?;
-    let setup = Setup::resolve(platform)?;
-    let mut call = prepare(request, &setup, platform, Operation::CountTokens, &|| serde_json::from_slice(request_json).ok())?;
+    let (request, setup) = Setup::start(request_json, platform)?;
+    let mut call = prepare(request, &setup, platform, Operation::CountTokens, AsWritten { json: request_json, prefill: None })?;
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| {
         let (body, request_id) = exchange(platform, call, attempt)?;
         match body.get("inputTokens").and_then(Value::as_u64) {

@@ -3,7 +3,7 @@
 //! assistant's turn (the parsed request extended, not re-read), and the rounds stitched into
 //! one answer.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::contract::messages::{ChatRequest, ChatResponse, ContentBlock, Message, MessageContent, Role, Usage};
 
@@ -19,6 +19,26 @@ pub(crate) fn with_prefill(mut request: ChatRequest, prefill: &str) -> ChatReque
         extensions: Default::default(),
     });
     request
+}
+
+/// A round's request as its caller wrote it: the bytes, and the text so far a continuation
+/// round starts the assistant's turn with. Read again only to name what makes a round's body
+/// too large for InvokeModel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AsWritten<'a> {
+    pub(crate) json: &'a [u8],
+    pub(crate) prefill: Option<&'a str>,
+}
+
+impl AsWritten<'_> {
+    /// The request as JSON, with the prefill as its last message.
+    pub(crate) fn value(self) -> Option<Value> {
+        let mut request: Value = serde_json::from_slice(self.json).ok()?;
+        if let (Some(messages), Some(prefill)) = (request.get_mut("messages").and_then(Value::as_array_mut), self.prefill) {
+            messages.push(json!({"role": "assistant", "content": prefill}));
+        }
+        Some(request)
+    }
 }
 
 /// The text to continue from, when `response` stopped at `max_tokens` inside text: what it said

@@ -3,10 +3,12 @@
 //! network traffic happens here. The configuration is read once per call ([`Setup`]), not once
 //! per round.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::call::continuation::AsWritten;
 use crate::config::{self, ProviderConfig};
 use crate::contract::messages::ChatRequest;
 use crate::contract::validate;
@@ -37,14 +39,23 @@ pub(crate) enum Operation {
 /// configuration, and the config keys it does not know (warned about in every round).
 #[derive(Debug, Clone)]
 pub(crate) struct Setup {
-    pub(crate) config: ProviderConfig,
+    /// Shared by every round's call, not copied.
+    pub(crate) config: Rc<ProviderConfig>,
     pub(crate) config_warnings: Vec<(String, Option<&'static str>)>,
 }
 
 impl Setup {
+    /// What every call starts from: the request parsed (once) and the configuration read
+    /// (once), in that order (a request that does not parse is the error, whatever the
+    /// configuration).
+    pub(crate) fn start(request_json: &[u8], platform: &dyn Platform) -> Result<(ChatRequest, Setup), ProviderError> {
+        let request = crate::contract::parse::chat_request("request", request_json).map_err(ProviderError::validation)?;
+        Ok((request, Setup::resolve(platform)?))
+    }
+
     /// Reads the configuration from `platform`.
-    pub(crate) fn resolve(platform: &dyn Platform) -> Result<Setup, ProviderError> {
-        let config = ProviderConfig::resolve(platform.source())?;
+    fn resolve(platform: &dyn Platform) -> Result<Setup, ProviderError> {
+        let config = Rc::new(ProviderConfig::resolve(platform.source())?);
         let config_warnings = config::unknown_keys(&platform.source().keys());
         Ok(Setup { config, config_warnings })
     }
@@ -58,7 +69,7 @@ pub(crate) struct PreparedCall {
     /// What the call's events and its answer report.
     pub(crate) report: Report,
     /// The configuration used.
-    pub(crate) config: ProviderConfig,
+    pub(crate) config: Rc<ProviderConfig>,
 }
 
 /// What goes to Bedrock, and what sending it to the model's next id needs.
@@ -160,14 +171,14 @@ impl PreparedCall {
     }
 }
 
-/// Validates (or repairs), translates and signs a parsed ChatRequest. `as_json` gives the
-/// request as JSON, called only to name what makes a body too large for InvokeModel.
+/// Validates (or repairs), translates and signs a parsed ChatRequest. `written` is the request
+/// as its caller wrote it, read again only to name what makes a body too large for InvokeModel.
 pub(crate) fn prepare(
     mut request: ChatRequest,
     setup: &Setup,
     platform: &dyn Platform,
     operation: Operation,
-    as_json: &dyn Fn() -> Option<Value>,
+    written: AsWritten<'_>,
 ) -> Result<PreparedCall, ProviderError> {
     let config = &setup.config;
     let repaired_tool_calls = if config.repair_tool_sequences { validate::repair(&mut request) } else { Vec::new() };
@@ -218,7 +229,7 @@ pub(crate) fn prepare(
     let size = crate::contract::json_write::written_len(&body_value);
     if api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
         drop(body_value);
-        return Err(too_large(as_json(), size));
+        return Err(too_large(written.value(), size));
     }
     let mut body = Vec::with_capacity(size);
     crate::contract::json_write::write_value(&mut body, &body_value);
@@ -262,7 +273,7 @@ pub(crate) fn prepare(
             repaired_tool_calls,
             deprecated: spec.and_then(|m| m.deprecated),
         },
-        config: config.clone(),
+        config: Rc::clone(config),
     })
 }
 

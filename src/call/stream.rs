@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::call::continuation::{continuable, with_prefill};
+use crate::call::continuation::{continuable, with_prefill, AsWritten};
 use crate::call::prepare::{prepare, Operation, PreparedCall, Setup};
 use crate::call::{network_failure, with_retries, Attempts};
 use crate::contract::messages::{ChatRequest, ChatResponse, Usage};
@@ -63,8 +63,10 @@ pub struct CompletionStream<'p> {
 /// under the next indices, and `usage` events and `done` count every round.
 #[derive(Debug)]
 struct Continuing {
-    /// The request as the caller sent it, parsed.
+    /// The request as the caller sent it, parsed: each round extends it.
     request: ChatRequest,
+    /// The request's bytes, only to name what makes a round's body too large.
+    request_json: Vec<u8>,
     /// Rounds started after the first.
     round: u32,
     /// The answer's text so far: the next round's prefill.
@@ -84,27 +86,20 @@ impl std::fmt::Debug for CompletionStream<'_> {
     }
 }
 
-/// `request_json` parsed, for the streams opened from bytes.
-fn parsed(request_json: &[u8]) -> Result<ChatRequest, ProviderError> {
-    crate::contract::parse::chat_request("request", request_json).map_err(ProviderError::validation)
-}
-
 impl<'p> CompletionStream<'p> {
     /// Validates, signs and sends the request, and waits for Bedrock's status. HTTP-level
     /// failures are retried like `complete`'s.
     pub fn open(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool) -> Result<Self, ProviderError> {
-        let request = parsed(request_json)?;
-        let setup = Setup::resolve(platform)?;
-        Self::open_with(request, setup, platform, Reader::Host, keep_content, false, &|| serde_json::from_slice(request_json).ok())
+        let (request, setup) = Setup::start(request_json, platform)?;
+        Self::open_with(request, setup, platform, Reader::Host, keep_content, None, AsWritten { json: request_json, prefill: None })
     }
 
     /// Like [`open`](Self::open), for the streaming interface: an answer cut at `max_tokens` is
     /// continued in the same stream when `max_continuations` allows (its text is then kept,
     /// as the next round's prefill). `complete` continues answers itself and does not use this.
     pub fn open_continuing(request_json: &[u8], platform: &'p dyn Platform) -> Result<Self, ProviderError> {
-        let request = parsed(request_json)?;
-        let setup = Setup::resolve(platform)?;
-        Self::open_with(request, setup, platform, Reader::Host, false, true, &|| serde_json::from_slice(request_json).ok())
+        let (request, setup) = Setup::start(request_json, platform)?;
+        Self::open_with(request, setup, platform, Reader::Host, false, Some(request_json), AsWritten { json: request_json, prefill: None })
     }
 
     /// One round of `complete` as a stream read whole: the ChatResponse a non-streaming call
@@ -113,9 +108,9 @@ impl<'p> CompletionStream<'p> {
         request: ChatRequest,
         setup: &Setup,
         platform: &'p dyn Platform,
-        as_json: &dyn Fn() -> Option<Value>,
+        written: AsWritten<'_>,
     ) -> Result<(ChatResponse, PreparedCall), ProviderError> {
-        Self::open_with(request, setup.clone(), platform, Reader::Whole, true, false, as_json)?.into_response_and_call()
+        Self::open_with(request, setup.clone(), platform, Reader::Whole, true, None, written)?.into_response_and_call()
     }
 
     fn open_with(
@@ -124,15 +119,16 @@ impl<'p> CompletionStream<'p> {
         platform: &'p dyn Platform,
         reader: Reader,
         keep_content: bool,
-        continues: bool,
-        as_json: &dyn Fn() -> Option<Value>,
+        continues: Option<&[u8]>,
+        written: AsWritten<'_>,
     ) -> Result<Self, ProviderError> {
         // Kept only when the answer may be continued: each round sends it again.
-        let original = (continues && setup.config.max_continuations > 0).then(|| request.clone());
-        let call = prepare(request, &setup, platform, Operation::Stream, as_json)?;
+        let original = continues.filter(|_| setup.config.max_continuations > 0).map(|json| (request.clone(), json.to_vec()));
+        let call = prepare(request, &setup, platform, Operation::Stream, written)?;
         Emitter::new(platform, &call).request(true);
-        let continuing = original.filter(|_| !call.report.thinking_on).map(|request| Continuing {
+        let continuing = original.filter(|_| !call.report.thinking_on).map(|(request, request_json)| Continuing {
             request,
+            request_json,
             round: 0,
             text: String::new(),
             usage: None,
@@ -318,8 +314,8 @@ impl<'p> CompletionStream<'p> {
         Emitter::new(self.platform, &self.call).continuation(c.round, output_tokens, &c.text);
         // The parsed request extended with the text so far: nothing is read or parsed again.
         let next = with_prefill(c.request.clone(), &c.text);
-        let as_json = || serde_json::to_value(with_prefill(c.request.clone(), &c.text)).ok();
-        self.call = prepare(next, &self.setup, self.platform, Operation::Stream, &as_json)?;
+        let written = AsWritten { json: &c.request_json, prefill: Some(&c.text) };
+        self.call = prepare(next, &self.setup, self.platform, Operation::Stream, written)?;
         Emitter::new(self.platform, &self.call).request(true);
         self.attempts = Attempts::default();
         if let Some(mut response) = self.body.take() {

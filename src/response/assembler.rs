@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::events::{DeltaKind, Started, StreamEvent};
+use super::events::{object, DeltaKind, Started, StreamEvent};
 use crate::contract::messages::Usage;
 
 /// One content block as it is being received.
@@ -394,14 +394,14 @@ impl Assembler {
             .into_iter()
             .map(|(_, b)| match b {
                 // Built by hand: `json!` would copy the text (serialising it afresh).
-                Block::Text { text } => object([("type", "text".into()), ("text", Value::String(text))]),
-                Block::Thinking { thinking, signature } => object([
+                Block::Text { text } => object(vec![("type", "text".into()), ("text", Value::String(text))]),
+                Block::Thinking { thinking, signature } => object(vec![
                     ("type", "thinking".into()),
                     ("thinking", Value::String(thinking)),
                     ("signature", signature.map_or(Value::Null, Value::String)),
                 ]),
-                Block::Redacted { data } => object([("type", "redacted_thinking".into()), ("data", Value::String(data))]),
-                Block::ToolUse { id, name, input, .. } => object([
+                Block::Redacted { data } => object(vec![("type", "redacted_thinking".into()), ("data", Value::String(data))]),
+                Block::ToolUse { id, name, input, .. } => object(vec![
                     ("type", "tool_use".into()),
                     ("id", Value::String(id)),
                     ("name", Value::String(name)),
@@ -422,11 +422,6 @@ impl Assembler {
         }
         Value::Object(m)
     }
-}
-
-/// A JSON object of `pairs`, their values moved in.
-fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 #[cfg(test)]

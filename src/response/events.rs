@@ -12,7 +12,7 @@
 //! handed to a host ([`StreamEvent::into_json`]), so a stream read whole (`complete`) never
 //! writes what it does not hand out.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::contract::messages::Usage;
 
@@ -68,36 +68,38 @@ impl StreamEvent {
         }
     }
 
-    /// The event as the host gets it.
+    /// The event as the host gets it. Built by hand rather than with `json!`, which copies
+    /// every value it is given (a delta's text among them).
     pub(crate) fn into_json(self) -> Value {
-        match self {
+        let (kind, index, rest) = match self {
             StreamEvent::BlockStart { index, block } => {
                 let block = match block {
-                    Started::Text => json!({"type": "text"}),
-                    Started::Thinking => json!({"type": "thinking"}),
-                    Started::RedactedThinking { data } => json!({"type": "redacted_thinking", "data": data}),
-                    Started::ToolCall { id, name } => json!({"type": "tool_call", "id": id, "name": name}),
+                    Started::Text => object(vec![("type", "text".into())]),
+                    Started::Thinking => object(vec![("type", "thinking".into())]),
+                    Started::RedactedThinking { data } => object(vec![("type", "redacted_thinking".into()), ("data", data.into())]),
+                    Started::ToolCall { id, name } => object(vec![("type", "tool_call".into()), ("id", id.into()), ("name", name.into())]),
                 };
-                json!({"type": "block_start", "index": index, "block": block})
+                ("block_start", Some(index), Some(("block", block)))
             }
-            StreamEvent::Delta { index, kind, piece } => {
-                // Built by hand: the piece moves into the event rather than being copied.
-                let mut e = Map::new();
-                e.insert("type".into(), json!("delta"));
-                e.insert("index".into(), json!(index));
-                e.insert(kind.key().into(), Value::String(piece));
-                Value::Object(e)
-            }
-            StreamEvent::BlockStop { index, input } => {
-                let mut stop = json!({"type": "block_stop", "index": index});
-                if let Some(input) = input {
-                    stop["input"] = input;
-                }
-                stop
-            }
-            StreamEvent::Usage(usage) => json!({"type": "usage", "usage": usage}),
-        }
+            StreamEvent::Delta { index, kind, piece } => ("delta", Some(index), Some((kind.key(), piece.into()))),
+            StreamEvent::BlockStop { index, input } => ("block_stop", Some(index), input.map(|input| ("input", input))),
+            StreamEvent::Usage(usage) => ("usage", None, Some(("usage", serde_json::to_value(usage).unwrap_or_default()))),
+        };
+        let mut event = vec![("type", Value::from(kind))];
+        event.extend(index.map(|i| ("index", Value::from(i))));
+        event.extend(rest);
+        object(event)
     }
+}
+
+/// A JSON object of `pairs`, their values moved in (inserted one by one: collecting into the
+/// map would sort them, and bring the sorting code into the component).
+pub(crate) fn object(pairs: Vec<(&str, Value)>) -> Value {
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        map.insert(k.to_string(), v);
+    }
+    Value::Object(map)
 }
 
 /// For a JSON `response_format`: the answer tool's block delivered as a text block whose text is
