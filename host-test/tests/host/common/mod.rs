@@ -1,5 +1,6 @@
-//! Shared fixtures: one compiled component per test process, emulator wiring, and types
-//! shaped exactly like the Amplifier kernel's, to check our JSON against.
+//! Shared fixtures: one compiled component per test process, emulator wiring, a test run alone
+//! in its own process, and types shaped exactly like the Amplifier kernel's, to check our JSON
+//! against.
 
 #![allow(dead_code)]
 
@@ -67,6 +68,29 @@ pub fn serve_port(child: &mut std::process::Child) -> (u16, std::io::BufReader<s
     stdout.read_line(&mut first).unwrap();
     let port = first.trim().strip_prefix("READY:").and_then(|p| p.parse().ok());
     (port.unwrap_or_else(|| panic!("the first stdout line is {first:?}")), stdout)
+}
+
+/// Runs the test named `test` (its full path, `module::name`) alone in a child process of
+/// this test binary, for a test that touches what the whole process shares: it sets
+/// environment variables (which other threads read, and setting them while they do is
+/// undefined behaviour), or measures this process's memory (which the other tests running
+/// beside it would grow). Returns `true` in that child, where the caller runs the test's body;
+/// in the test run itself it starts the child, fails unless the child's one test passed, and
+/// returns `false` (the caller returns).
+pub fn in_own_process(test: &str) -> bool {
+    const ALONE: &str = "BEDROCK_HOST_TEST_ALONE";
+    if std::env::var_os(ALONE).is_some_and(|v| v == test) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(ALONE, test)
+        .output()
+        .expect("the test binary runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprint!("{stderr}");
+    assert!(out.status.success() && stdout.contains("test result: ok. 1 passed"), "{test} alone in its own process:\n{stdout}\n{stderr}");
+    false
 }
 
 /// `testdata/<rel>` at the workspace root.

@@ -2,7 +2,7 @@
 //! `--region`, no message carries Rust's `Debug` text, and every error prefix a user can meet is
 //! in README's error table.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output, Stdio};
 

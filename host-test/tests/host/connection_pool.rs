@@ -2,7 +2,7 @@
 //! plain HTTP and over TLS (one handshake for many calls), a stream closed early does not
 //! poison the pool, idle connections close, and HTTPS trusts only what it should.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! tries it may take and a time bound (a hang fails the row). Every row runs with `debug` and
 //! `raw_debug` on and canary credentials, which must appear in no error, event or stderr line.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The host's guard rails: where the component may connect, deadlines, memory, imports.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Bad input, table by table: each gets a clear error that names the field (never a trap, a
 //! panic or a hang), nothing is sent to Bedrock, and the caller's request is left as it was.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

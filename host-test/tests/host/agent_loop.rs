@@ -3,7 +3,7 @@
 //! would refuse for a rule we know must never be sent, and every change made to a request
 //! must be reported.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! theirs), so `cargo test` runs them on a machine with only cargo and python3. When none of
 //! that works they fail, saying why: they are never reported as passed without having run.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The Bedrock request path through the component and the emulator: every error row, retries,
 //! the cross-region table, thinking, tools, images, and hook events.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -3,7 +3,7 @@
 //! answers and server-sent event streams, tools and adaptive thinking, Anthropic's errors and
 //! their retries, the current catalog and its controls.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

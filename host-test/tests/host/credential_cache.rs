@@ -1,8 +1,9 @@
 //! Credentials from the AWS chain are fetched once and reused until five minutes before they
 //! expire; a failed refresh keeps valid credentials in use, and only expired ones fail a call.
-//! One test in its own process, because it sets the AWS environment variables.
+//! One test, run in a process of its own ([`common::in_own_process`]), because it sets the AWS
+//! environment variables.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -12,6 +13,9 @@ use common::{base, hello};
 
 #[tokio::test]
 async fn assumed_role_credentials_are_cached_then_refreshed_near_expiry() {
+    if !common::in_own_process("credential_cache::assumed_role_credentials_are_cached_then_refreshed_near_expiry") {
+        return;
+    }
     let emu = Emulator::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
@@ -23,7 +27,7 @@ async fn assumed_role_credentials_are_cached_then_refreshed_near_expiry() {
         format!("[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n", emulator::ACCESS_KEY_ID, emulator::SECRET_ACCESS_KEY),
     )
     .unwrap();
-    // SAFETY (in spirit): this binary has one test, so nothing else reads the environment now.
+    // SAFETY (in spirit): this process runs this one test, so nothing else reads the environment now.
     for (k, v) in [
         ("AWS_CONFIG_FILE", config.to_str().unwrap()),
         ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),

@@ -1,7 +1,7 @@
 //! InvokeModelWithResponseStream through the component: every stream and frame vector,
 //! bounded memory, incremental delivery, stalls.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

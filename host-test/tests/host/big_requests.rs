@@ -3,7 +3,7 @@
 //! and a 25 MB one gets the component's `validation:` error naming the limit and the field to
 //! shrink, with nothing sent. The guest's memory is measured, not guessed.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

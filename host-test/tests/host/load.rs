@@ -2,7 +2,7 @@
 //! `serve`) get their own answers, a failing call fails alone, and the host's memory stays
 //! bounded. The load run prints its throughput and latencies; it asserts only correctness.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +32,10 @@ fn rss_bytes() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_calls_at_once_get_their_own_answers_and_memory_stays_bounded() {
+    // It measures this process's memory: alone, so the tests beside it do not grow it.
+    if !common::in_own_process("load::sixty_four_calls_at_once_get_their_own_answers_and_memory_stays_bounded") {
+        return;
+    }
     let emu = Emulator::start().await.unwrap();
     let provider = against(&emu);
     let round = |round: usize| {

@@ -1,6 +1,6 @@
 //! Through the real component, real wasmtime, real wasi:http and the emulator over TCP.
 
-mod common;
+use crate::common;
 
 use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use bedrock_host::{CallError, Credentials};

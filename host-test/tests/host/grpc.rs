@@ -2,7 +2,7 @@
 //! streaming that is incremental, bad requests, the token check, concurrency, error statuses,
 //! and the `serve` command itself (READY handshake, graceful stop).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 //! The `bedrock-host` binary: the README's run command and exit codes.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! wasmtime and the emulator over real sockets: prompt caching, guardrails, token counting,
 //! continuation, retry and stream events, and the 1M-token context.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
