@@ -40,7 +40,7 @@ pub const DEFAULT_MEMORY_MAX_BYTES: usize = 1 << 30;
 pub const REQUEST_BYTES_WITHIN_CAP: usize = 8 << 20;
 
 /// What each request byte beyond [`REQUEST_BYTES_WITHIN_CAP`] adds to its call's memory cap.
-/// Measured with [`CallRecord::memory_peak_bytes`] (host-test/tests/big_requests.rs): the guest
+/// Measured with [`CallRecord::memory_peak_bytes`] (host-test/tests/host/big_requests.rs): the guest
 /// holds a request three times while it translates and sends it (the request as received, the
 /// Bedrock body as JSON values, the body as bytes: 44 MiB for a 15 MB request, 55 MiB for
 /// 19 MB, whether text, image or Messages API), four times with `max_continuations` (the
