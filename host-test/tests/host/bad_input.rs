@@ -79,7 +79,7 @@ async fn malformed_requests_are_named_and_never_sent() {
         let outcome = tokio::time::timeout(Duration::from_secs(30), p.complete(&request)).await.expect("no hang");
         assert_eq!(request, before, "{what}: the caller's request is untouched");
         match outcome {
-            Err(CallError::Provider(e)) if e.starts_with(prefix) && words.iter().all(|w| e.contains(w)) => {}
+            Err(CallError::Provider(e)) if e.message().starts_with(prefix) && words.iter().all(|w| e.message().contains(w)) => {}
             other => failures.push(format!("{what}: expected {prefix} naming {words:?}, got {other:?}")),
         }
     }

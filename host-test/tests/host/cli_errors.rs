@@ -124,9 +124,9 @@ fn prefix_of(message: &str) -> String {
     format!("{}:", first.split_once(':').map(|(p, _)| p).unwrap_or(first))
 }
 
-/// The component's prefixes, from their one list (`ErrorKind::ALL`), each with its colon.
+/// The component's prefixes, from their one list (`ErrorKind::prefixes`), each with its colon.
 fn component_prefixes() -> Vec<String> {
-    ErrorKind::ALL.iter().map(|k| format!("{}:", k.prefix())).collect()
+    ErrorKind::prefixes().map(|p| format!("{p}:")).collect()
 }
 
 /// What the host adds to the component's prefixes: its own calls (`host:`) and the CLI's.
@@ -159,6 +159,52 @@ fn every_list_of_error_prefixes_is_the_one_in_error_kind() {
     let mut component_then_host = component.clone();
     component_then_host.push("host:".into());
     assert_eq!(order, component_then_host, "errors.py's docstring lists the prefixes in ErrorKind::ALL's order, then host:");
+
+    // The WIT `errors.error-kind` enum: ErrorKind::ALL's cases in order, each documented with
+    // its prefix.
+    let wit = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/world.wit")).unwrap();
+    let body = wit.split_once("enum error-kind {").and_then(|(_, rest)| rest.split_once('}')).map(|(body, _)| body).unwrap();
+    let mut doc = String::new();
+    let mut cases = Vec::new();
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.strip_prefix("///") {
+            Some(text) => doc.push_str(text),
+            None => cases.push((line.trim_end_matches(',').to_string(), std::mem::take(&mut doc))),
+        }
+    }
+    let expected: Vec<(String, String)> = ErrorKind::ALL.iter().map(|k| (k.name().to_string(), format!("`{}:`", k.prefix()))).collect();
+    assert_eq!(cases.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), expected.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>());
+    for ((name, doc), (_, prefix)) in cases.iter().zip(&expected) {
+        assert!(doc.trim_start().starts_with(prefix.as_str()), "wit/world.wit: error-kind `{name}` is documented as {prefix}: {doc}");
+    }
+
+    // The Node.js package's ERROR_KINDS (the prefixes) and ERROR_REASONS (kind → prefix).
+    let js = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../js/index.js")).unwrap();
+    let kinds = js.split_once("ERROR_KINDS = Object.freeze([").and_then(|(_, rest)| rest.split_once("])")).unwrap().0;
+    let kinds: Vec<String> = kinds.split(',').map(|k| format!("{}:", k.trim().trim_matches('\''))).collect();
+    assert_eq!(kinds, component, "js/index.js ERROR_KINDS");
+    let reasons = js.split_once("ERROR_REASONS = Object.freeze({").and_then(|(_, rest)| rest.split_once("})")).unwrap().0;
+    let reasons: Vec<(String, String)> = reasons
+        .split(',')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let (k, v) = e.split_once(':').unwrap();
+            (k.trim().trim_matches('\'').to_string(), format!("`{}:`", v.trim().trim_matches('\'')))
+        })
+        .collect();
+    assert_eq!(reasons, expected, "js/index.js ERROR_REASONS: every WIT error-kind and its prefix");
+
+    // errors.py's _BY_KIND: a row for every kind serve's metadata can name, and no other.
+    let by_kind = source.split_once("_BY_KIND: dict[str, type[LLMError]] = {").and_then(|(_, rest)| rest.split_once('}')).unwrap().0;
+    let rows: Vec<String> =
+        by_kind.lines().filter_map(|l| l.trim().strip_prefix('"')).map(|l| l.split('"').next().unwrap().to_string()).collect();
+    let names: Vec<String> = ErrorKind::ALL
+        .iter()
+        .map(|k| bedrock_host::FailureKind::Provider(*k))
+        .chain(bedrock_host::FailureKind::HOST.map(bedrock_host::FailureKind::Host))
+        .map(|k| k.name().to_string())
+        .collect();
+    assert_eq!(rows, names, "errors.py's _BY_KIND: one row per kind, in order");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 fn provider_error(r: Result<Value, CallError>) -> String {
     match r {
-        Err(CallError::Provider(e)) => e,
+        Err(CallError::Provider(e)) => e.message().to_string(),
         other => panic!("expected a provider error, got {other:?}"),
     }
 }

@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use bedrock_emulator::{self as emulator, chunk_frame, exception_frame, stream_events, Emulator, Scripted};
-use bedrock_host::{CallError, CallRecord, Credentials, Provider};
+use bedrock_host::{CallError, CallRecord, Credentials, ErrorKind, Provider};
 use common::{base, hello, testdata};
 use serde_json::{json, Value};
 
@@ -330,6 +330,33 @@ fn provider_for(endpoint: &str, row: &Row, credentials: Credentials) -> Provider
     p
 }
 
+/// The kind a row's expected error must have: a time limit's `network:` error is `TimedOut`,
+/// any other `network:` error `Unreachable` (gRPC tells them apart: DEADLINE_EXCEEDED and
+/// UNAVAILABLE); Bedrock's 503 after the retries is `Unavailable`.
+fn kind_expected(row: &Row) -> ErrorKind {
+    let Err(prefix) = row.expect else { panic!("{} expects an answer", row.name) };
+    match prefix.split_once(':').map(|(p, _)| p) {
+        Some("bedrock") if row.says.contains(&"ServiceUnavailable") => ErrorKind::Unavailable,
+        Some("network") if prefix.contains("no answer within") => ErrorKind::TimedOut,
+        Some("network") => ErrorKind::Unreachable,
+        Some("throttled") => ErrorKind::Throttled,
+        Some("bedrock") => ErrorKind::Bedrock,
+        Some("auth") => ErrorKind::Unauthenticated,
+        _ => panic!("no kind for the expected prefix {prefix:?}"),
+    }
+}
+
+/// The gRPC status code `serve` must answer a row's error with.
+fn code_expected(row: &Row) -> tonic::Code {
+    match kind_expected(row) {
+        ErrorKind::TimedOut => tonic::Code::DeadlineExceeded,
+        ErrorKind::Unreachable | ErrorKind::Unavailable => tonic::Code::Unavailable,
+        ErrorKind::Throttled => tonic::Code::ResourceExhausted,
+        ErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
+        _ => tonic::Code::Internal,
+    }
+}
+
 /// Runs one row; `Err` says how it failed (rows are checked with `check!`, which returns).
 async fn run_row(row: &Row, credentials: Credentials, canaries: &[&str]) -> Result<(), String> {
     macro_rules! check {
@@ -358,8 +385,10 @@ async fn run_row(row: &Row, credentials: Credentials, canaries: &[&str]) -> Resu
     };
     match (&row.expect, &outcome) {
         (Ok(text), Ok(response)) => check!(response["content"][0]["text"] == *text, "answered {}", response["content"]),
-        (Err(prefix), Err(CallError::Provider(e))) => {
+        (Err(prefix), Err(CallError::Provider(failure))) => {
+            let e = failure.message();
             check!(e.starts_with(prefix), "expected {prefix:?}, got {e}");
+            check!(failure.kind() == kind_expected(row), "expected the kind {:?}, got {:?}: {e}", kind_expected(row), failure.kind());
             for word in row.says {
                 check!(e.contains(word), "expected the error to say {word:?}: {e}");
             }
@@ -472,6 +501,9 @@ async fn every_fault_through_serve_ends_in_a_status_without_credentials() {
         let _ = stop.send(());
         let verdict = match (&row.expect, outcome) {
             (Ok(_), Ok(())) => Ok(()),
+            (Err(_), Err(status)) if status.code() != code_expected(&row) => {
+                Err(format!("expected the code {:?}, got {:?}: {}", code_expected(&row), status.code(), status.message()))
+            }
             (Err(prefix), Err(status)) if status.message().starts_with(prefix) => {
                 match canaries.iter().find(|c| status.message().contains(**c)) {
                     Some(_) => Err("a credential appeared in the gRPC status".to_string()),

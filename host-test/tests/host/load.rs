@@ -11,7 +11,7 @@ use bedrock_emulator::{Emulator, Scripted};
 use bedrock_host::grpc::proto::provider_service_client::ProviderServiceClient;
 use bedrock_host::grpc::proto::{self, content_block::Block, message::Content};
 use bedrock_host::grpc::{serve, BedrockService, CredentialMode, ServeOptions};
-use bedrock_host::{CallError, Limits};
+use bedrock_host::{CallError, HostFailureKind, Limits};
 use common::{against, hello};
 use serde_json::Value;
 
@@ -92,8 +92,14 @@ async fn a_call_that_runs_out_of_memory_or_time_fails_alone() {
         }
         answers
     });
-    assert!(matches!(&oom, Err(CallError::Host(e)) if e.to_string().contains("needed more memory")), "{oom:?}");
-    assert!(matches!(&deadline, Err(CallError::Host(e)) if e.to_string().contains("did not finish within")), "{deadline:?}");
+    assert!(
+        matches!(&oom, Err(CallError::Host(e)) if e.kind() == HostFailureKind::MemoryCap && e.to_string().contains("needed more memory")),
+        "{oom:?}"
+    );
+    assert!(
+        matches!(&deadline, Err(CallError::Host(e)) if e.kind() == HostFailureKind::DeadlineExceeded && e.to_string().contains("did not finish within")),
+        "{deadline:?}"
+    );
     for (i, answer) in fine.into_iter().enumerate() {
         assert_eq!(text(&answer.unwrap()), answer_to(&format!("beside {i}")));
     }

@@ -73,7 +73,7 @@ async fn every_bedrock_error_becomes_a_prefixed_actionable_error() {
     for (name, prefix, hints) in table {
         emu.push(vector(name));
         let e = match p.complete(&request).await {
-            Err(CallError::Provider(e)) => e,
+            Err(CallError::Provider(e)) => e.message().to_string(),
             other => panic!("{name}: expected a provider error, got {other:?}"),
         };
         assert!(e.starts_with(prefix), "{name}: {e}");

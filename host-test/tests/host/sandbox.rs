@@ -16,7 +16,7 @@ async fn the_component_cannot_reach_undeclared_hosts() {
     p.set_allowed_endpoint(Some(allowed.endpoint_url()));
     let (result, record) = p.complete_recorded(&hello("x")).await;
     let e = match result {
-        Err(CallError::Provider(e)) => e,
+        Err(CallError::Provider(e)) if e.kind() == bedrock_host::ErrorKind::Unreachable => e.message().to_string(),
         other => panic!("expected a refusal, got {other:?}"),
     };
     assert!(e.starts_with(&format!("network: the host refused the outbound request to {}/model/", other.endpoint_url())), "{e}");
@@ -75,7 +75,10 @@ async fn the_host_deadline_stops_a_call_the_component_would_let_run() {
     p.set_credentials(Some(common::emulator_credentials()));
     p.set_limits(Limits { call_timeout: Some(Duration::from_millis(500)), ..Limits::default() });
     match p.complete(&hello("x")).await {
-        Err(CallError::Host(e)) => assert!(e.to_string().contains("did not finish within"), "{e}"),
+        Err(CallError::Host(e)) => {
+            assert!(e.to_string().contains("did not finish within"), "{e}");
+            assert_eq!(e.kind(), bedrock_host::HostFailureKind::DeadlineExceeded);
+        }
         other => panic!("expected the host deadline, got {other:?}"),
     }
 }
@@ -88,7 +91,8 @@ async fn the_memory_cap_fails_the_call_cleanly_and_the_host_carries_on() {
     let huge = "x".repeat(8 << 20);
     match p.complete(&hello(&huge)).await {
         Err(CallError::Host(e)) => assert!(
-            e.to_string().starts_with("the call needed more memory than its cap of 4 MiB (Limits::memory_bytes)"),
+            e.to_string().starts_with("the call needed more memory than its cap of 4 MiB (Limits::memory_bytes)")
+                && e.kind() == bedrock_host::HostFailureKind::MemoryCap,
             "the cap, not some other failure, stopped the call: {e:#}"
         ),
         other => panic!("expected the memory cap to stop the call, got {:?}", other.map(|_| "a response")),
@@ -107,9 +111,13 @@ fn the_component_imports_only_standard_wasi() {
         assert!(!import.starts_with("wasi:filesystem") && !import.starts_with("wasi:sockets"), "{import}");
     }
     assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")), "{imports:?}");
-    for export in
-        ["amplifier:modules/provider@1.0.0", "amplifier-bedrock:provider/streaming@0.2.0", "amplifier-bedrock:provider/tokens@0.2.0"]
-    {
+    for export in [
+        "amplifier:modules/provider@1.0.0",
+        "amplifier-bedrock:provider/errors@0.3.0",
+        "amplifier-bedrock:provider/completion@0.3.0",
+        "amplifier-bedrock:provider/streaming@0.3.0",
+        "amplifier-bedrock:provider/tokens@0.3.0",
+    ] {
         assert!(exports.iter().any(|e| e == export), "missing export {export}: {exports:?}");
     }
     assert!(exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2.")), "{exports:?}");

@@ -58,7 +58,7 @@ async fn every_stream_vector_matches_the_non_streaming_answer() {
             assert_eq!(last["type"], "done", "{name}");
         } else {
             let e = match streamed {
-                Err(CallError::Provider(e)) => e,
+                Err(CallError::Provider(e)) => e.message().to_string(),
                 other => panic!("{name}: expected an error, got {other:?}"),
             };
             assert!(e.contains(meta["expected"]["error"]["message"].as_str().unwrap()), "{name}: {e}");
@@ -98,7 +98,7 @@ async fn every_frame_vector_ends_in_a_clear_error_never_a_hang() {
                 continue;
             }
             let e = match outcome {
-                Err(CallError::Provider(e)) => e,
+                Err(CallError::Provider(e)) => e.message().to_string(),
                 other => panic!("{name}: expected an error, got {other:?}"),
             };
             if let Some(kind) = name.strip_prefix("bedrock_exception_") {
