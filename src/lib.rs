@@ -125,10 +125,6 @@ mod exports {
         fn complete(request: Vec<u8>) -> Result<Vec<u8>, WitError> {
             provider::complete(&request, &WasiPlatform::new()).map(|r| to_json(&r)).map_err(typed)
         }
-
-        fn parse_tool_calls(response: Vec<u8>) -> Result<Vec<u8>, WitError> {
-            provider::parse_tool_calls(&response).map(|c| to_json(&c)).map_err(typed)
-        }
     }
 
     impl ProviderGuest for Component {
@@ -145,7 +141,7 @@ mod exports {
         }
 
         fn parse_tool_calls(response: Vec<u8>) -> Result<Vec<u8>, String> {
-            <Component as CompletionGuest>::parse_tool_calls(response).map_err(|e| e.message)
+            provider::parse_tool_calls(&response).map(|c| to_json(&c)).map_err(|e| e.to_string())
         }
     }
 

@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use crate::call::continuation::{continuable_text, stitch, with_prefill, AsWritten};
+use crate::call::continuation::{continuable_text, continued, stitch, AsWritten};
 use crate::call::prepare::{prepare, Operation, PreparedCall, Setup};
 pub use crate::call::stream::CompletionStream;
 use crate::call::{network_failure, with_retries, Attempts};
@@ -24,17 +24,15 @@ use crate::wire::transport::StreamingResponse;
 /// `max_tokens` is continued and stitched when `max_continuations` allows.
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
     let (request, setup) = Setup::start(request_json, platform)?;
-    // Kept only when an answer may be continued: each round sends it again.
-    let original = (setup.config.max_continuations > 0).then(|| request.clone());
     let (mut response, call) = complete_round(request, &setup, platform, AsWritten { json: request_json, prefill: None })?;
     let mut round = 0;
     while round < call.config.max_continuations && !call.report.thinking_on {
-        let (Some(original), Some(prefill)) = (&original, continuable_text(&response)) else { break };
+        let Some(prefill) = continuable_text(&response) else { break };
         round += 1;
         let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(platform, &call).continuation(round, output_tokens, &prefill);
         let written = AsWritten { json: request_json, prefill: Some(&prefill) };
-        let (more, _) = complete_round(with_prefill(original.clone(), &prefill), &setup, platform, written)?;
+        let (more, _) = complete_round(continued(request_json, &prefill)?, &setup, platform, written)?;
         response = stitch(response, prefill.len(), more, round);
     }
     Ok(response)

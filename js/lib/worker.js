@@ -116,7 +116,8 @@ function run(seq, op, payload) {
     case 'complete':
       return text(completion.complete(encoder.encode(payload)));
     case 'parseToolCalls':
-      return text(completion.parseToolCalls(encoder.encode(payload)));
+      // The contract's own: it sends nothing and fails only as `validation:` (WIT `completion`).
+      return text(provider.parseToolCalls(encoder.encode(payload)));
     case 'countTokens':
       return text(tokens.countTokens(encoder.encode(payload)));
     case 'stream': {

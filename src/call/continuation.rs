@@ -1,11 +1,20 @@
 //! Continuing an answer cut at `max_tokens` (`max_continuations`): when it may be continued,
 //! the text to continue from, the request again with that text as the start of the
-//! assistant's turn (the parsed request extended, not re-read), and the rounds stitched into
-//! one answer.
+//! assistant's turn, and the rounds stitched into one answer.
 
 use serde_json::{json, Value};
 
 use crate::contract::messages::{ChatRequest, ChatResponse, ContentBlock, Message, MessageContent, Role, Usage};
+
+/// The caller's request again, read from its bytes, with `prefill` as the start of the
+/// assistant's turn. Read again rather than kept parsed since the first round: a copy of the
+/// parsed request (`Clone` of every contract type) costs the release component 1.4 KB of its
+/// 500 KB budget, and a continuation round is opt-in and rare; one parse is small next to the
+/// model's round it starts.
+pub(crate) fn continued(request_json: &[u8], prefill: &str) -> Result<ChatRequest, crate::error::ProviderError> {
+    let request = crate::contract::parse::chat_request("request", request_json).map_err(crate::error::ProviderError::validation)?;
+    Ok(with_prefill(request, prefill))
+}
 
 /// The request again, with `prefill` as the start of the assistant's turn, which Claude then
 /// continues.

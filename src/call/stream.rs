@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::call::continuation::{continuable, with_prefill, AsWritten};
+use crate::call::continuation::{continuable, continued, AsWritten};
 use crate::call::prepare::{prepare, Operation, PreparedCall, Setup};
 use crate::call::{network_failure, with_retries, Attempts};
 use crate::contract::messages::{ChatRequest, ChatResponse, Usage};
@@ -63,9 +63,7 @@ pub struct CompletionStream<'p> {
 /// under the next indices, and `usage` events and `done` count every round.
 #[derive(Debug)]
 struct Continuing {
-    /// The request as the caller sent it, parsed: each round extends it.
-    request: ChatRequest,
-    /// The request's bytes, only to name what makes a round's body too large.
+    /// The request as the caller sent it: each round reads it again ([`continued`]).
     request_json: Vec<u8>,
     /// Rounds started after the first.
     round: u32,
@@ -123,11 +121,10 @@ impl<'p> CompletionStream<'p> {
         written: AsWritten<'_>,
     ) -> Result<Self, ProviderError> {
         // Kept only when the answer may be continued: each round sends it again.
-        let original = continues.filter(|_| setup.config.max_continuations > 0).map(|json| (request.clone(), json.to_vec()));
+        let original = continues.filter(|_| setup.config.max_continuations > 0).map(<[u8]>::to_vec);
         let call = prepare(request, &setup, platform, Operation::Stream, written)?;
         Emitter::new(platform, &call).request(true);
-        let continuing = original.filter(|_| !call.report.thinking_on).map(|(request, request_json)| Continuing {
-            request,
+        let continuing = original.filter(|_| !call.report.thinking_on).map(|request_json| Continuing {
             request_json,
             round: 0,
             text: String::new(),
@@ -312,8 +309,7 @@ impl<'p> CompletionStream<'p> {
         c.round += 1;
         let output_tokens = c.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(self.platform, &self.call).continuation(c.round, output_tokens, &c.text);
-        // The parsed request extended with the text so far: nothing is read or parsed again.
-        let next = with_prefill(c.request.clone(), &c.text);
+        let next = continued(&c.request_json, &c.text)?;
         let written = AsWritten { json: &c.request_json, prefill: Some(&c.text) };
         self.call = prepare(next, &self.setup, self.platform, Operation::Stream, written)?;
         Emitter::new(self.platform, &self.call).request(true);

@@ -480,10 +480,12 @@ impl Provider {
         let bytes = serde_json::to_vec(response).expect("a JSON value serialises");
         let (r, _) = self
             .run(CallOptions::offline(bytes.len()), move |store, i| {
-                Box::pin(async move { i.amplifier_bedrock_provider_completion().call_parse_tool_calls(store, &bytes).await })
+                Box::pin(async move { i.amplifier_modules_provider().call_parse_tool_calls(store, &bytes).await })
             })
             .await;
-        let out = r?.map_err(|e| CallError::Provider(reported(&e)))?;
+        // The contract's string error: `parse-tool-calls` reads a ChatResponse, sends nothing,
+        // and fails only for one it cannot read (WIT `completion` says so, and a test holds it).
+        let out = r?.map_err(|message| CallError::Provider(ProviderFailure::reported(ErrorKind::Validation, message)))?;
         Ok(serde_json::from_slice(&out).context("parse-tool-calls returned invalid JSON")?)
     }
 

@@ -188,6 +188,16 @@ async fn parse_tool_calls_and_stream_work_through_the_component() {
     let calls: Vec<upstream::ToolCall> = serde_json::from_value(calls).unwrap();
     assert_eq!((calls[0].id.as_str(), calls[0].name.as_str()), ("t1", "read"));
     assert_eq!(calls[0].arguments["path"], "/a");
+    // What it cannot read is a `validation:` error, typed as one.
+    for unreadable in [json!("not a response"), json!({"tool_calls": "x"}), json!({"tool_calls": [{"id": 1}]})] {
+        match base().parse_tool_calls(&unreadable).await {
+            Err(CallError::Provider(e)) => {
+                assert_eq!(e.kind(), bedrock_host::ErrorKind::Validation, "{unreadable}");
+                assert!(e.message().starts_with("validation: response"), "{unreadable}: {}", e.message());
+            }
+            other => panic!("{unreadable}: expected a validation error, got {other:?}"),
+        }
+    }
 
     let emu = Emulator::start().await.unwrap();
     let mut events = Vec::new();
