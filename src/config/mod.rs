@@ -541,6 +541,9 @@ mod tests {
         assert_eq!((e.scheme.as_str(), e.authority.as_str(), e.base_path.as_str()), ("http", "127.0.0.1:8080", ""));
         let e = Endpoint::parse("https://Bedrock.example:443/prefix/").unwrap();
         assert_eq!((e.authority.as_str(), e.base_path.as_str()), ("bedrock.example", "/prefix"));
+        // The origin a host's outbound policy allows for it (bedrock-host reads it from here).
+        assert_eq!(e.origin(), "https://bedrock.example");
+        assert_eq!(Endpoint::parse("http://127.0.0.1:8080").unwrap().origin(), "http://127.0.0.1:8080");
         assert!(Endpoint::parse("https://user@host").is_err());
         assert!(Endpoint::parse("localhost:80").is_err());
     }

@@ -34,13 +34,8 @@ use crate::runtime::{self, CacheOutcome};
 pub struct ProviderBuilder {
     wasm: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
-    config: BTreeMap<String, String>,
-    credentials: Option<Credentials>,
-    limits: Limits,
-    allowed_regions: Option<Vec<String>>,
-    allowed_endpoint: Option<String>,
-    on_event: Option<EventCallback>,
-    credential_chain: Option<AwsCredentialChain>,
+    /// What every call starts from: the provider's settings as built.
+    settings: Settings,
     http: HttpClientOptions,
     ca_bundles: Vec<PathBuf>,
 }
@@ -49,7 +44,7 @@ impl fmt::Debug for ProviderBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderBuilder")
             .field("wasm", &self.wasm)
-            .field("config", &self.config.keys().collect::<Vec<_>>())
+            .field("config", &self.settings.config.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -59,13 +54,15 @@ impl Default for ProviderBuilder {
         ProviderBuilder {
             wasm: None,
             cache_dir: runtime::default_cache_dir(),
-            config: BTreeMap::new(),
-            credentials: None,
-            limits: Limits::default(),
-            allowed_regions: None,
-            allowed_endpoint: None,
-            on_event: None,
-            credential_chain: None,
+            settings: Settings {
+                config: BTreeMap::new(),
+                credentials: None,
+                limits: Limits::default(),
+                allowed_regions: None,
+                allowed_endpoint: None,
+                on_event: None,
+                credential_chain: None,
+            },
             http: HttpClientOptions::default(),
             ca_bundles: Vec::new(),
         }
@@ -87,47 +84,47 @@ impl ProviderBuilder {
 
     /// Sets a config key (`aws_region`, `default_model`, `endpoint_url`, …).
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config.insert(key.into(), value.into());
+        self.settings.config.insert(key.into(), value.into());
         self
     }
 
     /// Credentials for every call until [`Provider::set_credentials`] replaces them.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
-        self.credentials = Some(credentials);
+        self.settings.credentials = Some(credentials);
         self
     }
 
     /// Per-call limits.
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.settings.limits = limits;
         self
     }
 
     /// Restricts outbound Bedrock endpoints to these regions (default: the `aws_region`
     /// config key when set, else any region).
     pub fn allowed_regions(mut self, regions: Vec<String>) -> Self {
-        self.allowed_regions = Some(regions);
+        self.settings.allowed_regions = Some(regions);
         self
     }
 
     /// Allows this endpoint (`scheme://host[:port]`) besides Bedrock Runtime, instead of the
     /// one named by the `endpoint_url` config key.
     pub fn allow_endpoint(mut self, origin: impl Into<String>) -> Self {
-        self.allowed_endpoint = Some(origin.into());
+        self.settings.allowed_endpoint = Some(origin.into());
         self
     }
 
     /// Resolves credentials through the standard AWS chain when none are set explicitly
     /// (see [`AwsCredentialChain`]); they are cached and refreshed before expiry.
     pub fn credential_chain(mut self, chain: AwsCredentialChain) -> Self {
-        self.credential_chain = Some(chain);
+        self.settings.credential_chain = Some(chain);
         self
     }
 
     /// Calls `callback` with every hook event (`llm:request`, `llm:response`, debug and raw
     /// events) as the component emits it.
     pub fn on_event(mut self, callback: impl Fn(&HostEvent) + Send + Sync + 'static) -> Self {
-        self.on_event = Some(std::sync::Arc::new(callback));
+        self.settings.on_event = Some(std::sync::Arc::new(callback));
         self
     }
 
@@ -229,7 +226,7 @@ impl Provider {
         // As the AWS SDKs: `AWS_CA_BUNDLE` wins over the profile's `ca_bundle`.
         http.add_env_ca_bundle()?;
         if std::env::var_os("AWS_CA_BUNDLE").is_none_or(|v| v.is_empty()) {
-            if let Some(path) = b.credential_chain.as_ref().and_then(|c| crate::http_client::profile_ca_bundle(c.profile())) {
+            if let Some(path) = b.settings.credential_chain.as_ref().and_then(|c| crate::http_client::profile_ca_bundle(c.profile())) {
                 http.add_ca_bundle(&path).context("the profile's ca_bundle")?;
             }
         }
@@ -237,15 +234,7 @@ impl Provider {
             http.add_ca_bundle(path)?;
         }
         let http = HttpClient::new(http);
-        let settings = Settings {
-            config: b.config,
-            credentials: b.credentials,
-            limits: b.limits,
-            allowed_regions: b.allowed_regions,
-            allowed_endpoint: b.allowed_endpoint,
-            on_event: b.on_event,
-            credential_chain: b.credential_chain,
-        };
+        let settings = b.settings;
         Ok(Provider { engine, component, pre, settings: Arc::new(Mutex::new(settings)), cache, http })
     }
 
