@@ -44,7 +44,7 @@ impl ConvertError {
 impl fmt::Display for ConvertError {
     /// As a fault of the caller's request.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", crate::ErrorKind::Validation.prefix(), self.describe())
+        write!(f, "{}: {}", amplifier_provider_bedrock::error::ErrorKind::Validation.prefix(), self.describe())
     }
 }
 
