@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use amplifier_provider_bedrock::config::Endpoint;
 use wasmtime_wasi_http::WasiBody as HyperOutgoingBody;
 use wasmtime_wasi_http::{RequestOptions, WasiHttpHooks};
 
@@ -38,13 +39,10 @@ impl OutboundPolicy {
         let Some(authority) = uri.authority() else {
             return false;
         };
-        // Without the scheme's default port, as `Endpoint::origin` writes the allowed ones.
-        let default_port = if scheme == "https" { 443 } else { 80 };
-        let origin = match authority.port_u16() {
-            Some(port) if port != default_port => format!("{scheme}://{}:{port}", authority.host().to_ascii_lowercase()),
-            _ => format!("{scheme}://{}", authority.host().to_ascii_lowercase()),
-        };
-        if self.endpoints.contains(&origin) {
+        // Read by the component's own `Endpoint`, as the allowed ones were (default port dropped,
+        // lower case), so a request and its configured endpoint always compare alike.
+        let origin = Endpoint::parse(&format!("{scheme}://{authority}")).map(|e| e.origin());
+        if origin.is_ok_and(|o| self.endpoints.contains(&o)) {
             return true;
         }
         if scheme != "https" || authority.port_u16().is_some_and(|p| p != 443) {
@@ -131,7 +129,6 @@ mod tests {
     fn a_configured_default_port_matches_requests_without_it() {
         // Both sides read `endpoint_url` with the component's `Endpoint`: the origin the policy
         // allows is the one the component's requests carry.
-        use amplifier_provider_bedrock::config::Endpoint;
         let origin = |url: &str| Endpoint::parse(url).map(|e| e.origin()).ok();
         let p = policy(&[], origin("https://vpce-1.bedrock.example:443/").as_deref());
         assert!(p.check(&"https://vpce-1.bedrock.example/model/x/invoke".parse().unwrap()));
