@@ -3,7 +3,8 @@
 //! The component reports its failures through our WIT interfaces as `errors.error` (a kind and
 //! the prefixed message); the host adds its own (the deadline, the memory cap, a trap). Each
 //! boundary chooses its status from [`CallError::kind`] through one table,
-//! [`FailureKind::grpc_code`]: nothing reads a message to recover its kind.
+//! [`FailureKind::statuses`] (gRPC code and exit status): nothing reads a message to recover
+//! its kind.
 
 use std::fmt;
 
@@ -156,32 +157,73 @@ impl FailureKind {
         }
     }
 
-    /// The gRPC status code `serve` answers with: the one table from kind to code.
-    ///
-    /// Not `RESOURCE_EXHAUSTED` for the memory cap: clients read that as a rate limit and
-    /// retry, which cannot help. Model, config and Bedrock errors are `INTERNAL` as in
-    /// Amplifier's own gRPC providers, whose Python side raises by the message's prefix.
+    /// The gRPC status code `serve` answers with (a row of [`FailureKind::statuses`]).
     pub fn grpc_code(self) -> tonic::Code {
+        self.statuses().grpc
+    }
+
+    /// The exit status `bedrock-host` ends with (a row of [`FailureKind::statuses`]).
+    pub fn exit_status(self) -> u8 {
+        self.statuses().exit
+    }
+
+    /// What each boundary answers for this kind: the one table from kind to status.
+    ///
+    /// gRPC: not `RESOURCE_EXHAUSTED` for the memory cap, since clients read that as a rate limit
+    /// and retry, which cannot help. Model, config and Bedrock errors are `INTERNAL` as in
+    /// Amplifier's own gRPC providers, whose Python side raises by the message's prefix.
+    ///
+    /// Exit statuses are BSD `sysexits.h`'s, which scripts and service managers already read, and
+    /// tell a script what to do: 75 (`EX_TEMPFAIL`) try again later; 65 (`EX_DATAERR`) fix the
+    /// request; 78 (`EX_CONFIG`) fix the configuration; 77 (`EX_NOPERM`) fix credentials or
+    /// permissions; 69 (`EX_UNAVAILABLE`) the model is not there; 76 (`EX_PROTOCOL`) Bedrock
+    /// failed otherwise; 70 (`EX_SOFTWARE`) the host stopped or failed the call itself.
+    pub fn statuses(self) -> Statuses {
         use tonic::Code;
-        match self {
+        let (grpc, exit) = match self {
             FailureKind::Provider(kind) => match kind {
-                ErrorKind::Validation => Code::InvalidArgument,
-                ErrorKind::Unauthenticated => Code::Unauthenticated,
-                ErrorKind::AccessDenied => Code::PermissionDenied,
-                ErrorKind::Throttled => Code::ResourceExhausted,
-                ErrorKind::TimedOut => Code::DeadlineExceeded,
-                ErrorKind::Unreachable | ErrorKind::Unavailable => Code::Unavailable,
-                ErrorKind::Config | ErrorKind::Model | ErrorKind::Bedrock => Code::Internal,
+                ErrorKind::Validation => (Code::InvalidArgument, sysexits::DATAERR),
+                ErrorKind::Config => (Code::Internal, sysexits::CONFIG),
+                ErrorKind::Unauthenticated => (Code::Unauthenticated, sysexits::NOPERM),
+                ErrorKind::AccessDenied => (Code::PermissionDenied, sysexits::NOPERM),
+                ErrorKind::Model => (Code::Internal, sysexits::UNAVAILABLE),
+                ErrorKind::Throttled => (Code::ResourceExhausted, sysexits::TEMPFAIL),
+                ErrorKind::TimedOut => (Code::DeadlineExceeded, sysexits::TEMPFAIL),
+                ErrorKind::Unreachable => (Code::Unavailable, sysexits::TEMPFAIL),
+                ErrorKind::Unavailable => (Code::Unavailable, sysexits::TEMPFAIL),
+                ErrorKind::Bedrock => (Code::Internal, sysexits::PROTOCOL),
                 // `ErrorKind` is non-exhaustive: a kind added to the component without a row
-                // here is INTERNAL until it gets one (a test lists every kind's code).
-                _ => Code::Internal,
+                // here is an internal failure until it gets one (a test lists every kind's row).
+                _ => (Code::Internal, sysexits::SOFTWARE),
             },
             FailureKind::Host(kind) => match kind {
-                HostFailureKind::DeadlineExceeded => Code::DeadlineExceeded,
-                HostFailureKind::MemoryCap | HostFailureKind::Internal => Code::Internal,
+                HostFailureKind::DeadlineExceeded => (Code::DeadlineExceeded, sysexits::TEMPFAIL),
+                HostFailureKind::MemoryCap | HostFailureKind::Internal => (Code::Internal, sysexits::SOFTWARE),
             },
-        }
+        };
+        Statuses { grpc, exit }
     }
+}
+
+/// A failure's status at each of the host's boundaries, from [`FailureKind::statuses`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Statuses {
+    /// `serve`'s gRPC status code.
+    pub grpc: tonic::Code,
+    /// `bedrock-host`'s exit status.
+    pub exit: u8,
+}
+
+/// The `sysexits.h` codes the table uses, named as there.
+mod sysexits {
+    pub(super) const DATAERR: u8 = 65;
+    pub(super) const UNAVAILABLE: u8 = 69;
+    pub(super) const SOFTWARE: u8 = 70;
+    pub(super) const TEMPFAIL: u8 = 75;
+    pub(super) const PROTOCOL: u8 = 76;
+    pub(super) const NOPERM: u8 = 77;
+    pub(super) const CONFIG: u8 = 78;
 }
 
 #[cfg(test)]
@@ -190,26 +232,42 @@ mod tests {
     use tonic::Code;
 
     #[test]
-    fn every_kind_has_its_grpc_code() {
+    fn every_kind_has_its_grpc_code_and_exit_status() {
         let expected = [
-            (ErrorKind::Validation, Code::InvalidArgument),
-            (ErrorKind::Config, Code::Internal),
-            (ErrorKind::Unauthenticated, Code::Unauthenticated),
-            (ErrorKind::AccessDenied, Code::PermissionDenied),
-            (ErrorKind::Model, Code::Internal),
-            (ErrorKind::Throttled, Code::ResourceExhausted),
-            (ErrorKind::TimedOut, Code::DeadlineExceeded),
-            (ErrorKind::Unreachable, Code::Unavailable),
-            (ErrorKind::Unavailable, Code::Unavailable),
-            (ErrorKind::Bedrock, Code::Internal),
+            (ErrorKind::Validation, Code::InvalidArgument, 65),
+            (ErrorKind::Config, Code::Internal, 78),
+            (ErrorKind::Unauthenticated, Code::Unauthenticated, 77),
+            (ErrorKind::AccessDenied, Code::PermissionDenied, 77),
+            (ErrorKind::Model, Code::Internal, 69),
+            (ErrorKind::Throttled, Code::ResourceExhausted, 75),
+            (ErrorKind::TimedOut, Code::DeadlineExceeded, 75),
+            (ErrorKind::Unreachable, Code::Unavailable, 75),
+            (ErrorKind::Unavailable, Code::Unavailable, 75),
+            (ErrorKind::Bedrock, Code::Internal, 76),
         ];
-        assert_eq!(expected.map(|(k, _)| k), ErrorKind::ALL, "one row per kind, in ErrorKind::ALL's order");
-        for (kind, code) in expected {
-            assert_eq!(FailureKind::Provider(kind).grpc_code(), code, "{kind:?}");
+        assert_eq!(expected.map(|(k, _, _)| k), ErrorKind::ALL, "one row per kind, in ErrorKind::ALL's order");
+        for (kind, grpc, exit) in expected {
+            assert_eq!(FailureKind::Provider(kind).statuses(), Statuses { grpc, exit }, "{kind:?}");
         }
-        assert_eq!(FailureKind::Host(HostFailureKind::DeadlineExceeded).grpc_code(), Code::DeadlineExceeded);
-        assert_eq!(FailureKind::Host(HostFailureKind::MemoryCap).grpc_code(), Code::Internal);
-        assert_eq!(FailureKind::Host(HostFailureKind::Internal).grpc_code(), Code::Internal);
+        let host = [
+            (HostFailureKind::DeadlineExceeded, Code::DeadlineExceeded, 75),
+            (HostFailureKind::MemoryCap, Code::Internal, 70),
+            (HostFailureKind::Internal, Code::Internal, 70),
+        ];
+        assert_eq!(host.map(|(k, _, _)| k), FailureKind::HOST);
+        for (kind, grpc, exit) in host {
+            let kind = FailureKind::Host(kind);
+            assert_eq!((kind.grpc_code(), kind.exit_status()), (grpc, exit), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn no_exit_status_is_one_the_cli_uses_for_itself() {
+        // 0 success, 1 a chat with failed turns, 2 usage (clap's own): a call's failure is never
+        // read as one of those.
+        for kind in ErrorKind::ALL.map(FailureKind::Provider).into_iter().chain(FailureKind::HOST.map(FailureKind::Host)) {
+            assert!(kind.exit_status() > 2, "{kind:?}");
+        }
     }
 
     #[test]

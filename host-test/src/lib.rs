@@ -19,7 +19,7 @@ pub mod outbound;
 pub mod provider;
 pub mod runtime;
 
-pub use call_error::{CallError, ErrorKind, FailureKind, HostFailure, HostFailureKind, ProviderFailure};
+pub use call_error::{CallError, ErrorKind, FailureKind, HostFailure, HostFailureKind, ProviderFailure, Statuses};
 pub use credentials::{AwsCredentialChain, Credentials};
 pub use events::{EventCallback, HostEvent};
 pub use provider::{CallRecord, Limits, Provider, ProviderBuilder};

@@ -201,6 +201,10 @@ async fn main() -> ExitCode {
         }
         Err(Failure::Call(e)) => {
             eprintln!("{e}");
+            ExitCode::from(e.kind().exit_status())
+        }
+        Err(Failure::TurnsFailed { failed, turns }) => {
+            eprintln!("chat: {failed} of {turns} {} failed (the error of each is above)", if turns == 1 { "turn" } else { "turns" });
             ExitCode::from(1)
         }
         // The reader went away (`| head`): what it wanted was written.
@@ -251,9 +255,16 @@ impl Timings {
     }
 }
 
+/// Why a command ended without success; `main` turns it into the exit status.
 enum Failure {
+    /// The command line or environment is wrong: exit status 2, as clap's own errors.
     Usage(String),
-    Call(String),
+    /// A call (or the host around it) failed: the exit status of its kind
+    /// ([`bedrock_host::FailureKind::exit_status`]).
+    Call(CallError),
+    /// A `chat` in which turns failed (each said why when it failed): exit status 1.
+    TurnsFailed { failed: usize, turns: usize },
+    /// The reader of stdout went away: nothing more to do.
     StdoutClosed,
 }
 
@@ -264,7 +275,7 @@ fn write_line(text: std::fmt::Arguments<'_>) -> Result<(), Failure> {
     match out.write_fmt(text).and_then(|()| out.write_all(b"\n")) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::StdoutClosed),
-        Err(e) => Err(Failure::Call(format!("host: writing to stdout: {e}"))),
+        Err(e) => Err(host_failure(anyhow::anyhow!("writing to stdout: {e}"))),
     }
 }
 
@@ -275,14 +286,19 @@ macro_rules! outln {
 
 impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
-        Failure::Call(e.to_string())
+        Failure::Call(e)
     }
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure::Call(format!("host: {e:#}"))
+        host_failure(e)
     }
+}
+
+/// The host itself could not go on (stdout, a signal handler, its own executable): `host: …`.
+fn host_failure(e: anyhow::Error) -> Failure {
+    Failure::Call(CallError::Host(bedrock_host::HostFailure::new(bedrock_host::HostFailureKind::Internal, e)))
 }
 
 fn load(builder: ProviderBuilder) -> Result<Provider, Failure> {
@@ -436,9 +452,12 @@ async fn from_aws_environment(
                 Some(p) => format!("give the profile `{p}` a region (aws configure set region us-east-1 --profile {p})"),
                 None => "give your AWS profile a region (aws configure set region us-east-1)".into(),
             };
-            return Err(Failure::Call(format!(
-                "config: no AWS region is configured: pass --region (as in --region us-east-1), set AWS_REGION, {profile}, \
-                 or set the config key with -c aws_region=us-east-1"
+            return Err(Failure::Call(CallError::provider(
+                bedrock_host::ErrorKind::Config,
+                format_args!(
+                    "no AWS region is configured: pass --region (as in --region us-east-1), set AWS_REGION, {profile}, \
+                     or set the config key with -c aws_region=us-east-1"
+                ),
             )));
         }
         None => {}
@@ -495,7 +514,7 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             if timings.enabled {
                 // Resolved ahead only to time it apart: the chain caches them for the call.
                 if let Some(chain) = provider.credential_chain() {
-                    chain.credentials().await.map_err(|e| Failure::Call(e.to_string()))?;
+                    chain.credentials().await.map_err(|e| Failure::Call(CallError::Provider(e)))?;
                 }
                 timings.mark("credentials");
             }
@@ -580,7 +599,7 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Bench { mode: Some(BenchMode::Scale { quick, streams, faults, events, event_delay_ms, ramp_ms }), .. } => {
-            let exe = std::env::current_exe().map_err(|e| Failure::Call(format!("host: finding this executable to run serve: {e}")))?;
+            let exe = std::env::current_exe().map_err(|e| host_failure(anyhow::anyhow!("finding this executable to run serve: {e}")))?;
             let mut options = if quick { ScaleOptions::quick(exe) } else { ScaleOptions::full(exe) };
             options.faults = faults;
             if let Some(streams) = streams.filter(|s| !s.is_empty()) {
@@ -672,10 +691,10 @@ async fn serve(
         bedrock_host::grpc::CredentialMode::Chain
     };
     let service = bedrock_host::grpc::BedrockService::new(provider, mode, true);
-    let listener = tokio::net::TcpListener::bind((bind, port))
-        .await
-        .map_err(|e| Failure::Call(format!("network: cannot listen on {bind}:{port}: {e}")))?;
-    let local = listener.local_addr().map_err(|e| Failure::Call(format!("network: {e}")))?;
+    let listener = tokio::net::TcpListener::bind((bind, port)).await.map_err(|e| {
+        Failure::Call(CallError::provider(bedrock_host::ErrorKind::Unreachable, format_args!("cannot listen on {bind}:{port}: {e}")))
+    })?;
+    let local = listener.local_addr().map_err(|e| Failure::Call(CallError::provider(bedrock_host::ErrorKind::Unreachable, e)))?;
     // The sidecar handshake upstream's loaders wait for: the first stdout line, nothing else there.
     println!("READY:{}", local.port());
     let _ = std::io::stdout().flush();
@@ -729,7 +748,7 @@ async fn chat(connection: Connection) -> Result<(), Failure> {
     // Lines are read on a thread of their own, so that Ctrl-C is heard while a prompt is awaited;
     // from here on Ctrl-C no longer ends the process (it is listened for before any prompt shows).
     let mut lines = stdin_lines();
-    let mut interrupts = Interrupts::listen().map_err(|e| Failure::Call(format!("host: listening for Ctrl-C: {e}")))?;
+    let mut interrupts = Interrupts::listen().map_err(|e| host_failure(anyhow::anyhow!("listening for Ctrl-C: {e}")))?;
     let (mut turns, mut failed) = (0usize, 0usize);
     loop {
         if interactive {
@@ -831,10 +850,7 @@ async fn chat(connection: Connection) -> Result<(), Failure> {
         }
     }
     if failed > 0 {
-        return Err(Failure::Call(format!(
-            "chat: {failed} of {turns} {} failed (the error of each is above)",
-            if turns == 1 { "turn" } else { "turns" }
-        )));
+        return Err(Failure::TurnsFailed { failed, turns });
     }
     Ok(())
 }

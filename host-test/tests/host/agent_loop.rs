@@ -529,7 +529,7 @@ fn the_cli_survives_a_closed_stdout_and_explains_missing_credentials_in_one_para
         .env("BEDROCK_HOST_CACHE_DIR", &cache)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(77));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("auth: no AWS credentials found"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "one paragraph: {stderr}");

@@ -148,7 +148,7 @@ async fn the_cli_sends_15_mb_and_refuses_25_mb_naming_the_limit() {
     assert!(emu.requests()[0].body.len() > 15 * MB);
 
     let out = bedrock_host(args(&["complete", "--stream", "--request", twenty_five.to_str().unwrap()]), &emu).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(65));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(is_the_limit_error(e.trim(), "messages[0].content[1].source.data"), "{e}");
     assert_eq!(emu.requests().len(), 1, "the 25 MB request was not sent");
@@ -163,7 +163,7 @@ async fn the_clis_memory_cap_is_an_option() {
     let file = three.to_str().unwrap();
 
     let out = bedrock_host(args(&["complete", "--memory-cap", "4", "--request", file]), &emu).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(70));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.starts_with("host: the call needed more memory than its cap of 4 MiB (Limits::memory_bytes): raise the cap (bedrock-host: --memory-cap MIB)"), "{e}");
     let out = bedrock_host(args(&["complete", "--memory-cap", "32", "--request", file]), &emu).await;

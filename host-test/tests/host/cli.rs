@@ -42,9 +42,9 @@ fn bedrock_host_timings_names_the_phases_of_complete_in_order() {
 }
 
 #[test]
-fn provider_errors_exit_1_and_usage_errors_exit_2() {
+fn provider_errors_exit_with_their_kinds_status_and_usage_errors_exit_2() {
     let out = bedrock_host(&["complete", "--emulator", "-c", "temperature=hot", "Hello"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78), "config: EX_CONFIG");
     assert!(
         String::from_utf8_lossy(&out.stderr).starts_with("config: `temperature` is \"hot\""),
         "{}",

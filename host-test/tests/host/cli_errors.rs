@@ -55,7 +55,7 @@ async fn a_missing_region_names_the_clis_own_region_option() {
     ];
     for args in [&["complete", "Hi"][..], &["count-tokens", "Hi"], &["chat"]] {
         let out = run(args, &keys, "Hi\n").await;
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {}", stderr(&out));
         let e = stderr(&out);
         assert!(e.starts_with("config: no AWS region is configured: pass --region (as in --region us-east-1), set AWS_REGION, "), "{e}");
         assert!(e.contains("-c aws_region=us-east-1") && e.trim().lines().count() == 1, "{e}");
@@ -113,6 +113,43 @@ fn readme_prefixes() -> Vec<String> {
     let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
     let section = readme.split("\n## Errors\n").nth(1).expect("README has an Errors section").split("\n## ").next().unwrap();
     section.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split_once('`')).map(|(prefix, _)| prefix.to_string()).collect()
+}
+
+/// README's "Errors" table: each prefix with the exit statuses its "exit status" cell names.
+fn readme_exit_statuses() -> Vec<(String, std::collections::BTreeSet<u8>)> {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let section = readme.split("\n## Errors\n").nth(1).unwrap().split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|l| {
+            let prefix = l.split('`').next().unwrap().to_string();
+            let cell = l.trim_end().trim_end_matches('|').rsplit('|').next().unwrap();
+            // The numbers of the cell, not those in its `EX_…` names or its HTTP statuses.
+            let cell = cell.split_once(" (503").map_or(cell, |(before, _)| before);
+            let numbers = cell.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+            (prefix, numbers)
+        })
+        .collect()
+}
+
+/// The exit status column says, for each prefix, the statuses `bedrock-host` ends with: those of
+/// its kinds in the one table (`FailureKind::statuses`), and the CLI's own (2 usage, 1 chat).
+#[test]
+fn readmes_exit_statuses_are_the_tables() {
+    use bedrock_host::FailureKind;
+    let mut expected: Vec<(String, std::collections::BTreeSet<u8>)> = Vec::new();
+    for kind in ErrorKind::ALL {
+        let prefix = format!("{}:", kind.prefix());
+        let status = FailureKind::Provider(kind).exit_status();
+        match expected.iter_mut().find(|(p, _)| *p == prefix) {
+            Some((_, set)) => _ = set.insert(status),
+            None => expected.push((prefix, [status].into())),
+        }
+    }
+    expected.push(("host:".into(), FailureKind::HOST.map(|k| FailureKind::Host(k).exit_status()).into()));
+    expected.extend([("usage error:".into(), [2].into()), ("error:".into(), [2].into()), ("chat:".into(), [1].into())]);
+    assert_eq!(readme_exit_statuses(), expected);
 }
 
 /// A failing run: arguments, environment, standard input, and the prefix of what it prints.

@@ -148,13 +148,13 @@ async fn troubleshooting_errors_say_what_to_do() {
     let out =
         run(&home, &[("AWS_ENDPOINT_URL", url.as_str()), ("AWS_REGION", "us-east-1")], &["complete", "--profile", "nope", "Hi"], None)
             .await;
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
     let e = stderr(&out);
     assert!(e.starts_with("auth: AWS profile `nope` was not found in "), "{e}");
     assert!(e.contains(".aws/config") && e.contains(".aws/credentials"), "{e}");
 
     let out = run(&home, &[("AWS_ENDPOINT_URL", url.as_str()), ("AWS_REGION", "us-east-1")], &["complete", "Hi"], None).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(77));
     assert!(stderr(&out).starts_with("auth: no AWS credentials found"), "{}", stderr(&out));
     assert!(stderr(&out).contains("aws configure"), "{}", stderr(&out));
 
@@ -164,7 +164,7 @@ async fn troubleshooting_errors_say_what_to_do() {
         ("AWS_ENDPOINT_URL", url.as_str()),
     ];
     let out = run(&home, &env, &["complete", "Hi"], None).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(stderr(&out).starts_with("config: no AWS region is configured"), "{}", stderr(&out));
 
     let out = run(&home, &[("AWS_ENDPOINT_URL", "http://bedrock.example.com")], &["complete", "Hi"], None).await;
@@ -205,7 +205,7 @@ async fn request_files_config_files_thinking_events_and_chat() {
     let toml = home.path().join("bedrock.toml");
     std::fs::write(&toml, "temperature = \"hot\"\n").unwrap();
     let out = run(&home, &[], &["complete", "--emulator", "--config-file", toml.to_str().unwrap(), "x"], None).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(stderr(&out).starts_with("config: `temperature` is \"hot\""), "{}", stderr(&out));
     std::fs::write(&toml, "max_tokens = 2048\ndebug = true\n").unwrap();
     let out =
