@@ -12,8 +12,10 @@ use serde_json::Value;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-/// One hook event from the component.
+/// One hook event from the component. Made only by the host (from the component's lines), so
+/// a field added later does not break readers.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct HostEvent {
     /// `llm:request`, `llm:response`, `llm:request:debug`, …
     pub name: String,

@@ -702,7 +702,8 @@ async fn serve(
         "bedrock-host serve: listening on {local} (amplifier.module ProviderService, ModuleLifecycle){}",
         if token.is_some() { ", token required" } else { "" }
     );
-    let options = bedrock_host::grpc::ServeOptions { token, grace_period };
+    let mut options = bedrock_host::grpc::ServeOptions::default();
+    (options.token, options.grace_period) = (token, grace_period);
     bedrock_host::grpc::serve(service, listener, options, shutdown_signal()).await?;
     eprintln!("bedrock-host serve: stopped");
     Ok(())

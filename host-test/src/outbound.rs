@@ -15,7 +15,11 @@ use wasmtime_wasi_http::{RequestOptions, WasiHttpHooks};
 use crate::http_client::HttpClient;
 
 /// The destinations one call may reach.
+///
+/// Start from [`OutboundPolicy::default`] and set fields, so a field added later does not
+/// break callers.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct OutboundPolicy {
     /// Regions whose `bedrock-runtime[-fips]` and `bedrock-mantle` endpoints are allowed; empty
     /// allows any region.

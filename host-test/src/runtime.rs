@@ -103,6 +103,7 @@ pub fn cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Optio
 
 /// Whether a load compiled the component or reused the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CacheOutcome {
     /// Compiled now (and stored, when a usable cache dir was given).
     Compiled,

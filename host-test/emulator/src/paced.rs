@@ -29,6 +29,9 @@ pub struct Pace {
 }
 
 /// A failure a paced stream gives instead of its answer when its prompt carries the marker.
+///
+/// Exhaustive on purpose (the test rig's enum, not the product's): the bench matches every fault
+/// to the prefixes it must end with, so a new fault cannot go unchecked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Fault {
     /// Half the deltas, then the connection drops mid-body (a reset as the client sees it).

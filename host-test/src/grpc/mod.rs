@@ -30,7 +30,11 @@ pub mod proto {
 pub const MAX_MESSAGE_BYTES: usize = 32 << 20;
 
 /// How a server checks its callers, and how long it lets them finish when it stops.
+///
+/// Settings as `aws-sigv4`'s are: start from [`ServeOptions::default`] and set fields, so a
+/// field added later does not break callers.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ServeOptions {
     /// When set, every RPC must carry `authorization: Bearer <token>`. Required for any
     /// listener that is not on loopback: the server signs with the host's AWS credentials.

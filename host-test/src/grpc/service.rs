@@ -65,6 +65,7 @@ const CALLER_EMITTED: [&str; 2] = ["llm:request", "llm:response"];
 
 /// How the provider gets credentials when a mount names none.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum CredentialMode {
     /// Fixed credentials (the emulator's, a Bedrock API key): a mount's `aws_profile` is only
     /// recorded as config.

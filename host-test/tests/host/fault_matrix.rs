@@ -560,7 +560,8 @@ async fn a_client_that_never_reads_cannot_hold_a_stopping_server() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = ServeOptions { grace_period: std::time::Duration::from_millis(500), ..ServeOptions::default() };
+    let mut options = ServeOptions::default();
+    options.grace_period = std::time::Duration::from_millis(500);
     let server = tokio::spawn(serve(service, listener, options, async {
         let _ = stopped.await;
     }));

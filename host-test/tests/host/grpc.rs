@@ -27,7 +27,8 @@ async fn server(emu: &Emulator, token: Option<&str>) -> (String, tokio::sync::on
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = ServeOptions { token: token.map(str::to_string), ..ServeOptions::default() };
+    let mut options = ServeOptions::default();
+    options.token = token.map(str::to_string);
     tokio::spawn(async move {
         serve(service, listener, options, async {
             let _ = stopped.await;
@@ -679,7 +680,8 @@ async fn the_grpc_health_service_reports_serving_then_draining() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = ServeOptions { token: Some("s3cret".into()), grace_period: std::time::Duration::from_secs(2) };
+    let mut options = ServeOptions::default();
+    (options.token, options.grace_period) = (Some("s3cret".into()), std::time::Duration::from_secs(2));
     let server = tokio::spawn(serve(service, listener, options, async {
         let _ = stopped.await;
     }));
