@@ -85,7 +85,7 @@ fn default_message(body: &Value, model_id: &str, n: u64, input: InputUsage) -> V
     }
     // Structured output (`output_config.format`): a JSON document for the schema.
     let full = match body["output_config"]["format"].get("schema") {
-        Some(schema) => super::messages_api::example_of(schema).to_string(),
+        Some(schema) => example_of(schema).to_string(),
         None => model_text(body),
     };
     let (text, output_tokens, stop_reason) = cut_at_max_tokens(full, max_tokens);
@@ -113,7 +113,7 @@ pub(super) fn forced_tool_call(body: &Value, n: u64) -> Option<(Value, u64)> {
         "any" if tools.len() == 1 => &tools[0],
         _ => return None,
     };
-    let input = super::messages_api::example_of(&tool["input_schema"]);
+    let input = example_of(&tool["input_schema"]);
     let tokens = words(&input.to_string()).max(1);
     Some((json!({"type": "tool_use", "id": format!("toolu_emulator{n:06}"), "name": tool["name"], "input": input}), tokens))
 }
@@ -173,6 +173,39 @@ fn count_to(text: &str) -> Option<u64> {
     let (_, rest) = lower.split_once("count from 1 to ")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok().filter(|n| (1..=MAX_COUNT_TO).contains(n))
+}
+
+/// A value valid for a simple JSON schema: an object with each required property filled by
+/// its own schema; a string `"emulated"`, a number 0, a boolean `true`, an array `[]`; an
+/// `enum`'s or `const`'s first value; the first of `anyOf` / `oneOf` or of a list of types
+/// (other than null).
+pub(super) fn example_of(schema: &Value) -> Value {
+    if let Some(value) = schema.get("const") {
+        return value.clone();
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    if let Some(first) = ["anyOf", "oneOf"].iter().find_map(|k| schema[*k].as_array().and_then(|o| o.first())) {
+        return example_of(first);
+    }
+    let kind = match &schema["type"] {
+        Value::Array(types) => types.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        Value::String(t) => t.as_str(),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    match kind {
+        "object" => {
+            let required = schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str);
+            Value::Object(required.map(|name| (name.to_string(), example_of(&schema["properties"][name]))).collect())
+        }
+        "array" => json!([]),
+        "number" | "integer" => json!(0),
+        "boolean" => json!(true),
+        "null" => Value::Null,
+        _ => json!("emulated"),
+    }
 }
 
 #[cfg(test)]
@@ -307,5 +340,13 @@ mod tests {
         let mut too_big = one_m.clone();
         too_big["messages"][0]["content"][0]["text"] = json!(vec!["w"; 1_000_001].join(" "));
         assert_eq!(check_invoke(SONNET_45, &[], &too_big).unwrap().2, "prompt is too long: 1000006 tokens > 1000000 maximum");
+    }
+
+    #[test]
+    fn examples_fit_their_schemas() {
+        assert_eq!(example_of(&json!({"type": "integer"})), json!(0));
+        assert_eq!(example_of(&json!({"anyOf": [{"type": "boolean"}, {"type": "string"}]})), json!(true));
+        assert_eq!(example_of(&json!({"const": "x"})), json!("x"));
+        assert_eq!(example_of(&json!({"properties": {"a": {"type": "array"}}, "required": ["a"]})), json!({"a": []}));
     }
 }
