@@ -4,6 +4,8 @@
 //!
 //! Resolved lazily on the first call, cached, and refreshed five minutes before they expire,
 //! so a long-running host keeps working across rotations without reloading the component.
+//! Those times are read from the chain's [`Clock`] (the system's unless
+//! [`AwsCredentialChain::with_clock`] gives another), so tests move time on instead of waiting.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use tokio::sync::Mutex;
 
 use crate::call_error::{ErrorKind, ProviderFailure};
+use crate::clock::{SharedClock, SystemClock};
 
 /// Credentials for one call: the component's own type, so the host and the component mean one
 /// thing by it. The host hands them over as the config entries the component reads them from
@@ -34,6 +37,8 @@ pub struct AwsCredentialChain {
     region: Option<String>,
     provider: Option<SharedCredentialsProvider>,
     cached: Arc<Mutex<Option<Cached>>>,
+    /// What expiry and the refresh back-off are measured against.
+    clock: SharedClock,
 }
 
 /// Credentials with the time they stop being valid (`None`: long-lived keys).
@@ -104,6 +109,7 @@ impl AwsCredentialChain {
             region: config.region().map(|r| r.to_string()),
             provider: config.credentials_provider(),
             cached: Arc::default(),
+            clock: SystemClock::shared(),
         }
     }
 
@@ -125,7 +131,17 @@ impl AwsCredentialChain {
             region: Some(region),
             provider: Some(SharedCredentialsProvider::new(provider)),
             cached: Arc::default(),
+            clock: SystemClock::shared(),
         })
+    }
+
+    /// The chain reading `clock` instead of the system's to decide when cached credentials are
+    /// due for a refresh, have expired, or may be asked for again after a failed refresh: what
+    /// lets a test check those decisions with a [`ManualClock`](crate::ManualClock) instead of
+    /// waiting. Credentials cached so far are kept.
+    pub fn with_clock(mut self, clock: SharedClock) -> AwsCredentialChain {
+        self.clock = clock;
+        self
     }
 
     /// The region the chain found (environment or profile), if any.
@@ -143,7 +159,7 @@ impl AwsCredentialChain {
     /// tries again after a while); only expired credentials fail the call.
     pub async fn credentials(&self) -> Result<Credentials, ProviderFailure> {
         let mut cached = self.cached.lock().await;
-        let now = SystemTime::now();
+        let now = self.clock.now();
         if let Some(c) = cached.as_ref() {
             let fresh = c.expiry.is_none_or(|e| now + REFRESH_MARGIN < e);
             let backing_off = c.next_refresh.is_some_and(|t| now < t) && c.expiry.is_some_and(|e| now < e);

@@ -11,7 +11,9 @@
 //!   handshake), first-byte timeout, between-bytes timeout;
 //! - a connection goes back to the pool only after its response body was read to the end; a
 //!   body dropped early (a stream the guest closed) or a timed-out request closes it;
-//! - idle connections are closed after [`HttpClientOptions::idle_timeout`];
+//! - idle connections are closed after [`HttpClientOptions::idle_timeout`], as measured by
+//!   [`HttpClientOptions::clock`] (a test moves a [`ManualClock`](crate::ManualClock) on instead
+//!   of waiting);
 //! - a request that could not even be written on a reused connection (the server closed it
 //!   while idle) is sent again on a fresh one.
 //!
@@ -38,6 +40,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
+use crate::clock::{SharedClock, SystemClock};
+
 /// What `wasi:http` uses when a request sets no timeout (as `default_send_request` does).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -54,6 +58,10 @@ pub struct HttpClientOptions {
     pub extra_roots_pem: Vec<Vec<u8>>,
     /// Trust only the extra roots (tests); default false.
     pub only_extra_roots: bool,
+    /// What measures how long a connection has been idle, and wakes the task that closes it
+    /// ([`SystemClock`] by default): a test gives a [`ManualClock`](crate::ManualClock) to check
+    /// the idle timeout without sleeping through it.
+    pub clock: SharedClock,
 }
 
 impl Default for HttpClientOptions {
@@ -63,6 +71,7 @@ impl Default for HttpClientOptions {
             max_idle_per_host: 8,
             extra_roots_pem: Vec::new(),
             only_extra_roots: false,
+            clock: SystemClock::shared(),
         }
     }
 }
@@ -252,8 +261,10 @@ impl HttpClient {
     fn checkout(&self, key: &Key) -> Option<SendRequest<WasiBody>> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
+        let now = self.inner.options.clock.instant();
         while let Some(entry) = list.pop() {
-            if !entry.sender.is_closed() && entry.sender.is_ready() && entry.since.elapsed() < self.inner.options.idle_timeout {
+            let idle_for = now.saturating_duration_since(entry.since);
+            if !entry.sender.is_closed() && entry.sender.is_ready() && idle_for < self.inner.options.idle_timeout {
                 return Some(entry.sender);
             }
         }
@@ -349,7 +360,8 @@ impl Release {
                 return;
             };
             let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-            let idle_timeout = inner.options.idle_timeout;
+            let clock = inner.options.clock.clone();
+            let expired = clock.sleep(inner.options.idle_timeout);
             {
                 let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
                 let list = idle.entry(key.clone()).or_default();
@@ -357,10 +369,10 @@ impl Release {
                 if list.len() >= inner.options.max_idle_per_host {
                     return;
                 }
-                list.push(Idle { id, sender, since: Instant::now() });
+                list.push(Idle { id, sender, since: clock.instant() });
             }
             drop(inner);
-            tokio::time::sleep(idle_timeout).await;
+            expired.await;
             if let Some(inner) = pool.upgrade() {
                 let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(list) = idle.get_mut(&key) {

@@ -3,14 +3,16 @@
 //! connect. Also a gRPC service that gives Amplifier sessions the provider.
 //!
 //! The parts, each depending only on those before it: the embedding library ([`runtime`]: the
-//! component and its compiled form; [`credentials`], [`http_client`], [`outbound`], [`events`],
-//! and [`provider`] over them), and the gRPC service ([`grpc`]). This is the host API and
-//! nothing else: the CLI (`main.rs`, with its benchmarks in `bench/`) is built on it, and the
-//! local Bedrock emulator is a crate of its own (`bedrock-emulator`, host-test/emulator).
+//! component and its compiled form; [`clock`], the time the host's caches read; [`credentials`],
+//! [`http_client`], [`outbound`], [`events`], and [`provider`] over them), and the gRPC service
+//! ([`grpc`]). This is the host API and nothing else: the CLI (`main.rs`, with its benchmarks in
+//! `bench/`) is built on it, and the local Bedrock emulator is a crate of its own
+//! (`bedrock-emulator`, host-test/emulator).
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod call_error;
+pub mod clock;
 pub mod credentials;
 pub mod events;
 pub mod grpc;
@@ -20,6 +22,7 @@ pub mod provider;
 pub mod runtime;
 
 pub use call_error::{CallError, ErrorKind, FailureKind, HostFailure, HostFailureKind, ProviderFailure, Statuses};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use credentials::{AwsCredentialChain, Credentials};
 pub use events::{EventCallback, HostEvent};
 pub use provider::{CallRecord, Limits, Provider, ProviderBuilder};

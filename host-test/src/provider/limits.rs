@@ -94,3 +94,155 @@ pub(crate) fn resolved(config: &BTreeMap<String, String>) -> ProviderConfig {
         .or_else(|_| ProviderConfig::resolve(&MapSource(&BTreeMap::new())))
         .expect("the component's defaults resolve")
 }
+
+#[cfg(test)]
+mod tests {
+    //! What the derived deadline must do, rather than the formula it is computed by: outlast
+    //! the longest run the component can make (so its own, clearer, timeout error comes first),
+    //! but not by much (a runaway call is still stopped soon after); follow the keys the
+    //! component reads, the way it reads them; and give way to an explicit `call_timeout`.
+
+    use super::*;
+    use amplifier_provider_bedrock::models::MAX_CANDIDATES;
+    use proptest::prelude::*;
+
+    fn config(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    /// Seconds with millisecond precision, as a config value.
+    fn seconds(millis: u64) -> String {
+        format!("{}.{:03}", millis / 1000, millis % 1000)
+    }
+
+    /// The longest a call configured as `c` keeps the component busy, walked attempt by attempt
+    /// the way its retry loop (src/call/mod.rs) makes them at worst: every attempt runs to its
+    /// limit (a non-streamed answer's `timeout`, a stalled stream's `stream_idle_timeout`); each
+    /// id but the last is refused, which moves on to the next id without a wait; after that,
+    /// each retry the count allows waits whatever is left of the retry budget.
+    fn longest_component_run(c: &ProviderConfig) -> Duration {
+        let attempt = c.timeout.max(c.stream_idle_timeout);
+        let (mut elapsed, mut waited) = (Duration::ZERO, Duration::ZERO);
+        let (mut ids_left, mut retries_left) = (MAX_CANDIDATES, c.max_retries);
+        loop {
+            elapsed += attempt;
+            if ids_left > 1 {
+                ids_left -= 1;
+                continue;
+            }
+            if retries_left == 0 {
+                return elapsed;
+            }
+            retries_left -= 1;
+            let wait = c.retry_budget.saturating_sub(waited);
+            waited += wait;
+            elapsed += wait;
+        }
+    }
+
+    /// The deadline leaves the component this much, at least, to report its own timeout.
+    const LEAST_ROOM: Duration = Duration::from_secs(5);
+    /// And stops a call that overran everything the component allows within this.
+    const MOST_ROOM: Duration = Duration::from_secs(60);
+
+    fn assert_outlasts_the_component_by_a_little(config: &BTreeMap<String, String>) {
+        let component = ProviderConfig::resolve(&MapSource(config)).expect("a configuration the component takes");
+        let longest = longest_component_run(&component);
+        let deadline = Limits::derived_call_timeout(config);
+        assert!(deadline >= longest + LEAST_ROOM, "{config:?}: the deadline {deadline:?} cuts into the component's {longest:?}");
+        // Without retries the budget is never waited, but the deadline still counts it: slack
+        // of at most the budget, on a call that makes no retries.
+        let unused_budget = if component.max_retries == 0 { component.retry_budget } else { Duration::ZERO };
+        assert!(
+            deadline <= longest + unused_budget + MOST_ROOM,
+            "{config:?}: the deadline {deadline:?} lets a call overrun {longest:?} for long"
+        );
+    }
+
+    #[test]
+    fn the_default_deadline_outlasts_the_component_by_a_little() {
+        assert_outlasts_the_component_by_a_little(&BTreeMap::new());
+    }
+
+    /// A configuration the component refuses fails the call there; the host's deadline is
+    /// then the defaults', not one computed from a value the component never used.
+    #[test]
+    fn a_configuration_the_component_refuses_gives_the_default_deadline() {
+        let defaults = Limits::derived_call_timeout(&BTreeMap::new());
+        for (key, value) in
+            [("timeout", "soon"), ("timeout", "0"), ("stream_idle_timeout", "-5"), ("max_retries", "-1"), ("retry_budget", "100000")]
+        {
+            let refused = config(&[(key, value.to_string())]);
+            assert!(ProviderConfig::resolve(&MapSource(&refused)).is_err(), "the component refuses {key}={value}");
+            assert_eq!(Limits::derived_call_timeout(&refused), defaults, "{key}={value}");
+        }
+    }
+
+    #[test]
+    fn an_explicit_call_timeout_wins_over_the_derived_one() {
+        let long = config(&[("timeout", "3600".into()), ("max_retries", "10".into())]);
+        let explicit = Limits { call_timeout: Some(Duration::from_millis(500)), ..Limits::default() };
+        assert_eq!(explicit.call_deadline(&resolved(&long)), Duration::from_millis(500));
+        assert_eq!(Limits::default().call_deadline(&resolved(&long)), Limits::derived_call_timeout(&long));
+    }
+
+    /// A valid setting of the four keys that bound a call's time (in milliseconds, and a count):
+    /// within the component's ranges (at most a day), with an hour to spare for raising them.
+    fn timing() -> impl Strategy<Value = (u64, u64, u32, u64)> {
+        (1..=82_800_000u64, 1..=82_800_000u64, 0..=20u32, 0..=82_800_000u64)
+    }
+
+    fn timing_config((timeout, idle, retries, budget): (u64, u64, u32, u64)) -> BTreeMap<String, String> {
+        config(&[
+            ("timeout", seconds(timeout)),
+            ("stream_idle_timeout", seconds(idle)),
+            ("max_retries", retries.to_string()),
+            ("retry_budget", seconds(budget)),
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn every_deadline_outlasts_the_component_by_a_little(t in timing()) {
+            assert_outlasts_the_component_by_a_little(&timing_config(t));
+        }
+
+        /// More time or more retries for the component never shortens the host's deadline, and
+        /// more of what binds (the longer per-attempt limit, a retry, budget) lengthens it.
+        #[test]
+        fn allowing_the_component_more_lengthens_the_deadline(t in timing(), more_ms in 1..=3_600_000u64) {
+            let (timeout, idle, retries, budget) = t;
+            let deadline = Limits::derived_call_timeout(&timing_config(t));
+            let longer_timeout = Limits::derived_call_timeout(&timing_config((timeout + more_ms, idle, retries, budget)));
+            let longer_idle = Limits::derived_call_timeout(&timing_config((timeout, idle + more_ms, retries, budget)));
+            prop_assert!(longer_timeout >= deadline && longer_idle >= deadline);
+            let longer_binding = if timeout >= idle { longer_timeout } else { longer_idle };
+            prop_assert!(longer_binding > deadline);
+            prop_assert!(Limits::derived_call_timeout(&timing_config((timeout, idle, retries + 1, budget))) > deadline);
+            prop_assert!(Limits::derived_call_timeout(&timing_config((timeout, idle, retries, budget + more_ms))) > deadline);
+        }
+
+        /// Only the longer of `timeout` and `stream_idle_timeout` counts: either can be what an
+        /// attempt runs into.
+        #[test]
+        fn the_longer_per_attempt_limit_is_what_counts(t in timing()) {
+            let (timeout, idle, retries, budget) = t;
+            prop_assert_eq!(
+                Limits::derived_call_timeout(&timing_config(t)),
+                Limits::derived_call_timeout(&timing_config((idle, timeout, retries, budget)))
+            );
+        }
+
+        /// Keys that do not bound the component's time do not move the deadline.
+        #[test]
+        fn other_keys_leave_the_deadline_alone(t in timing(), max_tokens in 1..=64_000u32, temperature in 0..=10u32) {
+            let plain = timing_config(t);
+            let mut other = plain.clone();
+            other.insert("max_tokens".into(), max_tokens.to_string());
+            other.insert("temperature".into(), format!("0.{temperature}"));
+            other.insert("default_model".into(), "anthropic.claude-3-haiku-20240307-v1:0".into());
+            other.insert("debug".into(), "true".into());
+            prop_assert_eq!(Limits::derived_call_timeout(&other), Limits::derived_call_timeout(&plain));
+        }
+    }
+}

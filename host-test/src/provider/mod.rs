@@ -23,6 +23,7 @@ pub use limits::{Limits, DEFAULT_MEMORY_BYTES, DEFAULT_MEMORY_MAX_BYTES, MEMORY_
 use sandbox::{reported, CallOptions, HostState, Sandbox, StepExpired};
 
 use crate::call_error::{CallError, ErrorKind, ProviderFailure};
+use crate::clock::SharedClock;
 use crate::credentials::{AwsCredentialChain, Credentials};
 use crate::events::{EventCallback, HostEvent};
 use crate::http_client::{HttpClient, HttpClientOptions, PoolStats};
@@ -145,6 +146,14 @@ impl ProviderBuilder {
     /// How long an idle keep-alive connection stays open (default 45 s).
     pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
         self.http.idle_timeout = idle;
+        self
+    }
+
+    /// The clock the connection pool measures idle time by (default: the system's), so a test
+    /// can move a [`ManualClock`](crate::ManualClock) past [`pool_idle_timeout`](Self::pool_idle_timeout)
+    /// instead of sleeping. A credential chain takes its own ([`AwsCredentialChain::with_clock`]).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.http.clock = clock;
         self
     }
 

@@ -10,11 +10,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bedrock_emulator::{self as emulator, Emulator, Scripted};
-use bedrock_host::Provider;
+use bedrock_host::http_client::HttpClientOptions;
+use bedrock_host::{ManualClock, Provider};
 use common::{against, emulator_credentials, hello};
 
-/// A provider of its own (its own pool) for `emu`, trusting `ca_pem` when given.
-fn own_provider(emu: &Emulator, ca_pem: Option<&str>, idle: Option<Duration>) -> Provider {
+/// A provider of its own (its own pool) for `emu`, trusting `ca_pem` when given, its pool on
+/// `clock` when given.
+fn own_provider(emu: &Emulator, ca_pem: Option<&str>, clock: Option<&ManualClock>) -> Provider {
     let mut b = Provider::builder()
         .cache_dir(Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")))
         .config("endpoint_url", emu.endpoint_url())
@@ -23,8 +25,8 @@ fn own_provider(emu: &Emulator, ca_pem: Option<&str>, idle: Option<Duration>) ->
     if let Some(pem) = ca_pem {
         b = b.trust_ca_pem(pem.as_bytes().to_vec());
     }
-    if let Some(idle) = idle {
-        b = b.pool_idle_timeout(idle);
+    if let Some(clock) = clock {
+        b = b.clock(clock.shared());
     }
     b.build().expect("the component loads")
 }
@@ -123,17 +125,37 @@ async fn a_connection_the_server_dropped_is_replaced() {
     assert_eq!(emu.connections(), 2);
 }
 
+/// Waits (at most 5 s) until the pool holds `n` idle connections: a connection goes back to the
+/// pool, or is closed, in a task of its own, just after the call that used it.
+async fn until_idle(p: &Provider, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while p.http_client().idle_connections() != n && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(p.http_client().idle_connections(), n);
+}
+
+/// The idle timeout on a [`ManualClock`]: a connection idle for less is reused, one idle for
+/// that long is closed and the next call opens another. No sleeping through the timeout: the
+/// default 45 s applies as it is.
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let emu = Emulator::start().await.unwrap();
-    let p = own_provider(&emu, None, Some(Duration::from_millis(200)));
+    let clock = ManualClock::new();
+    let idle = HttpClientOptions::default().idle_timeout;
+    let p = own_provider(&emu, None, Some(&clock));
     p.complete(&hello("one")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(p.http_client().idle_connections(), 1);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(p.http_client().idle_connections(), 0, "closed after 200 ms idle");
+    until_idle(&p, 1).await;
+    clock.advance(idle - Duration::from_millis(1));
+    assert_eq!(p.http_client().idle_connections(), 1, "kept just short of the idle timeout");
     p.complete(&hello("two")).await.unwrap();
-    assert_eq!(emu.connections(), 2);
+    assert_eq!((emu.connections(), p.connection_stats().reused), (1, 1), "and reused");
+    until_idle(&p, 1).await;
+    // Idle again from its return to the pool: the full timeout from then closes it.
+    clock.advance(idle);
+    until_idle(&p, 0).await;
+    p.complete(&hello("three")).await.unwrap();
+    assert_eq!((emu.connections(), p.connection_stats().reused), (2, 1), "a closed connection is not reused");
 }
 
 #[tokio::test]

@@ -1,14 +1,15 @@
 //! Credentials from the AWS chain are fetched once and reused until five minutes before they
 //! expire; a failed refresh keeps valid credentials in use, and only expired ones fail a call.
 //! One test, run in a process of its own ([`common::in_own_process`]), because it sets the AWS
-//! environment variables.
+//! environment variables. Time is a [`ManualClock`] the chain reads: the test moves it past
+//! each point that matters instead of waiting for it.
 
 use crate::common;
 
 use std::time::Duration;
 
 use bedrock_emulator::{self as emulator, Emulator};
-use bedrock_host::AwsCredentialChain;
+use bedrock_host::{AwsCredentialChain, ManualClock};
 use common::{base, hello};
 
 #[tokio::test]
@@ -52,18 +53,29 @@ async fn assumed_role_credentials_are_cached_then_refreshed_near_expiry() {
         p.set_credential_chain(Some(chain));
         p
     };
-    let provider = with_chain(chain);
+    let clock = ManualClock::new();
+    let provider = with_chain(chain.with_clock(clock.shared()));
     assert_eq!(sts_calls(), 0, "nothing is fetched before the first call");
     provider.complete(&hello("one")).await.unwrap();
     provider.complete(&hello("two")).await.unwrap();
     assert_eq!(sts_calls(), 1, "an hour-long credential is reused");
+    // Until five minutes before it expires, then fetched again. The emulator's STS dates expiry
+    // by the real clock, from when it answered: ten seconds of slack either side.
+    clock.advance(Duration::from_secs(3600 - 300 - 10));
+    provider.complete(&hello("one, later")).await.unwrap();
+    assert_eq!(sts_calls(), 1, "not refreshed before the refresh margin");
+    clock.advance(Duration::from_secs(20));
+    provider.complete(&hello("one, within the margin")).await.unwrap();
+    assert_eq!(sts_calls(), 2, "refreshed within five minutes of expiry");
 
     // Credentials that expire within the refresh margin are fetched again for each call.
     emu.set_sts_lifetime(Duration::from_secs(240));
-    let provider = with_chain(AwsCredentialChain::load(Some("dev")).await);
+    let clock = ManualClock::new();
+    let provider = with_chain(AwsCredentialChain::load(Some("dev")).await.with_clock(clock.shared()));
+    let before = sts_calls();
     provider.complete(&hello("three")).await.unwrap();
     provider.complete(&hello("four")).await.unwrap();
-    assert_eq!(sts_calls(), 3);
+    assert_eq!(sts_calls(), before + 2);
     assert!(emu
         .requests()
         .iter()
@@ -77,14 +89,21 @@ async fn assumed_role_credentials_are_cached_then_refreshed_near_expiry() {
     provider.complete(&hello("five")).await.expect("still-valid credentials carry the call");
     provider.complete(&hello("six")).await.unwrap();
     assert_eq!(sts_calls(), before + 1, "one refresh attempt, then a back-off");
+    // The back-off lasts 30 s: STS is not asked again before, and is after.
+    clock.advance(Duration::from_secs(29));
+    provider.complete(&hello("six, later")).await.unwrap();
+    assert_eq!(sts_calls(), before + 1, "no attempt within the back-off");
+    clock.advance(Duration::from_secs(2));
+    provider.complete(&hello("six, after the back-off")).await.expect("still valid: the call goes on");
+    assert_eq!(sts_calls(), before + 2, "one more attempt after the back-off");
 
     // Expired credentials with STS refusing: the call fails with `auth:` and the cause, briefly.
     emu.set_sts_refusing(false);
-    emu.set_sts_lifetime(Duration::from_secs(2));
-    let provider = with_chain(AwsCredentialChain::load(Some("dev")).await);
+    let clock = ManualClock::new();
+    let provider = with_chain(AwsCredentialChain::load(Some("dev")).await.with_clock(clock.shared()));
     provider.complete(&hello("seven")).await.unwrap();
     emu.set_sts_refusing(true);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(240 + 10));
     let e = provider.complete(&hello("eight")).await.unwrap_err().to_string();
     assert!(e.starts_with("auth: "), "{e}");
     assert!(e.contains("was refused") && e.contains("not authorized to perform: sts:AssumeRole"), "the cause is named: {e}");
