@@ -46,7 +46,11 @@ use crate::clock::{SharedClock, SystemClock};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How an [`HttpClient`] behaves.
+///
+/// Start from [`HttpClientOptions::default`] and set fields, so an option added later does not
+/// break callers.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpClientOptions {
     /// Idle connections are closed after this long (default 45 s: shorter than the idle
     /// timeouts of AWS's load balancers, so a pooled connection is rarely found closed).
@@ -119,8 +123,10 @@ pub fn profile_ca_bundle(profile: Option<&str>) -> Option<std::path::PathBuf> {
     None
 }
 
-/// Counters of what a client did.
+/// Counters of what a client did. Made only by the client, so a counter added later does not
+/// break readers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolStats {
     /// Requests sent.
     pub requests: u64,

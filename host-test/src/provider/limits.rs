@@ -7,7 +7,11 @@ use std::time::Duration;
 use amplifier_provider_bedrock::config::{MapSource, ProviderConfig};
 
 /// Per-call resource limits.
+///
+/// Start from [`Limits::default`] and change what you need (`Limits::default().with_memory_bytes(…)`,
+/// or set the fields): a limit added later does not break callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest linear memory the component may grow to in a call whose request is at most
     /// [`REQUEST_BYTES_WITHIN_CAP`]; a bigger request raises its call's cap (see
@@ -26,6 +30,26 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits { memory_bytes: DEFAULT_MEMORY_BYTES, call_timeout: None, memory_max_bytes: DEFAULT_MEMORY_MAX_BYTES }
+    }
+}
+
+impl Limits {
+    /// These limits with [`Limits::memory_bytes`] set.
+    pub const fn with_memory_bytes(mut self, bytes: usize) -> Self {
+        self.memory_bytes = bytes;
+        self
+    }
+
+    /// These limits with [`Limits::call_timeout`] set (`None`: derived from the call).
+    pub const fn with_call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// These limits with [`Limits::memory_max_bytes`] set.
+    pub const fn with_memory_max_bytes(mut self, bytes: usize) -> Self {
+        self.memory_max_bytes = bytes;
+        self
     }
 }
 
@@ -181,7 +205,7 @@ mod tests {
     #[test]
     fn an_explicit_call_timeout_wins_over_the_derived_one() {
         let long = config(&[("timeout", "3600".into()), ("max_retries", "10".into())]);
-        let explicit = Limits { call_timeout: Some(Duration::from_millis(500)), ..Limits::default() };
+        let explicit = Limits::default().with_call_timeout(Some(Duration::from_millis(500)));
         assert_eq!(explicit.call_deadline(&resolved(&long)), Duration::from_millis(500));
         assert_eq!(Limits::default().call_deadline(&resolved(&long)), Limits::derived_call_timeout(&long));
     }

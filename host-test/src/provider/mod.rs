@@ -205,8 +205,10 @@ struct Settings {
     credential_chain: Option<AwsCredentialChain>,
 }
 
-/// What a call left behind besides its result.
+/// What a call left behind besides its result. Made only by the host, so a field added later
+/// does not break readers.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct CallRecord {
     /// What the component wrote to stderr.
     pub stderr: String,

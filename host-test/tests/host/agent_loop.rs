@@ -322,7 +322,7 @@ async fn streams_are_bounded_by_silence_not_by_their_length() {
     let p = against(&emu);
     p.set_config("timeout", "1");
     p.set_config("stream_idle_timeout", "1");
-    p.set_limits(Limits { call_timeout: Some(Duration::from_secs(1)), ..Limits::default() });
+    p.set_limits(Limits::default().with_call_timeout(Some(Duration::from_secs(1))));
     // About 2.4 s in all, never more than 0.3 s of silence: longer than `timeout` and the host deadline.
     let pieces = ["one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight "];
     let (frames, _) = text_stream(&pieces);

@@ -180,7 +180,7 @@ async fn a_huge_message_fails_clearly_without_touching_the_host() {
     assert_eq!(emu.requests().len(), 0);
     // Past the host-wide bound the sandbox takes the blow, with an error saying so; the next
     // call is fine.
-    p.set_limits(bedrock_host::Limits { memory_max_bytes: 64 << 20, ..bedrock_host::Limits::default() });
+    p.set_limits(bedrock_host::Limits::default().with_memory_max_bytes(64 << 20));
     let e = p.complete(&huge).await.unwrap_err().to_string();
     assert!(
         e.starts_with(

@@ -89,9 +89,9 @@ fn the_memory_cap_follows_the_request_within_the_host_wide_bound() {
     assert_eq!(limits.memory_cap(20 * MB), (64 << 20) + (88 << 20), "8 bytes per byte beyond 8 MiB, in whole MiB");
     assert_eq!(limits.memory_cap((8 << 20) + 1000), 64 << 20);
     assert_eq!(limits.memory_cap(500 * MB), 1 << 30, "at most Limits::memory_max_bytes");
-    let small = Limits { memory_bytes: 4 << 20, ..Limits::default() };
+    let small = Limits::default().with_memory_bytes(4 << 20);
     assert_eq!(small.memory_cap(8 << 20), 4 << 20, "a tight cap stays tight for requests it covers");
-    let big = Limits { memory_bytes: 2 << 30, ..Limits::default() };
+    let big = Limits::default().with_memory_bytes(2 << 30);
     assert_eq!(big.memory_cap(500 * MB), 2 << 30, "a cap above the bound is used as it is");
 }
 
@@ -99,7 +99,7 @@ fn the_memory_cap_follows_the_request_within_the_host_wide_bound() {
 async fn a_request_past_the_host_wide_bound_is_stopped_by_the_cap_with_an_error_saying_so() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
-    p.set_limits(Limits { memory_max_bytes: 80 << 20, ..Limits::default() });
+    p.set_limits(Limits::default().with_memory_max_bytes(80 << 20));
     match p.complete(&common::hello(&"z".repeat(40 << 20))).await {
         Err(e @ CallError::Host(_)) => {
             let e = e.to_string();

@@ -73,11 +73,11 @@ async fn a_call_that_runs_out_of_memory_or_time_fails_alone() {
     let emu = Emulator::start().await.unwrap();
     let healthy = against(&emu);
     let starved = healthy.fork();
-    starved.set_limits(Limits { memory_bytes: 4 << 20, ..Limits::default() });
+    starved.set_limits(Limits::default().with_memory_bytes(4 << 20));
     // The slow call has an emulator of its own, so its delayed answer can go to no other call.
     let slow_emu = Emulator::start().await.unwrap();
     let late = against(&slow_emu);
-    late.set_limits(Limits { call_timeout: Some(Duration::from_millis(300)), ..Limits::default() });
+    late.set_limits(Limits::default().with_call_timeout(Some(Duration::from_millis(300))));
     let mut slow = Scripted::json(&serde_json::json!({}));
     slow.delay = Duration::from_secs(3);
     slow_emu.push(slow);

@@ -73,7 +73,7 @@ async fn the_host_deadline_stops_a_call_the_component_would_let_run() {
     p.set_config("aws_region", "us-east-1");
     p.set_config("endpoint_url", url.as_str());
     p.set_credentials(Some(common::emulator_credentials()));
-    p.set_limits(Limits { call_timeout: Some(Duration::from_millis(500)), ..Limits::default() });
+    p.set_limits(Limits::default().with_call_timeout(Some(Duration::from_millis(500))));
     match p.complete(&hello("x")).await {
         Err(CallError::Host(e)) => {
             assert!(e.to_string().contains("did not finish within"), "{e}");
@@ -87,7 +87,7 @@ async fn the_host_deadline_stops_a_call_the_component_would_let_run() {
 async fn the_memory_cap_fails_the_call_cleanly_and_the_host_carries_on() {
     let emu = Emulator::start().await.unwrap();
     let p = against(&emu);
-    p.set_limits(Limits { memory_bytes: 4 << 20, ..Limits::default() });
+    p.set_limits(Limits::default().with_memory_bytes(4 << 20));
     let huge = "x".repeat(8 << 20);
     match p.complete(&hello(&huge)).await {
         Err(CallError::Host(e)) => assert!(

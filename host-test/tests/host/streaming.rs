@@ -154,7 +154,7 @@ async fn a_50_mb_answer_streams_through_a_16_mib_sandbox() {
     let emu = Emulator::start().await.unwrap();
     emu.push(Scripted::event_stream(&events).delivered(vec![1 << 20], Duration::ZERO));
     let p = against(&emu);
-    p.set_limits(Limits { memory_bytes: 16 << 20, ..Limits::default() });
+    p.set_limits(Limits::default().with_memory_bytes(16 << 20));
     let mut received = 0usize;
     let mut done = Value::Null;
     let (r, big) = p
