@@ -58,7 +58,7 @@ fn request_value(stream: impl Strategy<Value = bool>) -> impl Strategy<Value = V
         })
 }
 
-fn parse(value: &Value) -> Result<ChatRequest, String> {
+fn parse(value: &Value) -> Result<ChatRequest, crate::contract::parse::ParseError> {
     crate::contract::parse::chat_request("request", &serde_json::to_vec(value).unwrap())
 }
 

@@ -12,7 +12,7 @@ use crate::contract::messages::{ChatRequest, ChatResponse, ContentBlock, Message
 /// 500 KB budget, and a continuation round is opt-in and rare; one parse is small next to the
 /// model's round it starts.
 pub(crate) fn continued(request_json: &[u8], prefill: &str) -> Result<ChatRequest, crate::error::ProviderError> {
-    let request = crate::contract::parse::chat_request("request", request_json).map_err(crate::error::ProviderError::validation)?;
+    let request = crate::contract::parse::request(request_json)?;
     Ok(with_prefill(request, prefill))
 }
 

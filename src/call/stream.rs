@@ -234,10 +234,7 @@ impl<'p> CompletionStream<'p> {
                 // A stream read whole makes its events only for the hook events.
                 let wanted = self.reader == Reader::Host || self.call.config.stream_events;
                 let mut out = Vec::new();
-                let produced = self
-                    .assembler
-                    .apply_event(event, wanted.then_some(&mut out))
-                    .map_err(|e| ProviderError::new(ErrorKind::Bedrock, format!("the response stream went wrong: {e}")))?;
+                let produced = self.assembler.apply_event(event, wanted.then_some(&mut out))?;
                 for e in out.iter_mut() {
                     self.adjust(e);
                 }

@@ -65,28 +65,63 @@ impl Credentials {
     }
 }
 
-/// A Bedrock endpoint override, split so the signer and the transport agree on it.
+/// A Bedrock endpoint override, split so the signer and the transport agree on it. The parts
+/// are read through accessors: only [`Endpoint::parse`] and the regions' standard endpoints make
+/// one, so every `Endpoint`'s scheme and authority are lower-case, without a default port, and
+/// its path prefix has no trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// `http` or `https`.
-    pub scheme: String,
-    /// `host[:port]`, exactly as given (a default port is dropped).
-    pub authority: String,
-    /// A path prefix without trailing slash, often empty.
-    pub base_path: String,
+    scheme: String,
+    authority: String,
+    base_path: String,
 }
+
+/// Why an endpoint URL was refused; its `Display` says what is accepted instead (the config
+/// error quotes it after "it must be").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// No `scheme://`: not an absolute URL.
+    NotAbsolute,
+    /// A scheme other than `http` or `https`.
+    Scheme,
+    /// A query, a fragment or user info, none of which an endpoint may carry.
+    Extras,
+    /// No host, or a host with characters no host name has.
+    Host,
+}
+
+impl EndpointError {
+    /// What an endpoint URL must be instead: the config error's "it must be …" and this
+    /// error's `Display`.
+    pub fn expected(self) -> &'static str {
+        match self {
+            EndpointError::NotAbsolute => "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com",
+            EndpointError::Scheme => "an http:// or https:// URL",
+            EndpointError::Extras => "a URL without query, fragment or user info",
+            EndpointError::Host => "a URL with a host name, e.g. http://127.0.0.1:8080",
+        }
+    }
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected())
+    }
+}
+
+impl std::error::Error for EndpointError {}
 
 impl Endpoint {
     /// Parses `http(s)://host[:port][/prefix]`.
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let (scheme, rest) =
-            url.split_once("://").ok_or_else(|| "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com".to_string())?;
+    pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
+        let (scheme, rest) = url.split_once("://").ok_or(EndpointError::NotAbsolute)?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err("an http:// or https:// URL".into());
+            return Err(EndpointError::Scheme);
         }
         if rest.contains(['?', '#', '@']) {
-            return Err("a URL without query, fragment or user info".into());
+            return Err(EndpointError::Extras);
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
@@ -94,11 +129,44 @@ impl Endpoint {
         };
         let valid_char = |c: char| c.is_ascii_alphanumeric() || "-.:[]_".contains(c);
         if authority.is_empty() || !authority.chars().all(valid_char) {
-            return Err("a URL with a host name, e.g. http://127.0.0.1:8080".into());
+            return Err(EndpointError::Host);
         }
         let default_port = if scheme == "https" { ":443" } else { ":80" };
         let authority = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
         Ok(Endpoint { scheme, authority, base_path: path.to_string() })
+    }
+
+    /// A region's standard HTTPS endpoint at `authority` (already lower-case, no port), with the
+    /// API under `base_path`.
+    pub(crate) fn https(authority: String, base_path: &str) -> Endpoint {
+        Endpoint { scheme: "https".into(), authority, base_path: base_path.into() }
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// `host[:port]`, lower-case, a default port dropped.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// The path prefix requests go under, without a trailing slash; often empty.
+    pub fn base_path(&self) -> &str {
+        &self.base_path
+    }
+
+    /// This endpoint with `suffix` appended to its path prefix (an API's base under a service
+    /// endpoint).
+    pub(crate) fn under(mut self, suffix: &str) -> Endpoint {
+        self.base_path.push_str(suffix);
+        self
+    }
+
+    /// Scheme and authority, moved out: what a request to this endpoint is sent to.
+    pub(crate) fn into_scheme_and_authority(self) -> (String, String) {
+        (self.scheme, self.authority)
     }
 
     /// `scheme://authority` as the component's requests to this endpoint carry it (lower-case,

@@ -11,7 +11,7 @@ mod source;
 use std::fmt;
 use std::time::Duration;
 
-pub use credentials::{Credentials, Endpoint};
+pub use credentials::{Credentials, Endpoint, EndpointError};
 use keys::key;
 pub use keys::{
     is_secret, model_defaults, parse_bool, parse_number, unknown_keys, ConfigKey, KeyType, GUARDRAIL_TRACES, KEYS, MAX_CONTINUATIONS,
@@ -177,10 +177,10 @@ impl ProviderConfig {
         }
         let endpoint = match r.text("endpoint_url")? {
             None => None,
-            Some(url) => Some(Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
+            Some(url) => Some(Endpoint::parse(&url).map_err(|e| ConfigError::Invalid {
                 key: "endpoint_url".into(),
                 value: Some(url.clone()),
-                expected,
+                expected: e.expected().into(),
             })?),
         };
         // The SDKs' ANTHROPIC_BEDROCK_MANTLE_BASE_URL is the API base itself; the AWS-style
@@ -188,15 +188,12 @@ impl ProviderConfig {
         let mantle_endpoint = match r.lookup("mantle_endpoint_url")? {
             None => None,
             Some((from, url)) => {
-                let mut e = Endpoint::parse(&url).map_err(|expected| ConfigError::Invalid {
+                let e = Endpoint::parse(&url).map_err(|e| ConfigError::Invalid {
                     key: from.clone(),
                     value: Some(url.clone()),
-                    expected,
+                    expected: e.expected().into(),
                 })?;
-                if from != "ANTHROPIC_BEDROCK_MANTLE_BASE_URL" {
-                    e.base_path.push_str(crate::wire::messages::API_BASE_PATH);
-                }
-                Some(e)
+                Some(if from != "ANTHROPIC_BEDROCK_MANTLE_BASE_URL" { e.under(crate::wire::messages::API_BASE_PATH) } else { e })
             }
         };
         let api = match r.choice("api")? {
@@ -538,14 +535,16 @@ mod tests {
     #[test]
     fn endpoints_parse_like_the_sdk() {
         let e = Endpoint::parse("http://127.0.0.1:8080/").unwrap();
-        assert_eq!((e.scheme.as_str(), e.authority.as_str(), e.base_path.as_str()), ("http", "127.0.0.1:8080", ""));
+        assert_eq!((e.scheme(), e.authority(), e.base_path()), ("http", "127.0.0.1:8080", ""));
         let e = Endpoint::parse("https://Bedrock.example:443/prefix/").unwrap();
-        assert_eq!((e.authority.as_str(), e.base_path.as_str()), ("bedrock.example", "/prefix"));
+        assert_eq!((e.authority(), e.base_path()), ("bedrock.example", "/prefix"));
         // The origin a host's outbound policy allows for it (bedrock-host reads it from here).
         assert_eq!(e.origin(), "https://bedrock.example");
         assert_eq!(Endpoint::parse("http://127.0.0.1:8080").unwrap().origin(), "http://127.0.0.1:8080");
-        assert!(Endpoint::parse("https://user@host").is_err());
-        assert!(Endpoint::parse("localhost:80").is_err());
+        assert_eq!(Endpoint::parse("https://user@host"), Err(EndpointError::Extras));
+        assert_eq!(Endpoint::parse("localhost:80"), Err(EndpointError::NotAbsolute));
+        assert_eq!(Endpoint::parse("ftp://host"), Err(EndpointError::Scheme));
+        assert_eq!(Endpoint::parse("http:///path"), Err(EndpointError::Host));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::contract::messages::{ChatRequest, ContentBlock, Message, MessageContent, Object, Role, ToolSpec};
+use crate::error::ProviderError;
 
 /// What is wrong with a request, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,16 +35,52 @@ impl fmt::Display for ShapeError {
     }
 }
 
-/// Parses `bytes` as an Amplifier ChatRequest. `what` names the input in errors ("request").
-pub(crate) fn chat_request(what: &str, bytes: &[u8]) -> Result<ChatRequest, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid JSON of the expected shape: {e}"))?;
-    chat_request_from_value(value).map_err(|e| {
-        if e.path.is_empty() {
-            format!("{what} is not valid JSON of the expected shape: {}", e.message)
+/// Why bytes are not a ChatRequest: its `Display` is the `validation:` message, which names the
+/// input (`what`), and the field when the JSON is well-formed but of the wrong shape.
+#[derive(Debug)]
+pub(crate) enum ParseError {
+    /// Not JSON at all: serde_json's reason (line and column).
+    Json {
+        /// The input's name in the message ("request").
+        what: &'static str,
+        /// serde_json's error.
+        error: serde_json::Error,
+    },
+    /// JSON, but not a ChatRequest.
+    Shape {
+        /// The input's name in the message ("request").
+        what: &'static str,
+        /// What is wrong, and where.
+        error: ShapeError,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One message for the whole input, another for a field: two `write!`s rather than one
+        // a case, which is less code in the component.
+        let (what, path, detail): (&str, &str, &dyn fmt::Display) = match self {
+            ParseError::Json { what, error } => (what, "", error),
+            ParseError::Shape { what, error } => (what, &error.path, &error.message),
+        };
+        if path.is_empty() {
+            write!(f, "{what} is not valid JSON of the expected shape: {detail}")
         } else {
-            format!("{what} {e}")
+            write!(f, "{what} field `{path}`: {detail}")
         }
-    })
+    }
+}
+
+/// Parses `bytes` as an Amplifier ChatRequest. `what` names the input in errors ("request").
+pub(crate) fn chat_request(what: &'static str, bytes: &[u8]) -> Result<ChatRequest, ParseError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|error| ParseError::Json { what, error })?;
+    chat_request_from_value(value).map_err(|error| ParseError::Shape { what, error })
+}
+
+/// The caller's request: a request that cannot be read is the caller's to fix, and this is the
+/// one place its [`ParseError`] becomes the `validation:` error.
+pub(crate) fn request(bytes: &[u8]) -> Result<ChatRequest, ProviderError> {
+    chat_request("request", bytes).map_err(|e| ProviderError::validation(e.to_string()))
 }
 
 /// A ChatRequest from an already parsed JSON value.
@@ -298,7 +335,7 @@ mod tests {
     use serde_json::json;
 
     fn error(request: Value) -> String {
-        chat_request("request", request.to_string().as_bytes()).unwrap_err()
+        chat_request("request", request.to_string().as_bytes()).unwrap_err().to_string()
     }
 
     #[test]
@@ -329,7 +366,10 @@ mod tests {
         );
         assert_eq!(error(json!({"model": "x"})), "request is not valid JSON of the expected shape: missing field `messages`");
         assert_eq!(error(json!([1])), "request is not valid JSON of the expected shape: invalid type: sequence, expected a map");
-        assert!(chat_request("request", b"{\"messages\": [").unwrap_err().starts_with("request is not valid JSON"));
+        let e = chat_request("request", b"{\"messages\": [").unwrap_err();
+        assert!(matches!(e, ParseError::Json { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("request is not valid JSON"), "{e}");
+        assert!(matches!(chat_request("request", b"[1]"), Err(ParseError::Shape { .. })));
     }
 
     #[test]

@@ -2,10 +2,74 @@
 //! and the whole message when it is to be kept (a stream read whole, or one that may be
 //! continued).
 
+use std::fmt;
+
 use serde_json::{json, Map, Value};
 
 use super::events::{object, DeltaKind, Started, StreamEvent};
 use crate::contract::messages::Usage;
+
+/// What is wrong with an Anthropic stream event: a stream Bedrock should never send, or one
+/// that reported its own failure. Its `Display` says what arrived; as a [`ProviderError`] it is a
+/// `bedrock:` error (nothing the caller can fix but trying again).
+///
+/// [`ProviderError`]: crate::error::ProviderError
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EventError {
+    /// `content_block_start` with a block type this client does not know (its `type`, if any).
+    UnknownBlock(Option<String>),
+    /// A delta for a block index that never started.
+    DeltaWithoutBlock {
+        /// The block's index.
+        index: u64,
+    },
+    /// A delta whose type does not fit its block (text into a tool call, …).
+    DeltaOfOtherType {
+        /// The block's index.
+        index: u64,
+        /// The delta's field (`text`, `thinking`, `signature`, `partial_json`).
+        delta: &'static str,
+    },
+    /// A tool call's input, joined from its fragments, is not JSON.
+    ToolInput {
+        /// The block's index.
+        index: u64,
+        /// serde_json's reason.
+        error: serde_json::Error,
+    },
+    /// `message_stop` before any `message_start`.
+    StopWithoutStart,
+    /// An `error` event: the stream's own failure, its Anthropic error type and message.
+    Reported {
+        /// Anthropic's error type (`overloaded_error`), `error` when it names none.
+        kind: String,
+        /// Anthropic's message.
+        message: String,
+    },
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::UnknownBlock(kind) => write!(f, "a content block of unknown type {:?}", kind.as_deref()),
+            EventError::DeltaWithoutBlock { index } => write!(f, "a delta for block {}, which never started", *index),
+            EventError::DeltaOfOtherType { index, delta } => write!(f, "a {} delta for block {}, which is of another type", *delta, *index),
+            EventError::ToolInput { index, error } => write!(f, "the tool input of block {} is not valid JSON ({error})", *index),
+            EventError::StopWithoutStart => f.write_str("`message_stop` arrived without a `message_start`"),
+            EventError::Reported { kind, message } => write!(f, "{kind}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// A stream that went wrong ends the call as a `bedrock:` error: the one place it becomes one.
+impl From<EventError> for crate::error::ProviderError {
+    fn from(e: EventError) -> Self {
+        crate::error::ProviderError::new(crate::error::ErrorKind::Bedrock, format!("the response stream went wrong: {e}"))
+    }
+}
 
 /// One content block as it is being received.
 #[derive(Debug, Clone)]
@@ -122,7 +186,7 @@ impl Assembler {
 
     /// Applies one Anthropic event, appending our events to `out` as the streaming interface
     /// hands them out (JSON).
-    pub fn apply(&mut self, event: Value, out: &mut Vec<Value>) -> Result<(), String> {
+    pub fn apply(&mut self, event: Value, out: &mut Vec<Value>) -> Result<(), EventError> {
         let mut events = Vec::new();
         self.apply_event(event, Some(&mut events))?;
         out.extend(events.into_iter().map(StreamEvent::into_json));
@@ -133,7 +197,7 @@ impl Assembler {
     /// stream read whole without hook events wants none, and none are made). The event is taken
     /// by value: a delta's text moves into our event rather than being copied (once per
     /// streamed byte). Whether the event makes any of ours, wanted or not.
-    pub(crate) fn apply_event(&mut self, mut event: Value, mut out: Option<&mut Vec<StreamEvent>>) -> Result<bool, String> {
+    pub(crate) fn apply_event(&mut self, mut event: Value, mut out: Option<&mut Vec<StreamEvent>>) -> Result<bool, EventError> {
         let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
         // Bedrock adds the guardrail's verdict (and trace) to the event it rides on, the last one.
         if let Some(action) = event.get(crate::response::GUARDRAIL_ACTION).and_then(Value::as_str) {
@@ -170,7 +234,7 @@ impl Assembler {
                             Started::ToolCall { id, name },
                         )
                     }
-                    other => return Err(format!("a content block of unknown type {other:?}")),
+                    _ => return Err(EventError::UnknownBlock(kind)),
                 };
                 self.blocks.insert(index, block);
                 self.delivered = true;
@@ -210,7 +274,7 @@ impl Assembler {
                     let parsed: Value = if json.iter().all(u8::is_ascii_whitespace) {
                         json!({})
                     } else {
-                        serde_json::from_slice(json).map_err(|e| format!("the tool input of block {index} is not valid JSON ({e})"))?
+                        serde_json::from_slice(json).map_err(|error| EventError::ToolInput { index, error })?
                     };
                     if out.is_some() {
                         parsed_input = Some(parsed.clone());
@@ -244,7 +308,7 @@ impl Assembler {
             }
             "message_stop" => {
                 if self.message.is_empty() {
-                    return Err("`message_stop` arrived without a `message_start`".into());
+                    return Err(EventError::StopWithoutStart);
                 }
                 self.metrics = event.get("amazon-bedrock-invocationMetrics").cloned();
                 self.finished = true;
@@ -252,20 +316,20 @@ impl Assembler {
             }
             "error" => {
                 let e = &event["error"];
-                Err(format!(
-                    "{}: {}",
-                    e.get("type").and_then(Value::as_str).unwrap_or("error"),
-                    e.get("message").and_then(Value::as_str).unwrap_or_default()
-                ))
+                let kind = e.get("type").and_then(Value::as_str).unwrap_or("error");
+                Err(EventError::Reported {
+                    kind: kind.into(),
+                    message: e.get("message").and_then(Value::as_str).unwrap_or_default().into(),
+                })
             }
             // `ping` and event types newer than this client.
             _ => Ok(false),
         }
     }
 
-    fn append(&mut self, index: u64, kind: DeltaKind, piece: String, out: Option<&mut Vec<StreamEvent>>) -> Result<(), String> {
+    fn append(&mut self, index: u64, kind: DeltaKind, piece: String, out: Option<&mut Vec<StreamEvent>>) -> Result<(), EventError> {
         let keep = self.keep_content;
-        let block = self.blocks.get_mut(index).ok_or_else(|| format!("a delta for block {index}, which never started"))?;
+        let block = self.blocks.get_mut(index).ok_or(EventError::DeltaWithoutBlock { index })?;
         // Stored only when kept; then moved, not copied, when no event wants it.
         let mut piece = Some(piece);
         let store = |into: &mut String, piece: &mut Option<String>| match piece {
@@ -290,7 +354,7 @@ impl Assembler {
             (Block::ToolUse { json, .. }, DeltaKind::PartialJson) => {
                 json.extend_from_slice(piece.as_deref().unwrap_or_default().as_bytes())
             }
-            (_, kind) => return Err(format!("a {} delta for block {index}, which is of another type", kind.key())),
+            (_, kind) => return Err(EventError::DeltaOfOtherType { index, delta: kind.key() }),
         }
         self.delivered = true;
         if let Some(out) = out {
@@ -479,10 +543,24 @@ mod tests {
     fn protocol_errors_are_reported() {
         let mut a = Assembler::new(true);
         let mut out = Vec::new();
-        assert!(a
+        let e = a
             .apply(json!({"type": "content_block_delta", "index": 3, "delta": {"type": "text_delta", "text": "x"}}), &mut out)
-            .is_err());
+            .unwrap_err();
+        assert!(matches!(e, EventError::DeltaWithoutBlock { index: 3 }), "{e:?}");
+        assert_eq!(e.to_string(), "a delta for block 3, which never started");
+        a.apply(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}), &mut out).unwrap();
+        let e = a.apply(
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{"}}),
+            &mut out,
+        );
+        assert_eq!(e.unwrap_err().to_string(), "a partial_json delta for block 0, which is of another type");
+        let e = a.apply(json!({"type": "content_block_start", "index": 1, "content_block": {"type": "video"}}), &mut out);
+        assert_eq!(e.unwrap_err().to_string(), "a content block of unknown type Some(\"video\")");
+        let e = a.apply(json!({"type": "message_stop"}), &mut out).unwrap_err();
+        assert_eq!(e.to_string(), "`message_stop` arrived without a `message_start`");
         let e = a.apply(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}), &mut out).unwrap_err();
-        assert_eq!(e, "overloaded_error: Overloaded");
+        assert_eq!(e.to_string(), "overloaded_error: Overloaded");
+        let e = crate::error::ProviderError::from(e);
+        assert_eq!(e.to_string(), "bedrock: the response stream went wrong: overloaded_error: Overloaded");
     }
 }

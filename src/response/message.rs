@@ -1,6 +1,8 @@
 //! Bedrock's Anthropic message → Amplifier's ChatResponse: content blocks, usage, finish
 //! reason, guardrail verdict, and the JSON `response_format` answer as text.
 
+use std::fmt;
+
 use serde_json::{json, Map, Value};
 
 use crate::contract::messages::{ChatResponse, ContentBlock, Usage};
@@ -69,12 +71,31 @@ pub(crate) fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
     response.tool_calls = (!calls.is_empty()).then_some(calls);
 }
 
+/// Why Bedrock's message cannot be a ChatResponse. A `bedrock:` error where it is read (a
+/// response body, or a stream read whole), which names the source before this `Display`.
+#[derive(Debug)]
+pub(crate) enum MessageError {
+    /// The message has no `content` array.
+    NoContent,
+    /// A content block of a type this client does not know (its `type`, if any).
+    UnknownBlock(Option<String>),
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::NoContent => f.write_str("the response has no `content` array"),
+            MessageError::UnknownBlock(kind) => write!(f, "the response has a content block of unknown type {:?}", kind.as_deref()),
+        }
+    }
+}
+
 /// Bedrock's Anthropic message → ChatResponse. `model_id` is the id actually called. The
 /// message is taken by value: its text moves into the response rather than being copied.
-pub(crate) fn from_anthropic(mut message: Value, model_id: &str, request_id: Option<&str>) -> Result<ChatResponse, String> {
+pub(crate) fn from_anthropic(mut message: Value, model_id: &str, request_id: Option<&str>) -> Result<ChatResponse, MessageError> {
     let blocks = match message.get_mut("content").map(Value::take) {
         Some(Value::Array(blocks)) => blocks,
-        _ => return Err("the response has no `content` array".into()),
+        _ => return Err(MessageError::NoContent),
     };
     let mut content = Vec::with_capacity(blocks.len());
     for mut b in blocks {
@@ -102,7 +123,7 @@ pub(crate) fn from_anthropic(mut message: Value, model_id: &str, request_id: Opt
                 };
                 content.push(ContentBlock::ToolCall { id, name, input, extensions: Map::new() })
             }
-            other => return Err(format!("the response has a content block of unknown type {other:?}")),
+            _ => return Err(MessageError::UnknownBlock(kind)),
         }
     }
     let tool_calls = ChatResponse::collect_tool_calls(&content);
@@ -185,6 +206,17 @@ mod tests {
         ] {
             assert_eq!(finish_reason(stop), finish);
         }
+    }
+
+    #[test]
+    fn a_message_that_is_no_chat_response_says_why() {
+        let e = from_anthropic(json!({"content": "text"}), "m", None).unwrap_err();
+        assert!(matches!(e, MessageError::NoContent), "{e:?}");
+        assert_eq!(e.to_string(), "the response has no `content` array");
+        let e = from_anthropic(json!({"content": [{"type": "video"}]}), "m", None).unwrap_err();
+        assert_eq!(e.to_string(), "the response has a content block of unknown type Some(\"video\")");
+        let e = from_anthropic(json!({"content": [{}]}), "m", None).unwrap_err();
+        assert_eq!(e.to_string(), "the response has a content block of unknown type None");
     }
 
     #[test]

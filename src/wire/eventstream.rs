@@ -129,6 +129,34 @@ impl FrameReader {
     }
 }
 
+/// Why a well-formed frame means nothing Bedrock sends: its `Display` names what arrived. The
+/// stream is corrupt (a `bedrock:` error, made where the stream is decoded).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ChunkError {
+    /// A `chunk` event whose payload has no `bytes` string.
+    NoBytes,
+    /// A chunk whose `bytes` is not base64.
+    Base64(base64::DecodeError),
+    /// A chunk whose decoded event is not JSON.
+    Json(serde_json::Error),
+    /// A `:message-type` other than `event`, `exception` and `error`.
+    MessageType(String),
+}
+
+impl fmt::Display for ChunkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChunkError::NoBytes => f.write_str("a chunk without `bytes`"),
+            ChunkError::Base64(e) => write!(f, "a chunk whose `bytes` is not base64: {e}"),
+            ChunkError::Json(e) => write!(f, "a chunk whose event is not JSON: {e}"),
+            ChunkError::MessageType(t) => write!(f, "a frame of unknown message type {:?}", t.as_str()),
+        }
+    }
+}
+
+impl std::error::Error for ChunkError {}
+
 /// What one Bedrock frame means.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -155,7 +183,7 @@ fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
 
 /// Interprets a decoded frame. A `chunk` whose payload is not `{"bytes": base64-JSON}` is an
 /// error: Bedrock never sends one.
-pub fn interpret(message: &Message) -> Result<BedrockFrame, String> {
+pub fn interpret(message: &Message) -> Result<BedrockFrame, ChunkError> {
     let payload_json = || serde_json::from_slice::<Value>(message.payload()).unwrap_or(Value::Null);
     match header(message, ":message-type") {
         Some("exception") => {
@@ -172,12 +200,12 @@ pub fn interpret(message: &Message) -> Result<BedrockFrame, String> {
                 return Ok(BedrockFrame::Unknown);
             }
             let payload = payload_json();
-            let bytes = payload.get("bytes").and_then(Value::as_str).ok_or("a chunk without `bytes`")?;
-            let decoded = BASE64.decode(bytes).map_err(|e| format!("a chunk whose `bytes` is not base64: {e}"))?;
-            let event = serde_json::from_slice(&decoded).map_err(|e| format!("a chunk whose event is not JSON: {e}"))?;
+            let bytes = payload.get("bytes").and_then(Value::as_str).ok_or(ChunkError::NoBytes)?;
+            let decoded = BASE64.decode(bytes).map_err(ChunkError::Base64)?;
+            let event = serde_json::from_slice(&decoded).map_err(ChunkError::Json)?;
             Ok(BedrockFrame::Event(event))
         }
-        Some(other) => Err(format!("a frame of unknown message type {other:?}")),
+        Some(other) => Err(ChunkError::MessageType(other.into())),
     }
 }
 
@@ -244,6 +272,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_frame_bedrock_never_sends_is_an_error_naming_it() {
+        use aws_smithy_types::event_stream::Header;
+        let frame = |kind: &'static str, payload: &'static str| {
+            Message::new(payload.as_bytes())
+                .add_header(Header::new(":message-type", HeaderValue::String(kind.into())))
+                .add_header(Header::new(":event-type", HeaderValue::String("chunk".into())))
+        };
+        let error = |kind, payload| interpret(&frame(kind, payload)).unwrap_err();
+        assert!(matches!(error("event", "{}"), ChunkError::NoBytes));
+        assert_eq!(error("event", "{}").to_string(), "a chunk without `bytes`");
+        assert!(matches!(error("event", r#"{"bytes": "%%%"}"#), ChunkError::Base64(_)));
+        assert!(error("event", r#"{"bytes": "%%%"}"#).to_string().starts_with("a chunk whose `bytes` is not base64: "));
+        // "bm90IGpzb24=" is base64 of "not json".
+        assert!(error("event", r#"{"bytes": "bm90IGpzb24="}"#).to_string().starts_with("a chunk whose event is not JSON: "));
+        assert_eq!(error("telegram", "{}").to_string(), "a frame of unknown message type \"telegram\"");
     }
 
     #[test]

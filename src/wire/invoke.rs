@@ -20,7 +20,7 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remo
 
 /// The standard Bedrock Runtime endpoint of `region`.
 pub(crate) fn endpoint_for_region(region: &str) -> Endpoint {
-    Endpoint { scheme: "https".into(), authority: format!("bedrock-runtime.{region}.amazonaws.com"), base_path: String::new() }
+    Endpoint::https(format!("bedrock-runtime.{region}.amazonaws.com"), "")
 }
 
 /// The path of `operation` on `model_id`, under the endpoint's base path.
@@ -30,7 +30,7 @@ pub(crate) fn path(endpoint: &Endpoint, model_id: &str, operation: Operation) ->
         Operation::Stream => "invoke-with-response-stream",
         Operation::CountTokens => "count-tokens",
     };
-    format!("{}/model/{}/{action}", endpoint.base_path, utf8_percent_encode(model_id, PATH_SEGMENT))
+    format!("{}/model/{}/{action}", endpoint.base_path(), utf8_percent_encode(model_id, PATH_SEGMENT))
 }
 
 /// The headers signed with the request: the content types botocore sends, and the guardrail,

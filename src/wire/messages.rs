@@ -39,13 +39,13 @@ pub(crate) const API_BASE_PATH: &str = "/anthropic";
 
 /// The API base of the standard endpoint of `region` (the SDKs' default `base_url`).
 pub(crate) fn endpoint_for_region(region: &str) -> Endpoint {
-    Endpoint { scheme: "https".into(), authority: format!("bedrock-mantle.{region}.api.aws"), base_path: API_BASE_PATH.into() }
+    Endpoint::https(format!("bedrock-mantle.{region}.api.aws"), API_BASE_PATH)
 }
 
 /// The path of `operation` under the API base. The Messages API has no token counting that
 /// Bedrock documents, so [`Operation::CountTokens`] never gets here (see `call/prepare.rs`).
 pub(crate) fn path(endpoint: &Endpoint, _operation: Operation) -> String {
-    format!("{}/v1/messages", endpoint.base_path)
+    format!("{}/v1/messages", endpoint.base_path())
 }
 
 /// The headers signed with the request. Betas travel as one comma-separated header, as the
@@ -77,15 +77,28 @@ pub(crate) fn body(mut body: Map<String, Value>, model_id: &str, operation: Oper
     (body, betas)
 }
 
+/// A server-sent event whose data is not JSON: the event's name and serde_json's reason. The
+/// stream is corrupt (a `bedrock:` error, made where the stream is decoded).
+#[derive(Debug)]
+pub(crate) struct DataError<'a> {
+    event: &'a str,
+    error: serde_json::Error,
+}
+
+impl std::fmt::Display for DataError<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an `{}` event whose data is not JSON ({})", self.event, self.error)
+    }
+}
+
 /// What one server-sent event means: an Anthropic event, an in-band `error`, or nothing
 /// (`ping`). An event whose data is not JSON is an error naming the event.
-pub(crate) fn interpret(event: &SseEvent) -> Result<Decoded, String> {
+pub(crate) fn interpret(event: &SseEvent) -> Result<Decoded, DataError<'_>> {
     if event.event == "ping" {
         return Ok(Decoded::Skip);
     }
     // From bytes, as all other JSON the component reads: one instance of the parser.
-    let data: Value =
-        serde_json::from_slice(event.data.as_bytes()).map_err(|e| format!("an `{}` event whose data is not JSON ({e})", event.event))?;
+    let data: Value = serde_json::from_slice(event.data.as_bytes()).map_err(|error| DataError { event: &event.event, error })?;
     if event.event == "error" || data.get("type").and_then(Value::as_str) == Some("error") {
         let (kind, message) = error_fields(&data).unwrap_or(("error", ""));
         return Ok(Decoded::Failure { api: Api::Messages, kind: kind.to_string(), message: message.to_string() });
@@ -296,12 +309,14 @@ mod tests {
     #[test]
     fn events_ping_and_errors_are_told_apart() {
         let ev = |event: &str, data: &str| SseEvent { event: event.into(), data: data.into() };
-        assert_eq!(interpret(&ev("ping", "{\"type\": \"ping\"}")), Ok(Decoded::Skip));
-        assert_eq!(interpret(&ev("message_stop", "{\"type\":\"message_stop\"}")), Ok(Decoded::Event(json!({"type": "message_stop"}))));
+        assert_eq!(interpret(&ev("ping", "{\"type\": \"ping\"}")).unwrap(), Decoded::Skip);
+        assert_eq!(interpret(&ev("message_stop", "{\"type\":\"message_stop\"}")).unwrap(), Decoded::Event(json!({"type": "message_stop"})));
         assert_eq!(
-            interpret(&ev("error", &error_body("overloaded_error", "Overloaded"))),
-            Ok(Decoded::Failure { api: Api::Messages, kind: "overloaded_error".into(), message: "Overloaded".into() })
+            interpret(&ev("error", &error_body("overloaded_error", "Overloaded"))).unwrap(),
+            Decoded::Failure { api: Api::Messages, kind: "overloaded_error".into(), message: "Overloaded".into() }
         );
-        assert!(interpret(&ev("content_block_delta", "{not json")).unwrap_err().contains("content_block_delta"));
+        let bad = ev("content_block_delta", "{not json");
+        let e = interpret(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("an `content_block_delta` event whose data is not JSON (key must be a string"), "{e}");
     }
 }
