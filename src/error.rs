@@ -15,7 +15,7 @@ pub fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         (v as i64).to_string()
     } else {
-        crate::contract::json_write::to_string(&serde_json::Value::from(v))
+        crate::json_write::to_string(&serde_json::Value::from(v))
     }
 }
 
@@ -122,7 +122,7 @@ impl ProviderError {
     /// This error without the call's own credentials in its message (Bedrock may echo a key
     /// id or a token back): the last step before an error leaves the component.
     pub fn without_secrets(mut self, secrets: &[&str]) -> Self {
-        self.message = crate::hooks::scrub::remove(&self.message, secrets);
+        self.message = crate::scrub::remove(&self.message, secrets);
         self
     }
 

@@ -10,7 +10,9 @@
 // translation to Anthropic's body under the model's rules (`translate`), the call itself
 // (`call`: prepare and sign, the retry loop, the stream), Bedrock's wire formats (`wire`), the
 // answer assembled back (`response`), and the hook events along the way (`hooks`).
-// `provider` is the pipeline that strings them together.
+// `provider` is the pipeline that strings them together. Beneath them: `error`, `models` (the
+// catalog and the two APIs), `json_write` (the one JSON writer), `scrub` (secrets removed from
+// Bedrock's words). Imports only go down the call (README, Architecture).
 mod call;
 pub mod cli;
 pub mod config;
@@ -18,10 +20,12 @@ pub mod contract;
 pub mod error;
 mod hooks;
 pub mod info;
+mod json_write;
 pub mod models;
 mod port;
 pub mod provider;
 mod response;
+mod scrub;
 mod translate;
 pub mod wire;
 
@@ -39,38 +43,8 @@ pub mod testing;
 #[cfg(target_arch = "wasm32")]
 mod platform;
 
-/// The WIT bindings of `$world`: the WASI interfaces the `wasi` crate already binds are taken
-/// from it, so its types and ours are one.
 #[cfg(target_arch = "wasm32")]
-macro_rules! bindings_for {
-    ($world:literal) => {
-        wit_bindgen::generate!({
-            path: "wit",
-            world: $world,
-            with: {
-                "wasi:http/types@0.2.12": ::wasi::http::types,
-                "wasi:http/outgoing-handler@0.2.12": ::wasi::http::outgoing_handler,
-                "wasi:io/poll@0.2.12": ::wasi::io::poll,
-                "wasi:io/error@0.2.12": ::wasi::io::error,
-                "wasi:io/streams@0.2.12": ::wasi::io::streams,
-                "wasi:clocks/monotonic-clock@0.2.12": ::wasi::clocks::monotonic_clock,
-            },
-            generate_all,
-            pub_export_macro: true,
-        });
-    };
-}
-
-/// The default build imports `wasi:config/store`; the portable build (`wasi-config` off) does
-/// not, and reads its config from the environment.
-#[cfg(target_arch = "wasm32")]
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations)]
-mod bindings {
-    #[cfg(feature = "wasi-config")]
-    bindings_for!("bedrock-provider");
-    #[cfg(not(feature = "wasi-config"))]
-    bindings_for!("bedrock-provider-portable");
-}
+mod bindings;
 
 #[cfg(target_arch = "wasm32")]
 // The export macro expands to `pub` items that nothing outside uses.
@@ -93,9 +67,9 @@ mod exports {
     struct Component;
 
     /// Typed answers go through a `Value` (one more copy of the answer) and the one JSON writer,
-    /// so serde's serialiser code is in the component once, for `Value`s (contract/json_write.rs).
+    /// so serde's serialiser code is in the component once, for `Value`s (json_write.rs).
     fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
-        crate::contract::json_write::to_vec(&serde_json::to_value(value).expect("serialising plain data cannot fail"))
+        crate::json_write::to_vec(&serde_json::to_value(value).expect("serialising plain data cannot fail"))
     }
 
     /// The typed error our own interfaces return. The match is exhaustive both ways: a kind
@@ -154,7 +128,7 @@ mod exports {
         fn next(&self) -> Result<Option<Vec<u8>>, WitError> {
             let mut inner = self.inner.borrow_mut();
             match inner.next_event() {
-                Ok(event) => Ok(event.map(|e| crate::contract::json_write::to_vec(&e))),
+                Ok(event) => Ok(event.map(|e| crate::json_write::to_vec(&e))),
                 Err(e) => {
                     let message = match inner.progress() {
                         Some(progress) => format!("{e} ({progress})"),

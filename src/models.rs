@@ -4,8 +4,38 @@
 //! offered per model and per geography, so the catalog records which ones each model has; the
 //! Messages API takes the bare id only. Which API serves an id is decided here too.
 
-use crate::config::ApiChoice;
-use crate::wire::Api;
+/// Which Bedrock API a call goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Api {
+    /// InvokeModel / InvokeModelWithResponseStream on `bedrock-runtime`.
+    Invoke,
+    /// The Messages API on `bedrock-mantle` (`POST /anthropic/v1/messages`).
+    Messages,
+}
+
+impl Api {
+    /// The name the `api` config key, `info` and `models` use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Invoke => "invoke",
+            Api::Messages => "messages",
+        }
+    }
+}
+
+/// The values of the `api` config key: `auto` lets the model catalog choose.
+pub const API_CHOICES: &[&str] = &["auto", "invoke", "messages"];
+
+/// Which API calls go through: the `api` config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiChoice {
+    /// The model catalog decides, per model (see [`crate::models::api_for`]).
+    Auto,
+    /// Always this API.
+    Fixed(Api),
+}
 
 /// The model used when neither the request nor the configuration names one.
 pub const DEFAULT_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";

@@ -131,7 +131,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
             s
         }
     };
-    let request = crate::contract::json_write::to_vec(&cli::request_for(&options, &prompt));
+    let request = crate::json_write::to_vec(&cli::request_for(&options, &prompt));
     let platform = WasiPlatform { events: options.events };
     let mut out = std::io::stdout().lock();
     if options.stream {
@@ -176,7 +176,7 @@ pub(crate) fn run_cli() -> Result<(), ()> {
         }
     };
     let written = if options.json {
-        writeln!(out, "{}", crate::contract::json_write::to_string_pretty(&serde_json::to_value(&response).expect("plain JSON")))
+        writeln!(out, "{}", crate::json_write::to_string_pretty(&serde_json::to_value(&response).expect("plain JSON")))
     } else {
         writeln!(out, "{}", cli::answer_text(&response))
     };

@@ -197,7 +197,7 @@ proptest! {
         let mut request = parse(&json!({"messages": sent})).unwrap();
         let config = ProviderConfig::resolve(&ConfigPairs::default()).unwrap();
         let model = crate::models::lookup(crate::models::DEFAULT_MODEL);
-        let t = crate::translate::to_anthropic(&mut request, &config, model, crate::wire::Api::Invoke).unwrap();
+        let t = crate::translate::to_anthropic(&mut request, &config, model, crate::models::Api::Invoke).unwrap();
         let given = |system: bool| -> Vec<String> {
             messages.iter().filter(|(r, t)| (*r == "system") == system && !t.is_empty()).map(|(_, t)| t.clone()).collect()
         };

@@ -10,15 +10,16 @@
 use serde_json::{json, Value};
 
 use crate::call::continuation::{continuable_text, continued, stitch, AsWritten};
-use crate::call::prepare::{prepare, Operation, PreparedCall, Setup};
+use crate::call::emitter::{Emitter, Finished};
+use crate::call::prepare::{prepare, PreparedCall, Setup};
 pub use crate::call::stream::CompletionStream;
 use crate::call::{network_failure, with_retries, Attempts};
 use crate::contract::messages::{ChatRequest, ChatResponse};
 use crate::error::{ErrorKind, ProviderError};
-use crate::hooks::emitter::{Emitter, Finished};
 pub use crate::port::Platform;
 use crate::wire::bedrock::Next;
 use crate::wire::transport::StreamingResponse;
+use crate::wire::Operation;
 
 /// `complete`: ChatRequest JSON → ChatResponse, with retries and hook events; an answer cut at
 /// `max_tokens` is continued and stitched when `max_continuations` allows.
@@ -52,7 +53,7 @@ fn complete_round(
     Emitter::new(platform, &call).request(false);
     let started = platform.monotonic();
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| invoke_once(platform, call, attempt))
-        .map(|r| crate::response::finish(r, &call.report));
+        .map(|r| call.report.finish(r));
     Emitter::new(platform, &call).response(outcome.as_ref().map(Finished::of), platform.monotonic().saturating_sub(started), None);
     let secrets = call.secrets();
     match outcome {

@@ -4,16 +4,18 @@
 //! (continuation.rs).
 
 pub(crate) mod continuation;
+pub(crate) mod emitter;
 pub(crate) mod prepare;
 pub(crate) mod retry;
 pub(crate) mod stream;
+pub(crate) mod stream_hooks;
 
 use std::time::Duration;
 
+use crate::call::emitter::Emitter;
 use crate::call::prepare::PreparedCall;
 use crate::call::retry::RetryPolicy;
 use crate::error::ProviderError;
-use crate::hooks::emitter::Emitter;
 use crate::port::Platform;
 use crate::wire::bedrock::Next;
 

@@ -10,30 +10,17 @@ use serde_json::Value;
 
 use crate::call::continuation::AsWritten;
 use crate::config::{self, ProviderConfig};
-use crate::contract::messages::ChatRequest;
+use crate::contract::messages::{ChatRequest, ChatResponse};
 use crate::contract::validate;
 use crate::error::{ErrorKind, ProviderError};
 use crate::models;
+use crate::models::Api;
 use crate::port::Platform;
 use crate::translate::{self, Adjustment};
 use crate::wire::bedrock::CallContext;
 use crate::wire::sign::{self, Unsigned};
 use crate::wire::transport::{HttpRequest, Timeouts};
-use crate::wire::{self, Api};
-
-/// What a call asks of Bedrock, whichever API serves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub(crate) enum Operation {
-    /// One JSON answer (InvokeModel; a Messages API call without `stream`).
-    Complete,
-    /// An answer streamed as it is generated (InvokeModelWithResponseStream's event stream;
-    /// the Messages API's server-sent events).
-    Stream,
-    /// `CountTokens`: the input tokens the InvokeModel body would use, counted without
-    /// running the model (and without charge). InvokeModel only.
-    CountTokens,
-}
+use crate::wire::{self, Operation};
 
 /// What a call reads from its surroundings once, however many rounds it takes: the
 /// configuration, and the config keys it does not know (warned about in every round).
@@ -128,6 +115,18 @@ pub(crate) struct Report {
     pub(crate) repaired_tool_calls: Vec<String>,
     /// Why the model is deprecated, when it is (a `provider:model_deprecated` warning).
     pub(crate) deprecated: Option<&'static str>,
+}
+
+impl Report {
+    /// The ChatResponse as the caller gets it: the answer tool's input as text, and what was
+    /// changed from the request in `degradation`.
+    pub(crate) fn finish(&self, mut response: ChatResponse) -> ChatResponse {
+        if let Some(tool) = &self.answer_tool {
+            crate::response::answer_as_text(&mut response, tool);
+        }
+        response.degradation = crate::translate::degradation(&self.adjustments);
+        response
+    }
 }
 
 impl PreparedCall {
@@ -229,17 +228,17 @@ pub(crate) fn prepare(
     };
     // Sized before it is written, so a body Bedrock would refuse is never written, and the
     // buffer of one it takes is allocated once, at its size.
-    let size = crate::contract::json_write::written_len(&body_value);
+    let size = crate::json_write::written_len(&body_value);
     if api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
         drop(body_value);
         return Err(too_large(written.value(), size));
     }
     let mut body = Vec::with_capacity(size);
-    crate::contract::json_write::write_value(&mut body, &body_value);
+    crate::json_write::write_value(&mut body, &body_value);
     if operation == Operation::CountTokens {
         use base64::Engine as _;
         let invoke_body = base64::engine::general_purpose::STANDARD.encode(&body);
-        body = crate::contract::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}));
+        body = crate::json_write::to_vec(&serde_json::json!({"input": {"invokeModel": {"body": invoke_body}}}));
     }
     let target = Target { api, operation, model_id: &model_id, beta: beta.as_deref() };
     let http = sign_for(config, &region, &target, body, platform)?;

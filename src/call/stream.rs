@@ -10,16 +10,17 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::call::continuation::{continuable, continued, AsWritten};
-use crate::call::prepare::{prepare, Operation, PreparedCall, Setup};
+use crate::call::emitter::{Emitter, Finished};
+use crate::call::prepare::{prepare, PreparedCall, Setup};
+use crate::call::stream_hooks::StreamHooks;
 use crate::call::{network_failure, with_retries, Attempts};
 use crate::contract::messages::{ChatRequest, ChatResponse, Usage};
 use crate::error::{ErrorKind, ProviderError};
-use crate::hooks::emitter::{Emitter, Finished};
-use crate::hooks::stream::StreamHooks;
 use crate::port::Platform;
 use crate::response::assembler::Assembler;
 use crate::response::events::{self, StreamEvent};
 use crate::wire::transport::StreamingResponse;
+use crate::wire::Operation;
 use crate::wire::{self, Decoded, StreamDecoder};
 
 /// Who reads the stream.
@@ -399,7 +400,7 @@ impl<'p> CompletionStream<'p> {
         let response = crate::response::from_anthropic(message, &self.call.sent.model_id, self.request_id.as_deref()).map_err(|e| {
             ProviderError::new(ErrorKind::Bedrock, format!("unexpected stream content: {e}")).with_request_id(self.request_id.clone())
         })?;
-        let response = crate::response::finish(response, &self.call.report);
+        let response = self.call.report.finish(response);
         Ok((response, self.call))
     }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::models::Api;
+
 /// Credentials for one request. `Debug` never shows a secret.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -64,6 +66,10 @@ impl Credentials {
         }
     }
 }
+
+/// Where the Messages API lives on its service endpoint: the SDKs' `base_url` ends in it, and
+/// the AWS-style endpoint variables name the service endpoint above it.
+pub(crate) const MESSAGES_API_BASE_PATH: &str = "/anthropic";
 
 /// A Bedrock endpoint override, split so the signer and the transport agree on it. The parts
 /// are read through accessors: only [`Endpoint::parse`] and the regions' standard endpoints make
@@ -134,6 +140,15 @@ impl Endpoint {
         let default_port = if scheme == "https" { ":443" } else { ":80" };
         let authority = authority.strip_suffix(default_port).unwrap_or(authority).to_ascii_lowercase();
         Ok(Endpoint { scheme, authority, base_path: path.to_string() })
+    }
+
+    /// The standard endpoint of `api` in `region`: Bedrock Runtime's for InvokeModel; for the
+    /// Messages API, its API base on `bedrock-mantle` (the SDKs' default `base_url`).
+    pub(crate) fn standard(api: Api, region: &str) -> Endpoint {
+        match api {
+            Api::Invoke => Endpoint::https(format!("bedrock-runtime.{region}.amazonaws.com"), ""),
+            Api::Messages => Endpoint::https(format!("bedrock-mantle.{region}.api.aws"), MESSAGES_API_BASE_PATH),
+        }
     }
 
     /// A region's standard HTTPS endpoint at `authority` (already lower-case, no port), with the

@@ -2,8 +2,8 @@
 //! and help, and what is derived from it (secrets, defaults, unknown-key warnings, parsing of
 //! numbers and booleans).
 
+use crate::models::API_CHOICES;
 use crate::models::{CACHE_TTLS, DEFAULT_MODEL};
-use crate::wire::API_CHOICES;
 
 /// Whether `key` holds a credential ([`KeyType::Secret`] in [`KEYS`]): hosts keep such values
 /// out of logs, listings and statuses.

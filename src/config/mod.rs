@@ -19,8 +19,9 @@ pub use keys::{
 };
 pub use source::{key_of_portable_env_name, portable_env_name, ConfigSource, MapSource, PORTABLE_ENV_PREFIX};
 
+use crate::models::Api;
+pub use crate::models::ApiChoice;
 use crate::models::DEFAULT_MODEL;
-use crate::wire::Api;
 
 /// What is wrong with the configuration, phrased as what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,16 +75,6 @@ impl From<ConfigError> for crate::error::ProviderError {
     fn from(e: ConfigError) -> Self {
         crate::error::ProviderError::new(crate::error::ErrorKind::Config, e.to_string())
     }
-}
-
-/// Which API calls go through: the `api` config key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ApiChoice {
-    /// The model catalog decides, per model (see [`crate::models::api_for`]).
-    Auto,
-    /// Always this API.
-    Fixed(Api),
 }
 
 /// The resolved configuration for one request.
@@ -193,7 +184,7 @@ impl ProviderConfig {
                     value: Some(url.clone()),
                     expected: e.expected().into(),
                 })?;
-                Some(if from != "ANTHROPIC_BEDROCK_MANTLE_BASE_URL" { e.under(crate::wire::messages::API_BASE_PATH) } else { e })
+                Some(if from != "ANTHROPIC_BEDROCK_MANTLE_BASE_URL" { e.under(credentials::MESSAGES_API_BASE_PATH) } else { e })
             }
         };
         let api = match r.choice("api")? {
@@ -265,13 +256,13 @@ impl ProviderConfig {
     /// The endpoint requests of `api` go to: the override, else the region's standard
     /// endpoint (for the Messages API, its API base).
     pub fn endpoint(&self, api: Api) -> Result<Endpoint, ConfigError> {
-        let (overridden, standard): (_, fn(&str) -> Endpoint) = match api {
-            Api::Invoke => (&self.endpoint, crate::wire::invoke::endpoint_for_region),
-            Api::Messages => (&self.mantle_endpoint, crate::wire::messages::endpoint_for_region),
+        let overridden = match api {
+            Api::Invoke => &self.endpoint,
+            Api::Messages => &self.mantle_endpoint,
         };
         match overridden {
             Some(e) => Ok(e.clone()),
-            None => Ok(standard(self.require_region()?)),
+            None => Ok(Endpoint::standard(api, self.require_region()?)),
         }
     }
 }

@@ -375,7 +375,7 @@ impl Assembler {
     }
 
     /// Each block's text, in order: `None` for a block that is not text (for continuing an
-    /// answer, [`crate::call::continuation::continuable`]).
+    /// answer: `continuable` in call/continuation.rs reads it).
     pub(crate) fn block_texts(&self) -> impl Iterator<Item = Option<&str>> {
         self.blocks.values().map(|b| match b {
             Block::Text { text } => Some(text.as_str()),

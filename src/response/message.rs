@@ -54,7 +54,7 @@ pub(crate) fn answer_as_text(response: &mut ChatResponse, answer_tool: &str) {
         if let ContentBlock::ToolCall { name, input, .. } = block {
             if name == answer_tool {
                 *block = ContentBlock::Text {
-                    text: crate::contract::json_write::to_string(&Value::Object(std::mem::take(input))),
+                    text: crate::json_write::to_string(&Value::Object(std::mem::take(input))),
                     extensions: Map::new(),
                 };
                 answered = true;

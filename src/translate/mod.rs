@@ -24,11 +24,12 @@ use tools::ANSWER_TOOL;
 use crate::config::ProviderConfig;
 use crate::contract::messages::ChatRequest;
 use crate::error::ProviderError;
+use crate::models::Api;
 use crate::models::{ModelSpec, Sampling, Thinking};
-use crate::wire::Api;
 
-/// Bedrock's required Anthropic API version in an InvokeModel body.
-pub(crate) const ANTHROPIC_VERSION: &str = crate::wire::invoke::ANTHROPIC_VERSION;
+/// The `anthropic_version` InvokeModel requires in the body (the Messages API sends its own
+/// version as a header instead, `wire/messages.rs`).
+pub(crate) const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 /// The beta flag that lets Claude think between tool calls.
 pub(crate) const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
 
@@ -431,7 +432,8 @@ mod tests {
     }
 
     fn translate_with(req: Value, config: &[(&'static str, &'static str)], model: &str) -> Result<Translated, ProviderError> {
-        let source = crate::testing::ConfigPairs(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let pairs = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let source = crate::config::MapSource(&pairs);
         let mut req: ChatRequest = serde_json::from_value(req).unwrap();
         let spec = lookup(model);
         to_anthropic(&mut req, &ProviderConfig::resolve(&source).unwrap(), spec, spec.map_or(Api::Invoke, |m| m.api))

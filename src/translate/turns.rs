@@ -327,7 +327,7 @@ fn tool_result(id: &str, output: Value, extensions: &Object) -> Value {
         Value::Array(items) if items.iter().all(|i| matches!(i.get("type").and_then(Value::as_str), Some("text" | "image"))) => {
             Value::Array(items.iter().map(anthropic_result_item).collect())
         }
-        other => json!(crate::contract::json_write::to_string(&other)),
+        other => json!(crate::json_write::to_string(&other)),
     };
     let mut block = block_with("tool_result", "content", content);
     block["tool_use_id"] = json!(id);

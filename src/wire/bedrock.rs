@@ -104,7 +104,7 @@ fn classify_parsed(status: u16, code: &str, json: &Value, body: &[u8], request_i
 /// exception frame in a stream is read, without a body to parse.
 pub(crate) fn classify_said(status: u16, code: &str, said: &str, request_id: Option<&str>, ctx: &CallContext<'_>) -> ProviderError {
     // Bedrock's words go into our error, but never a credential it (or a proxy) echoed.
-    let message = crate::hooks::scrub::scrub(said, &[]);
+    let message = crate::scrub::scrub(said, &[]);
     let CallContext { model_id, region, .. } = *ctx;
     let lower = message.to_ascii_lowercase();
     let (kind, text) = match code {
@@ -178,7 +178,7 @@ pub(crate) fn classify_said(status: u16, code: &str, said: &str, request_id: Opt
 }
 
 fn known_ids() -> String {
-    crate::models::ids_for(crate::wire::Api::Invoke).join(", ")
+    crate::models::ids_for(crate::models::Api::Invoke).join(", ")
 }
 
 #[cfg(test)]

@@ -5,23 +5,15 @@
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::call::prepare::Operation;
 use crate::config::{Endpoint, ProviderConfig};
+use crate::wire::exchange::Operation;
 
 /// The SigV4 signing name of Bedrock Runtime (not `bedrock-runtime`).
 pub(crate) const SIGNING_NAME: &str = "bedrock";
 
-/// The `anthropic_version` InvokeModel requires in the body.
-pub(crate) const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
-
 /// Everything in a model-id path segment is encoded except RFC 3986 unreserved characters,
 /// exactly as botocore encodes the `{modelId}` label (`:` → `%3A`, `/` → `%2F`).
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-/// The standard Bedrock Runtime endpoint of `region`.
-pub(crate) fn endpoint_for_region(region: &str) -> Endpoint {
-    Endpoint::https(format!("bedrock-runtime.{region}.amazonaws.com"), "")
-}
 
 /// The path of `operation` on `model_id`, under the endpoint's base path.
 pub(crate) fn path(endpoint: &Endpoint, model_id: &str, operation: Operation) -> String {

@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::{Api, Decoded};
-use crate::call::prepare::Operation;
 use crate::config::Endpoint;
 use crate::error::{ErrorKind, ProviderError};
+use crate::models::Api;
 use crate::wire::bedrock::{CallContext, Next};
+use crate::wire::exchange::Decoded;
+use crate::wire::exchange::Operation;
 use crate::wire::sse::SseEvent;
 use crate::wire::transport::HttpResponse;
 
@@ -33,14 +34,6 @@ pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// The header that carries the request id Anthropic asks for in support requests.
 pub(crate) const REQUEST_ID_HEADER: &str = "request-id";
-
-/// Where the API lives on its service endpoint.
-pub(crate) const API_BASE_PATH: &str = "/anthropic";
-
-/// The API base of the standard endpoint of `region` (the SDKs' default `base_url`).
-pub(crate) fn endpoint_for_region(region: &str) -> Endpoint {
-    Endpoint::https(format!("bedrock-mantle.{region}.api.aws"), API_BASE_PATH)
-}
 
 /// The path of `operation` under the API base. The Messages API has no token counting that
 /// Bedrock documents, so [`Operation::CountTokens`] never gets here (see `call/prepare.rs`).
@@ -170,7 +163,7 @@ fn retry_after(response: &HttpResponse) -> Option<Duration> {
 /// An Anthropic error (from an HTTP answer or an in-band `error` event) as a [`ProviderError`]
 /// that says what to do.
 pub(crate) fn classify(kind: &str, message: &str, status: u16, ctx: &CallContext<'_>) -> ProviderError {
-    let said = crate::hooks::scrub::scrub(message, &[]);
+    let said = crate::scrub::scrub(message, &[]);
     let CallContext { model_id, region, .. } = *ctx;
     let (error_kind, text) = match kind {
         "invalid_request_error" => (ErrorKind::Validation, format!("Bedrock's Messages API rejected the request: {said}")),

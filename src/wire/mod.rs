@@ -13,39 +13,23 @@
 
 pub(crate) mod bedrock;
 pub mod eventstream;
+pub(crate) mod exchange;
 pub(crate) mod invoke;
 pub(crate) mod messages;
 pub(crate) mod sign;
 pub mod sse;
 pub mod transport;
 
-use serde_json::Value;
-
 use crate::error::{ErrorKind, ProviderError};
+pub use crate::models::Api;
 use crate::wire::bedrock::{CallContext, Next};
 use crate::wire::sse::SseReader;
 use crate::wire::transport::HttpResponse;
 use eventstream::{BedrockFrame, FrameReader};
-
-/// Which Bedrock API a call goes through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Api {
-    /// InvokeModel / InvokeModelWithResponseStream on `bedrock-runtime`.
-    Invoke,
-    /// The Messages API on `bedrock-mantle` (`POST /anthropic/v1/messages`).
-    Messages,
-}
+pub use exchange::Decoded;
+pub(crate) use exchange::Operation;
 
 impl Api {
-    /// The name the `api` config key, `info` and `models` use for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Api::Invoke => "invoke",
-            Api::Messages => "messages",
-        }
-    }
-
     /// The SigV4 signing name of the service behind it.
     pub fn signing_name(self) -> &'static str {
         match self {
@@ -69,31 +53,6 @@ impl Api {
             Api::Messages => StreamDecoder::Sse(SseReader::new()),
         }
     }
-}
-
-/// The values of the `api` config key: `auto` lets the model catalog choose.
-pub const API_CHOICES: &[&str] = &["auto", "invoke", "messages"];
-
-/// What one unit of a streamed response body means, whatever its wire format.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Decoded {
-    /// One Anthropic streaming event (`message_start`, `content_block_delta`, …).
-    Event(Value),
-    /// The service ended the stream with an error: an event-stream exception frame (Bedrock's
-    /// exception type, e.g. `throttlingException`) or an SSE `error` event (Anthropic's error
-    /// type, e.g. `overloaded_error`).
-    Failure {
-        /// Which wire format said it, so its own classification applies.
-        api: Api,
-        /// The error's type as that format names it.
-        kind: String,
-        /// The service's message.
-        message: String,
-    },
-    /// Something this client does not need (a `ping`, an unknown event type): skipped, as the
-    /// AWS and Anthropic SDKs skip it.
-    Skip,
 }
 
 /// A body that is not what its wire format says, as the error that names what is wrong with it

@@ -264,7 +264,7 @@ impl SseReader {
 }
 
 /// Index of the first `\n` or `\r` in `bytes`, eight bytes at a time (the "has a zero byte"
-/// word trick, as in contract/json_write.rs: the lowest flagged byte is exact). About four times a byte
+/// word trick, as in json_write.rs: the lowest flagged byte is exact). About four times a byte
 /// loop's speed at opt-level "z".
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{
-    LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW, PROVIDER_CONFIG_WARNING,
-    PROVIDER_CONTINUATION, PROVIDER_MODEL_DEPRECATED, PROVIDER_MODEL_FALLBACK, PROVIDER_RETRY, PROVIDER_THROTTLE,
-    PROVIDER_TOOL_SEQUENCE_REPAIRED,
-};
 use crate::call::prepare::PreparedCall;
 use crate::contract::messages::ChatResponse;
 use crate::error::{ErrorKind, ProviderError};
 use crate::hooks;
+use crate::hooks::{
+    LLM_REQUEST, LLM_REQUEST_DEBUG, LLM_REQUEST_RAW, LLM_RESPONSE, LLM_RESPONSE_DEBUG, LLM_RESPONSE_RAW, PROVIDER_CONFIG_WARNING,
+    PROVIDER_CONTINUATION, PROVIDER_MODEL_DEPRECATED, PROVIDER_MODEL_FALLBACK, PROVIDER_RETRY, PROVIDER_THROTTLE,
+    PROVIDER_TOOL_SEQUENCE_REPAIRED,
+};
 use crate::port::Platform;
 use crate::translate;
 use crate::wire::transport::HttpResponse;

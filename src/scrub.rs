@@ -6,7 +6,8 @@
 //! shape: access key ids, 40-character secret keys, long tokens, Bedrock API keys and bearer
 //! tokens.
 
-use crate::hooks::REDACTED;
+/// What replaces a secret.
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Characters a key, secret or token is made of (base64, plus the URL-safe variants).
 fn token_char(c: char) -> bool {

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::emitter::Emitter;
-use super::{LLM_STREAM_BLOCK_DELTA, LLM_STREAM_BLOCK_END, LLM_STREAM_BLOCK_START, LLM_STREAM_THINKING_DELTA};
+use crate::call::emitter::Emitter;
+use crate::hooks::{LLM_STREAM_BLOCK_DELTA, LLM_STREAM_BLOCK_END, LLM_STREAM_BLOCK_START, LLM_STREAM_THINKING_DELTA};
 use crate::response::assembler::ByIndex;
 use crate::response::events::{DeltaKind, Started, StreamEvent};
 

@@ -4,11 +4,9 @@
 //! Every event is scrubbed of the call's secrets before it leaves the component, whatever
 //! its payload: a last line of defence behind the header redaction.
 
-pub(crate) mod emitter;
-pub(crate) mod scrub;
-pub(crate) mod stream;
-
 use serde_json::{json, Map, Value};
+
+use crate::scrub::REDACTED;
 
 /// `llm:request`: a request is about to be sent.
 pub(crate) const LLM_REQUEST: &str = "llm:request";
@@ -56,8 +54,6 @@ pub(crate) const LLM_STREAM_BLOCK_END: &str = "llm:stream_block_end";
 pub(crate) const LLM_STREAM_ABORTED: &str = "llm:stream_aborted";
 /// The key that marks a stderr line as an event.
 pub(crate) const LINE_KEY: &str = "amplifier_event";
-/// What replaces a secret.
-pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Strings in debug events are cut to this many characters.
 const DEBUG_STRING_LIMIT: usize = 500;
@@ -69,18 +65,18 @@ const SECRET_HEADERS: &[&str] = &["authorization", "x-amz-security-token"];
 pub(crate) fn line(event: &str, data: &Value, secrets: &[&str]) -> String {
     // Written straight into one buffer sized for it, rather than through a `json!` object,
     // which would copy `data` (a stream's text deltas) once more.
-    let mut out = Vec::with_capacity(crate::contract::json_write::capacity(data) + 64);
+    let mut out = Vec::with_capacity(crate::json_write::capacity(data) + 64);
     out.extend_from_slice(format!("{{\"{LINE_KEY}\":").as_bytes());
-    crate::contract::json_write::write_str(&mut out, event);
+    crate::json_write::write_str(&mut out, event);
     out.extend_from_slice(b",\"data\":");
-    crate::contract::json_write::write_value(&mut out, data);
+    crate::json_write::write_value(&mut out, data);
     out.push(b'}');
     let mut text = String::from_utf8(out).expect("JSON written from strings is UTF-8");
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         // Secrets may appear JSON-escaped (a `/` never is, a `"` or `\` would be). A scan finds
         // them; a copy is made only where one is.
         let mut quoted = Vec::new();
-        crate::contract::json_write::write_str(&mut quoted, secret);
+        crate::json_write::write_str(&mut quoted, secret);
         let escaped = std::str::from_utf8(&quoted[1..quoted.len() - 1]).expect("JSON written from a string is UTF-8");
         let needles = [*secret, escaped];
         for needle in if escaped == *secret { &needles[..1] } else { &needles[..] } {
