@@ -5,11 +5,15 @@
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
-/// The generated `amplifier.module` messages (the target uses a few of them).
-#[allow(dead_code, clippy::all)]
-mod proto {
-    include!(concat!(env!("OUT_DIR"), "/amplifier.module.rs"));
+/// The generated `amplifier.module` messages (the target uses a few of them), at the path the
+/// host's converters import them from (`crate::grpc::proto`).
+mod grpc {
+    #[allow(dead_code, clippy::all)]
+    pub mod proto {
+        include!(concat!(env!("OUT_DIR"), "/amplifier.module.rs"));
+    }
 }
+use grpc::proto;
 
 /// The host's converters, compiled here against the same messages.
 #[allow(dead_code)]

@@ -10,6 +10,7 @@
 
 mod adjustment;
 mod cache;
+mod rules;
 mod sampling;
 mod thinking;
 mod tools;
@@ -18,6 +19,9 @@ mod turns;
 use serde_json::{json, Map, Value};
 
 pub(crate) use adjustment::{degradation, Adjustment};
+use rules::Rules;
+#[cfg(test)]
+use thinking::INTERLEAVED_THINKING_BETA;
 #[cfg(test)]
 use tools::ANSWER_TOOL;
 
@@ -25,13 +29,11 @@ use crate::config::ProviderConfig;
 use crate::contract::messages::ChatRequest;
 use crate::error::ProviderError;
 use crate::models::Api;
-use crate::models::{ModelSpec, Sampling, Thinking};
+use crate::models::ModelSpec;
 
 /// The `anthropic_version` InvokeModel requires in the body (the Messages API sends its own
 /// version as a header instead, `wire/messages.rs`).
 pub(crate) const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
-/// The beta flag that lets Claude think between tool calls.
-pub(crate) const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
 
 /// What the caller needs beside the body: the limits that were actually applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,39 +54,6 @@ pub(crate) struct Translated {
     pub answer_tool: Option<String>,
 }
 
-/// The model's rules the translation follows.
-#[derive(Debug, Clone, Copy)]
-struct Rules {
-    /// The most output tokens the model writes.
-    max_output: u32,
-    thinking: Thinking,
-    sampling: Sampling,
-    /// The model's name, for the reasons given in adjustments and errors.
-    name: &'static str,
-}
-
-/// The rules of `model`; for a model this catalog does not know, those of the newest models of
-/// its API, the strictest (one of temperature and top_p; on the Messages API adaptive thinking
-/// with the effort levels every adaptive model takes).
-fn rules(model: Option<&ModelSpec>, api: Api) -> Rules {
-    let sampling = Sampling { accepted: true, temperature_xor_top_p: true, top_k: true };
-    match (model, api) {
-        (Some(m), _) => Rules { max_output: m.max_output_tokens, thinking: m.thinking, sampling: m.sampling, name: m.display_name },
-        (None, Api::Messages) => Rules {
-            max_output: u32::MAX,
-            thinking: Thinking { budget: false, adaptive: true, interleaved: false, efforts: &["low", "medium", "high"] },
-            sampling,
-            name: "this model",
-        },
-        (None, _) => Rules {
-            max_output: u32::MAX,
-            thinking: Thinking { budget: true, adaptive: false, interleaved: true, efforts: &[] },
-            sampling,
-            name: "this model",
-        },
-    }
-}
-
 /// Builds the Anthropic Messages body in InvokeModel's form (`anthropic_version`, betas in
 /// `anthropic_beta`); never sets `model` or `stream`, which InvokeModel rejects.
 /// [`crate::wire::messages::body`] turns it into a Messages API body.
@@ -97,7 +66,7 @@ pub(crate) fn to_anthropic(
     model: Option<&ModelSpec>,
     api: Api,
 ) -> Result<Translated, ProviderError> {
-    let rules = rules(model, api);
+    let rules = Rules::of(model, api);
     let mut adjustments = Vec::new();
     let turns::Conversation { system, mut turns } = turns::conversation(std::mem::take(&mut request.messages), &mut adjustments)?;
     turns::check_inputs(&turns, model)?;

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Adjustment;
+use super::adjustment::Adjustment;
 use crate::config::ProviderConfig;
 use crate::contract::messages::ChatRequest;
 use crate::error::{number, ProviderError};

@@ -4,10 +4,14 @@
 
 use serde_json::{json, Map, Value};
 
+use super::adjustment::Adjustment;
+use super::rules::Rules;
 use super::turns::Turn;
-use super::{Adjustment, Rules, INTERLEAVED_THINKING_BETA};
 use crate::contract::messages::{ChatRequest, Role};
 use crate::error::ProviderError;
+
+/// The beta flag that lets Claude think between tool calls.
+pub(crate) const INTERLEAVED_THINKING_BETA: &str = "interleaved-thinking-2025-05-14";
 
 /// The thinking sent for `request` on a model with `rules`, every change recorded: `None` for
 /// none.

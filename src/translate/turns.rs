@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::Adjustment;
+use super::adjustment::Adjustment;
 use crate::contract::messages::{ContentBlock, Message, MessageContent, Object, Role};
 use crate::error::ProviderError;
 use crate::models::ModelSpec;

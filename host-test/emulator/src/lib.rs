@@ -44,12 +44,12 @@ mod scripted;
 mod server;
 mod sigv4;
 mod sse;
+mod state;
 #[cfg(test)]
 mod test_support;
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +58,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use cache::PromptCache;
+use state::{State, Wire};
 
 pub use cache::input_tokens;
 pub use eventstream::{chunk_frame, exception_frame, stream_events};
@@ -67,28 +68,6 @@ pub use scripted::{Delivery, RecordedRequest, Scripted};
 pub use sigv4::{sign_with_emulator_key, ACCESS_KEY_ID, API_KEY, SECRET_ACCESS_KEY, STS_SESSION_TOKEN};
 pub use sse::sse_events;
 
-/// What the emulator keeps between requests: shared by the server's handler and the control
-/// methods of [`Emulator`].
-#[derive(Debug, Default)]
-struct State {
-    requests: Vec<RecordedRequest>,
-    script: VecDeque<Scripted>,
-    /// Anthropic messages to answer with next, in the form the operation asks for.
-    messages: VecDeque<Value>,
-    body_bytes_sent: Arc<AtomicU64>,
-    bodies_abandoned: Arc<AtomicU64>,
-    /// Lifetime of credentials handed out by STS; `None` means one hour.
-    sts_lifetime: Option<Duration>,
-    /// STS answers `AccessDenied` (a failed credential refresh) while set.
-    sts_refusing: bool,
-    /// Anthropic's prompt cache, shared by all requests as it is by one account's.
-    prompt_cache: PromptCache,
-    /// How the default streamed answer is paced, when it is ([`Emulator::set_stream_pace`]).
-    pace: Option<Pace>,
-    /// The paced streams answered since the last [`Emulator::take_stream_timings`].
-    paced: Vec<paced::PacedRecord>,
-}
-
 /// A running emulator; stops when dropped.
 #[derive(Debug)]
 pub struct Emulator {
@@ -96,15 +75,6 @@ pub struct Emulator {
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
     wire: Arc<Wire>,
-}
-
-/// What the listener saw: connections accepted, TLS handshakes completed, and the HTTPS
-/// certificate authority when serving TLS.
-#[derive(Debug, Default)]
-struct Wire {
-    connections: AtomicU64,
-    tls_handshakes: AtomicU64,
-    ca_pem: Option<String>,
 }
 
 impl Drop for Emulator {

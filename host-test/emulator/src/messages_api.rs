@@ -23,7 +23,7 @@ use super::rules::{
 use super::scripted::{RecordedRequest, Scripted};
 use super::sigv4::{failure_message, verify, API_KEY};
 use super::sse::sse_events;
-use super::State;
+use super::state::State;
 
 /// The one path of the Messages API; anything else under `/anthropic/` is a 404.
 pub(super) const MESSAGES_PATH: &str = "/anthropic/v1/messages";

@@ -25,7 +25,7 @@ use super::paced::{self, Fault, PacedRecord};
 use super::rules::check_invoke;
 use super::scripted::{Delivery, RecordedRequest, Scripted};
 use super::sigv4::{assume_role_answer, assume_role_refusal, failure_code, failure_message, verify};
-use super::{State, Wire};
+use super::state::{State, Wire};
 
 /// Serves HTTP/1.1 on `listener` (over TLS when `acceptor` is given) until the task is aborted,
 /// each connection on a task of its own, counting on `seen` what the listener sees.

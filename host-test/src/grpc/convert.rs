@@ -14,8 +14,8 @@ use std::fmt;
 
 use serde_json::{json, Map, Value};
 
-use super::proto;
-use super::proto::content_block::Block;
+use crate::grpc::proto;
+use crate::grpc::proto::content_block::Block;
 
 /// A proto message that cannot be expressed as Amplifier JSON, or the reverse. Names the field.
 #[derive(Debug, Clone, PartialEq, Eq)]

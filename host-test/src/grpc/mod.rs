@@ -14,16 +14,10 @@ use tonic::transport::Server;
 use tonic::{Request, Status};
 
 pub mod convert;
+pub mod proto;
 pub mod service;
 
 pub use service::{BedrockService, CredentialMode, ERROR_KIND_METADATA_KEY};
-
-/// Generated messages, servers and clients of `amplifier_module.proto` (package
-/// `amplifier.module`).
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
-pub mod proto {
-    tonic::include_proto!("amplifier.module");
-}
 
 /// Largest gRPC message accepted or sent: a conversation with images can be large, and the
 /// 4 MiB default would refuse it with a transport error instead of a clear one.

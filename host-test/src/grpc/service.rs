@@ -20,13 +20,13 @@ use tokio_stream::Stream;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
 
-use super::convert;
-use super::proto;
-use super::proto::module_lifecycle_server::ModuleLifecycle;
-use super::proto::provider_service_server::ProviderService;
 use crate::call_error::CallError;
 use crate::credentials::{AwsCredentialChain, Credentials};
 use crate::events::HostEvent;
+use crate::grpc::convert;
+use crate::grpc::proto;
+use crate::grpc::proto::module_lifecycle_server::ModuleLifecycle;
+use crate::grpc::proto::provider_service_server::ProviderService;
 use crate::provider::Provider;
 
 /// Events buffered between the component and a slow `CompleteStreaming` reader.

@@ -20,7 +20,8 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi_config::WasiConfig;
 
 pub use limits::{Limits, DEFAULT_MEMORY_BYTES, DEFAULT_MEMORY_MAX_BYTES, MEMORY_PER_REQUEST_BYTE, REQUEST_BYTES_WITHIN_CAP};
-use sandbox::{reported, CallOptions, HostState, Sandbox, StepExpired};
+pub use sandbox::CallRecord;
+use sandbox::{reported, CallOptions, HostState, Sandbox, Settings, StepExpired};
 
 use crate::call_error::{CallError, ErrorKind, ProviderFailure};
 use crate::clock::SharedClock;
@@ -192,32 +193,6 @@ impl fmt::Debug for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Provider").field("cache", &self.cache).finish_non_exhaustive()
     }
-}
-
-#[derive(Clone)]
-struct Settings {
-    config: BTreeMap<String, String>,
-    credentials: Option<Credentials>,
-    limits: Limits,
-    allowed_regions: Option<Vec<String>>,
-    allowed_endpoint: Option<String>,
-    on_event: Option<EventCallback>,
-    credential_chain: Option<AwsCredentialChain>,
-}
-
-/// What a call left behind besides its result. Made only by the host, so a field added later
-/// does not break readers.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct CallRecord {
-    /// What the component wrote to stderr.
-    pub stderr: String,
-    /// URLs the outbound policy refused.
-    pub refused: Vec<String>,
-    /// The hook events the component emitted, in order.
-    pub events: Vec<HostEvent>,
-    /// The largest the guest's linear memory grew to during the call, in bytes.
-    pub memory_peak_bytes: usize,
 }
 
 impl Provider {

@@ -2,6 +2,7 @@
 //! outbound policy, memory cap and deadline, shared by calls and streams, and what the call
 //! leaves behind in it ([`CallRecord`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,12 +16,40 @@ use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::limits::{resolved, Limits};
-use super::{CallRecord, Settings};
 use crate::call_error::{CallError, ErrorKind, HostFailure, HostFailureKind, ProviderFailure};
-use crate::events::StderrSink;
+use crate::credentials::{AwsCredentialChain, Credentials};
+use crate::events::{EventCallback, HostEvent, StderrSink};
 use crate::http_client::HttpClient;
 use crate::outbound::OutboundPolicy;
 use crate::runtime::EPOCH_TICK;
+
+/// What every call of a `Provider` starts from: the builder's settings, which
+/// a sandbox is set up from.
+#[derive(Clone)]
+pub(super) struct Settings {
+    pub(super) config: BTreeMap<String, String>,
+    pub(super) credentials: Option<Credentials>,
+    pub(super) limits: Limits,
+    pub(super) allowed_regions: Option<Vec<String>>,
+    pub(super) allowed_endpoint: Option<String>,
+    pub(super) on_event: Option<EventCallback>,
+    pub(super) credential_chain: Option<AwsCredentialChain>,
+}
+
+/// What a call left behind besides its result. Made only by the host, so a field added later
+/// does not break readers.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallRecord {
+    /// What the component wrote to stderr.
+    pub stderr: String,
+    /// URLs the outbound policy refused.
+    pub refused: Vec<String>,
+    /// The hook events the component emitted, in order.
+    pub events: Vec<HostEvent>,
+    /// The largest the guest's linear memory grew to during the call, in bytes.
+    pub memory_peak_bytes: usize,
+}
 
 /// How one call uses its sandbox.
 #[derive(Debug, Clone, Copy)]
