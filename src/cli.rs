@@ -60,6 +60,7 @@ pub enum Command {
 
 /// Options of a completion from the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Options {
     /// Prompt words joined by spaces; `None` means read standard input.
     pub prompt: Option<String>,

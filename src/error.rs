@@ -107,6 +107,7 @@ impl ErrorKind {
 
 /// An error as the caller sees it: `"{prefix}: {message}[ (Bedrock request id: …)]"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProviderError {
     /// What kind of failure this is.
     pub kind: ErrorKind,

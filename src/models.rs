@@ -103,6 +103,7 @@ const PROFILE_PREFIXES: &[&str] = &["us.", "us-gov.", "eu.", "apac.", "jp.", "au
 
 /// How a model takes the sampling parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sampling {
     /// `temperature`, `top_p` and `top_k` are accepted at all (models that refuse them answer
     /// 400, so they are dropped and reported in `degradation`).
@@ -116,6 +117,7 @@ pub struct Sampling {
 
 /// How a model thinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Thinking {
     /// Extended thinking with a token budget (`{"type": "enabled", "budget_tokens": n}`).
     pub budget: bool,
@@ -131,6 +133,7 @@ pub struct Thinking {
 
 /// One Claude model as Bedrock offers it: the one capability table every request rule reads.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ModelSpec {
     /// The bare Bedrock model id.
     pub id: &'static str,

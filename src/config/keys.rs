@@ -43,6 +43,7 @@ pub const MAX_CONTINUATIONS: u32 = 10;
 
 /// One configuration key: its name, environment fallbacks, default and meaning.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ConfigKey {
     /// The key in `wasi:config/store` and in Amplifier mount-plan config.
     pub name: &'static str,

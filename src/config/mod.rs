@@ -79,6 +79,7 @@ impl From<ConfigError> for crate::error::ProviderError {
 
 /// The resolved configuration for one request.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ProviderConfig {
     /// AWS region; `None` is an error only once a request needs it.
     pub region: Option<String>,
@@ -140,6 +141,7 @@ pub struct ProviderConfig {
 
 /// A Bedrock Guardrail applied to a call, sent as Bedrock's guardrail headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Guardrail {
     /// Guardrail id or ARN.
     pub identifier: String,

@@ -133,6 +133,7 @@ pub enum MessageContent {
 
 /// One message of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Message {
     /// Who it is from.
     pub role: Role,
@@ -154,6 +155,7 @@ pub struct Message {
 
 /// A tool the model may call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ToolSpec {
     /// Tool name.
     pub name: String,
@@ -169,6 +171,7 @@ pub struct ToolSpec {
 
 /// A completion request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ChatRequest {
     /// The conversation so far.
     pub messages: Vec<Message>,
@@ -218,6 +221,7 @@ pub struct ChatRequest {
 
 /// A tool call extracted from a response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolCall {
     /// Call id.
     pub id: String,
@@ -232,6 +236,7 @@ pub struct ToolCall {
 
 /// Token usage with the kernel's normative key names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Usage {
     /// Input tokens: fresh plus cache reads (cache writes are in `cache_write_tokens`).
     pub input_tokens: i64,
@@ -282,6 +287,7 @@ impl Usage {
 
 /// A completion response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChatResponse {
     /// The answer's blocks, in order.
     pub content: Vec<ContentBlock>,

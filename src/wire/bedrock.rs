@@ -10,6 +10,7 @@ use crate::wire::transport::HttpResponse;
 
 /// What was being called, for the hints.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct CallContext<'a> {
     /// The model id in the URL.
     pub model_id: &'a str,

@@ -23,6 +23,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SseEvent {
     /// The last `event:` field's value; `message` when there was none (or it was empty).
     pub event: String,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// An HTTP request ready for the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpRequest {
     /// `http` or `https`.
     pub scheme: String,
@@ -30,6 +31,7 @@ impl HttpRequest {
 
 /// A complete HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
@@ -69,6 +71,7 @@ pub const FINISH_WAIT: Duration = Duration::from_millis(200);
 pub const FINISH_MAX_BYTES: usize = 64 * 1024;
 
 /// A response whose status and headers are in and whose body is still arriving.
+#[non_exhaustive]
 pub struct StreamingResponse {
     /// Status code.
     pub status: u16,
@@ -110,6 +113,7 @@ impl StreamingResponse {
 /// `wasi:http` request options mean different things on different hosts (jco's shim treats
 /// `connect-timeout` as an idle timer until the headers arrive), so none are passed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// A non-streamed exchange, from connect to the last body byte; for a stream, the wait for
     /// the response headers.
