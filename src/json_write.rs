@@ -133,6 +133,13 @@ static ESCAPES: [u8; 256] = {
     table
 };
 
+/// The eight bytes of `bytes` from `i` as one little-endian word, for the loops that test eight
+/// bytes at a time (here and in the SSE line splitter). Needs `i + 8 <= bytes.len()`.
+#[inline(always)]
+pub(crate) fn word_at(bytes: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3], bytes[i + 4], bytes[i + 5], bytes[i + 6], bytes[i + 7]])
+}
+
 /// `text` as a JSON string (quoted, escaped) appended to `out`.
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
@@ -141,16 +148,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     let (mut copied, mut i) = (0, 0);
     while i < bytes.len() {
         if i + 8 <= bytes.len() {
-            let word = u64::from_le_bytes([
-                bytes[i],
-                bytes[i + 1],
-                bytes[i + 2],
-                bytes[i + 3],
-                bytes[i + 4],
-                bytes[i + 5],
-                bytes[i + 6],
-                bytes[i + 7],
-            ]);
+            let word = word_at(bytes, i);
             if !any_needs_escape(word) {
                 i += 8;
                 continue;

@@ -273,16 +273,7 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
     let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
     let mut i = 0;
     while i + 8 <= bytes.len() {
-        let word = u64::from_le_bytes([
-            bytes[i],
-            bytes[i + 1],
-            bytes[i + 2],
-            bytes[i + 3],
-            bytes[i + 4],
-            bytes[i + 5],
-            bytes[i + 6],
-            bytes[i + 7],
-        ]);
+        let word = crate::json_write::word_at(bytes, i);
         let found = zero(word ^ (ONES * u64::from(b'\n'))) | zero(word ^ (ONES * u64::from(b'\r')));
         if found != 0 {
             return Some(i + (found.trailing_zeros() / 8) as usize);
