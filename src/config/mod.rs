@@ -454,6 +454,16 @@ mod tests {
     }
 
     #[test]
+    fn the_api_keys_choices_are_auto_and_each_apis_name() {
+        // Three places spell them: the key's choices, `Api::name` and the match in `resolve`.
+        assert_eq!(crate::models::API_CHOICES, ["auto", Api::Invoke.name(), Api::Messages.name()]);
+        assert_eq!(resolve(&[("api", "auto")], &[]).unwrap().api, ApiChoice::Auto);
+        for api in [Api::Invoke, Api::Messages] {
+            assert_eq!(resolve(&[("api", api.name())], &[]).unwrap().api, ApiChoice::Fixed(api));
+        }
+    }
+
+    #[test]
     fn defaults_match_the_seed() {
         let c = resolve(&[], &[]).unwrap();
         assert_eq!(c.default_model, "anthropic.claude-sonnet-4-5-20250929-v1:0");
