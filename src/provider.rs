@@ -3,18 +3,18 @@
 //! prepared (validated, translated, signed: `call::prepare`), sent through the one retry loop
 //! (`call`), over either of Bedrock's wire formats (`wire`), and its answer assembled
 //! (`response`), with hook events along the way (`hooks`). `complete` continues an answer cut
-//! at `max_tokens` by extending the parsed request (`call::continuation`); the streaming
+//! at `max_tokens` by extending the prepared call's body (`call::continuation`); the streaming
 //! interface is [`CompletionStream`] (`call::stream`); `count-tokens` and `parse-tool-calls`
 //! are the other exports. The port to the surroundings is [`Platform`].
 
 use serde_json::{json, Value};
 
-use crate::call::continuation::{continuable_text, continued, stitch, AsWritten};
+use crate::call::continuation::{continuable_text, stitch};
 use crate::call::emitter::{Emitter, Finished};
 use crate::call::prepare::{prepare, PreparedCall, Setup};
 pub use crate::call::stream::CompletionStream;
 use crate::call::{network_failure, with_retries, Attempts};
-use crate::contract::messages::{ChatRequest, ChatResponse};
+use crate::contract::messages::ChatResponse;
 use crate::error::{ErrorKind, ProviderError};
 pub use crate::port::Platform;
 use crate::wire::bedrock::Next;
@@ -25,31 +25,31 @@ use crate::wire::Operation;
 /// `max_tokens` is continued and stitched when `max_continuations` allows.
 pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResponse, ProviderError> {
     let (request, setup) = Setup::start(request_json, platform)?;
-    let (mut response, call) = complete_round(request, &setup, platform, AsWritten { json: request_json, prefill: None })?;
+    let operation = if request.stream == Some(true) { Operation::Stream } else { Operation::Complete };
+    let call = prepare(request, &setup, platform, operation, request_json)?;
+    let (mut response, mut call) = complete_round(call, platform)?;
     let mut round = 0;
-    while round < call.config.max_continuations && !call.report.thinking_on {
+    while round < call.config.max_continuations {
         let Some(prefill) = continuable_text(&response) else { break };
-        round += 1;
         let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
+        if !call.continue_with(&prefill, platform)? {
+            break;
+        }
+        round += 1;
         Emitter::new(platform, &call).continuation(round, output_tokens, &prefill);
-        let written = AsWritten { json: request_json, prefill: Some(&prefill) };
-        let (more, _) = complete_round(continued(request_json, &prefill)?, &setup, platform, written)?;
+        let (more, next) = complete_round(call, platform)?;
+        call = next;
         response = stitch(response, prefill.len(), more, round);
     }
     Ok(response)
 }
 
-/// One Bedrock round of `complete`, and the call it made.
-fn complete_round(
-    request: ChatRequest,
-    setup: &Setup,
-    platform: &dyn Platform,
-    written: AsWritten<'_>,
-) -> Result<(ChatResponse, PreparedCall), ProviderError> {
-    if request.stream == Some(true) {
-        return CompletionStream::read_whole(request, setup, platform, written);
+/// One Bedrock round of `complete` (read whole from a stream when the request asks for one),
+/// and the call, for a next round.
+fn complete_round(mut call: PreparedCall, platform: &dyn Platform) -> Result<(ChatResponse, PreparedCall), ProviderError> {
+    if call.sent.operation() == Operation::Stream {
+        return CompletionStream::read_whole(call, platform);
     }
-    let mut call = prepare(request, setup, platform, Operation::Complete, written)?;
     Emitter::new(platform, &call).request(false);
     let started = platform.monotonic();
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| invoke_once(platform, call, attempt))
@@ -94,7 +94,7 @@ fn invoke_once(platform: &dyn Platform, call: &PreparedCall, attempt: u32) -> Re
 /// `{"input_tokens", "model", "request_id"}`.
 pub fn count_tokens(request_json: &[u8], platform: &dyn Platform) -> Result<Value, ProviderError> {
     let (request, setup) = Setup::start(request_json, platform)?;
-    let mut call = prepare(request, &setup, platform, Operation::CountTokens, AsWritten { json: request_json, prefill: None })?;
+    let mut call = prepare(request, &setup, platform, Operation::CountTokens, request_json)?;
     let outcome = with_retries(platform, &mut call, &mut Attempts::default(), |call, attempt| {
         let (body, request_id) = exchange(platform, call, attempt)?;
         match body.get("inputTokens").and_then(Value::as_u64) {

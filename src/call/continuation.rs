@@ -1,53 +1,39 @@
 //! Continuing an answer cut at `max_tokens` (`max_continuations`): when it may be continued,
-//! the text to continue from, the request again with that text as the start of the
+//! the text to continue from, the body sent before with that text as the start of the
 //! assistant's turn, and the rounds stitched into one answer.
 
 use serde_json::{json, Value};
 
-use crate::contract::messages::{ChatRequest, ChatResponse, ContentBlock, Message, MessageContent, Role, Usage};
+use crate::contract::messages::{ChatResponse, ContentBlock, Usage};
 
-/// The caller's request again, read from its bytes, with `prefill` as the start of the
-/// assistant's turn. Read again rather than kept parsed since the first round: a copy of the
-/// parsed request (`Clone` of every contract type) costs the release component 1.4 KB of its
-/// 500 KB budget, and a continuation round is opt-in and rare; one parse is small next to the
-/// model's round it starts.
-pub(crate) fn continued(request_json: &[u8], prefill: &str) -> Result<ChatRequest, crate::error::ProviderError> {
-    let request = crate::contract::parse::request(request_json)?;
-    Ok(with_prefill(request, prefill))
-}
-
-/// The request again, with `prefill` as the start of the assistant's turn, which Claude then
-/// continues.
-pub(crate) fn with_prefill(mut request: ChatRequest, prefill: &str) -> ChatRequest {
-    request.messages.push(Message {
-        role: Role::Assistant,
-        content: MessageContent::Text(prefill.to_string()),
-        name: None,
-        tool_call_id: None,
-        metadata: None,
-        extensions: Default::default(),
-    });
-    request
-}
-
-/// A round's request as its caller wrote it: the bytes, and the text so far a continuation
-/// round starts the assistant's turn with. Read again only to name what makes a round's body
-/// too large for InvokeModel.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AsWritten<'a> {
-    pub(crate) json: &'a [u8],
-    pub(crate) prefill: Option<&'a str>,
-}
-
-impl AsWritten<'_> {
-    /// The request as JSON, with the prefill as its last message.
-    pub(crate) fn value(self) -> Option<Value> {
-        let mut request: Value = serde_json::from_slice(self.json).ok()?;
-        if let (Some(messages), Some(prefill)) = (request.get_mut("messages").and_then(Value::as_array_mut), self.prefill) {
-            messages.push(json!({"role": "assistant", "content": prefill}));
+/// Sets `prefill` as the start of the assistant's turn in an Anthropic body that was already
+/// sent, which Claude then continues: the body is extended, not the request translated again.
+/// The prefill is the last block of the last turn (the caller's own assistant turn, when the
+/// conversation ends in one, as translation merges a turn into its same-role neighbour), so
+/// `replacing` takes an earlier round's prefill out first. `false` when the body has no
+/// `messages` list to extend.
+pub(crate) fn prefill_body(body: &mut Value, prefill: &str, replacing: bool) -> bool {
+    let Some(Value::Array(messages)) = body.get_mut("messages") else { return false };
+    if replacing {
+        let emptied = match messages.last_mut().and_then(|m| m.get_mut("content")).and_then(Value::as_array_mut) {
+            Some(blocks) => {
+                blocks.pop();
+                blocks.is_empty()
+            }
+            None => false,
+        };
+        if emptied {
+            messages.pop();
         }
-        Some(request)
     }
+    let block = json!({"type": "text", "text": prefill});
+    let assistant_turn =
+        messages.last_mut().filter(|m| m["role"] == "assistant").and_then(|m| m.get_mut("content")).and_then(Value::as_array_mut);
+    match assistant_turn {
+        Some(blocks) => blocks.push(block),
+        None => messages.push(json!({"role": "assistant", "content": [block]})),
+    }
+    true
 }
 
 /// The text to continue from, when `response` stopped at `max_tokens` inside text: what it said
@@ -99,5 +85,44 @@ pub(crate) fn stitch(mut so_far: ChatResponse, kept: usize, more: ChatResponse, 
         metadata: Some(metadata),
         content,
         extensions: so_far.extensions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(messages: Value) -> Value {
+        json!({"max_tokens": 10, "messages": messages})
+    }
+
+    #[test]
+    fn the_prefill_is_a_new_assistant_turn_after_a_user_turn_and_each_round_replaces_it() {
+        let mut b = body(json!([{"role": "user", "content": [{"type": "text", "text": "count"}]}]));
+        assert!(prefill_body(&mut b, "1 2", false));
+        assert_eq!(b["messages"][1], json!({"role": "assistant", "content": [{"type": "text", "text": "1 2"}]}));
+        assert!(prefill_body(&mut b, "1 2 3 4", true));
+        assert_eq!(b["messages"].as_array().unwrap().len(), 2, "the earlier prefill is replaced, not followed: {b:?}");
+        assert_eq!(b["messages"][1]["content"], json!([{"type": "text", "text": "1 2 3 4"}]));
+        assert_eq!(b["max_tokens"], 10, "the rest of the body is as sent");
+    }
+
+    #[test]
+    fn the_prefill_follows_the_callers_own_assistant_turn_and_replacing_leaves_that_turn_whole() {
+        let callers = json!({"type": "text", "text": "Counting:"});
+        let mut b =
+            body(json!([{"role": "user", "content": [{"type": "text", "text": "count"}]}, {"role": "assistant", "content": [callers]}]));
+        assert!(prefill_body(&mut b, "1 2", false));
+        assert_eq!(b["messages"].as_array().unwrap().len(), 2, "one assistant turn, as translation merges neighbours");
+        assert_eq!(b["messages"][1]["content"], json!([callers, {"type": "text", "text": "1 2"}]));
+        assert!(prefill_body(&mut b, "1 2 3", true));
+        assert_eq!(b["messages"][1]["content"], json!([callers, {"type": "text", "text": "1 2 3"}]));
+    }
+
+    #[test]
+    fn a_body_without_messages_is_not_extended() {
+        let mut b = json!({"max_tokens": 10});
+        assert!(!prefill_body(&mut b, "1 2", false));
+        assert_eq!(b, json!({"max_tokens": 10}));
     }
 }

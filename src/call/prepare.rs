@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::call::continuation::AsWritten;
+use crate::call::continuation::prefill_body;
 use crate::config::{self, ProviderConfig};
 use crate::contract::messages::{ChatRequest, ChatResponse};
 use crate::contract::validate;
@@ -83,6 +83,8 @@ pub(crate) struct Outbound {
     /// The betas of a Messages API call, sent as its `anthropic-beta` header.
     beta: Option<String>,
     operation: Operation,
+    /// Whether the body ends in a continuation round's prefill, which the next round replaces.
+    prefilled: bool,
 }
 
 /// What is reported about the call: in its hook events and in the answer (`degradation`, the
@@ -92,7 +94,9 @@ pub(crate) struct Report {
     /// This call's own id (a UUID v4), in every event it emits: the Amplifier kernel pairs a
     /// call's `llm:request`, `llm:response`, retry and stream events by it.
     pub(crate) call_id: String,
-    /// The Anthropic body as JSON, kept only for the debug events that show it.
+    /// The Anthropic body as JSON, kept only when something reads it after it is written: the
+    /// debug events show it, and a continuation round extends it
+    /// ([`PreparedCall::continue_with`]).
     pub(crate) body: Option<Value>,
     /// `max_tokens` as sent.
     pub(crate) max_tokens: u32,
@@ -100,9 +104,10 @@ pub(crate) struct Report {
     pub(crate) message_count: usize,
     /// Thinking budget sent, if any.
     pub(crate) thinking_budget: Option<u32>,
-    /// Whether the model thinks in this call (budget or adaptive thinking): such answers are
-    /// never continued.
-    pub(crate) thinking_on: bool,
+    /// Whether an answer cut at `max_tokens` may be continued: `max_continuations` allows it,
+    /// the call asks for an answer (not a count), and the model does not think in it (budget or
+    /// adaptive thinking: such answers are never continued).
+    pub(crate) continuable: bool,
     /// The `output_config.effort` sent, if any.
     pub(crate) effort: Option<&'static str>,
     /// Changes made so the model takes the request (reported as `degradation`).
@@ -126,6 +131,13 @@ impl Report {
         }
         response.degradation = crate::translate::degradation(&self.adjustments);
         response
+    }
+}
+
+impl Outbound {
+    /// What the call asks of Bedrock.
+    pub(crate) fn operation(&self) -> Operation {
+        self.operation
     }
 }
 
@@ -155,8 +167,9 @@ impl PreparedCall {
         }
         let next = sent.fallbacks.remove(0);
         let previous = std::mem::replace(&mut sent.model_id, next);
-        let target = Target { api: sent.api, operation: sent.operation, model_id: &sent.model_id, beta: sent.beta.as_deref() };
-        sent.http = sign_for(&self.config, &sent.region, &target, std::mem::take(&mut sent.http.body), platform)?;
+        let body = std::mem::take(&mut sent.http.body);
+        self.sign(body, platform)?;
+        let sent = &self.sent;
         match self.report.adjustments.iter_mut().find(|a| a.field == "model") {
             Some(a) => {
                 a.actual = sent.model_id.clone();
@@ -171,16 +184,51 @@ impl PreparedCall {
         }
         Ok(Some(previous))
     }
+
+    /// Makes this call the next round of a continued answer (`max_continuations`): the body
+    /// sent before with `prefill` as the start of the assistant's turn (an earlier round's
+    /// prefill replaced), signed afresh for the model id that answered, under a new call id.
+    /// The request is neither parsed nor translated again: a round differs from the one before
+    /// only in its prefill. `Ok(false)` when the call cannot be continued (see
+    /// [`Report::continuable`]).
+    pub(crate) fn continue_with(&mut self, prefill: &str, platform: &dyn Platform) -> Result<bool, ProviderError> {
+        let (prefilled, continuable) = (self.sent.prefilled, self.report.continuable);
+        let extended = continuable && self.report.body.as_mut().is_some_and(|body| prefill_body(body, prefill, prefilled));
+        let Some(body) = self.report.body.as_ref().filter(|_| extended) else { return Ok(false) };
+        let size = crate::json_write::written_len(body);
+        if self.sent.api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
+            return Err(too_large(Some(body), size));
+        }
+        let mut bytes = Vec::with_capacity(size);
+        crate::json_write::write_value(&mut bytes, body);
+        self.sign(bytes, platform)?;
+        if !self.sent.prefilled {
+            // The caller's messages and the prefill, as `llm:request` counts them.
+            self.report.message_count += 1;
+            self.sent.prefilled = true;
+        }
+        self.report.call_id = uuid_v4(platform.random_u64(), platform.random_u64());
+        Ok(true)
+    }
+
+    /// Signs `body` for where the call now goes (its API, operation, model id and region).
+    fn sign(&mut self, body: Vec<u8>, platform: &dyn Platform) -> Result<(), ProviderError> {
+        let sent = &mut self.sent;
+        let target = Target { api: sent.api, operation: sent.operation, model_id: &sent.model_id, beta: sent.beta.as_deref() };
+        sent.http = sign_for(&self.config, &sent.region, &target, body, platform)?;
+        Ok(())
+    }
 }
 
-/// Validates (or repairs), translates and signs a parsed ChatRequest. `written` is the request
-/// as its caller wrote it, read again only to name what makes a body too large for InvokeModel.
+/// Validates (or repairs), translates and signs a parsed ChatRequest. `request_json` is the
+/// request as its caller wrote it, read again only to name what makes a body too large for
+/// InvokeModel.
 pub(crate) fn prepare(
     mut request: ChatRequest,
     setup: &Setup,
     platform: &dyn Platform,
     operation: Operation,
-    written: AsWritten<'_>,
+    request_json: &[u8],
 ) -> Result<PreparedCall, ProviderError> {
     let config = &setup.config;
     let repaired_tool_calls = if config.repair_tool_sequences { validate::repair(&mut request) } else { Vec::new() };
@@ -231,7 +279,7 @@ pub(crate) fn prepare(
     let size = crate::json_write::written_len(&body_value);
     if api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
         drop(body_value);
-        return Err(too_large(written.value(), size));
+        return Err(too_large(serde_json::from_slice(request_json).ok().as_ref(), size));
     }
     let mut body = Vec::with_capacity(size);
     crate::json_write::write_value(&mut body, &body_value);
@@ -253,21 +301,34 @@ pub(crate) fn prepare(
         }
         None => config.timeout,
     };
+    let thinking_on = translated.thinking_budget.is_some() || translated.adaptive_thinking;
+    let continuable = operation != Operation::CountTokens && config.max_continuations > 0 && !thinking_on;
     let mut timeouts = Timeouts::new(total, config.connect_timeout, config.first_byte_timeout, config.between_bytes_timeout);
     if operation == Operation::Stream {
         timeouts = timeouts.streaming(config.stream_idle_timeout);
     }
     Ok(PreparedCall {
-        sent: Outbound { http, timeouts, cross_region: model_id != requested, model_id, region, fallbacks, api, beta, operation },
+        sent: Outbound {
+            http,
+            timeouts,
+            cross_region: model_id != requested,
+            model_id,
+            region,
+            fallbacks,
+            api,
+            beta,
+            operation,
+            prefilled: false,
+        },
         report: Report {
             call_id: uuid_v4(platform.random_u64(), platform.random_u64()),
-            // Only the debug events show the body; without them it is not kept (it holds the
-            // whole conversation a second time, beside the bytes sent).
-            body: (config.debug || config.raw_debug).then_some(body_value),
+            // Kept only when it is read again (it holds the whole conversation a second time,
+            // beside the bytes sent).
+            body: (config.debug || config.raw_debug || continuable).then_some(body_value),
             max_tokens: translated.max_tokens,
             message_count,
             thinking_budget: translated.thinking_budget,
-            thinking_on: translated.thinking_budget.is_some() || translated.adaptive_thinking,
+            continuable,
             effort: translated.effort,
             adjustments: translated.adjustments,
             answer_tool: translated.answer_tool,
@@ -290,8 +351,8 @@ pub(crate) const INVOKE_MAX_BODY_BYTES: usize = 20_000_000;
 
 /// The `validation:` error of a request whose InvokeModel body would be `size` bytes, over
 /// [`INVOKE_MAX_BODY_BYTES`], naming the field that holds most of it.
-fn too_large(request: Option<Value>, size: usize) -> ProviderError {
-    let (path, bytes) = request.map(|v| bulk(&v)).unwrap_or_default();
+fn too_large(request: Option<&Value>, size: usize) -> ProviderError {
+    let (path, bytes) = request.map(bulk).unwrap_or_default();
     let what = if path.is_empty() { "the conversation as a whole".to_string() } else { format!("`{path}` ({bytes} bytes)") };
     ProviderError::validation(format!(
         "the request is too large for Bedrock: its InvokeModel body would be {size} bytes, and InvokeModel takes at most 20 MB \

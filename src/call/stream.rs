@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::call::continuation::{continuable, continued, AsWritten};
+use crate::call::continuation::continuable;
 use crate::call::emitter::{Emitter, Finished};
 use crate::call::prepare::{prepare, PreparedCall, Setup};
 use crate::call::stream_hooks::StreamHooks;
 use crate::call::{network_failure, with_retries, Attempts};
-use crate::contract::messages::{ChatRequest, ChatResponse, Usage};
+use crate::contract::messages::{ChatResponse, Usage};
 use crate::error::{ErrorKind, ProviderError};
 use crate::port::Platform;
 use crate::response::assembler::Assembler;
@@ -39,7 +39,6 @@ enum Reader {
 pub struct CompletionStream<'p> {
     platform: &'p dyn Platform,
     call: PreparedCall,
-    setup: Setup,
     reader: Reader,
     body: Option<StreamingResponse>,
     request_id: Option<String>,
@@ -64,8 +63,6 @@ pub struct CompletionStream<'p> {
 /// under the next indices, and `usage` events and `done` count every round.
 #[derive(Debug)]
 struct Continuing {
-    /// The request as the caller sent it: each round reads it again ([`continued`]).
-    request_json: Vec<u8>,
     /// Rounds started after the first.
     round: u32,
     /// The answer's text so far: the next round's prefill.
@@ -89,55 +86,43 @@ impl<'p> CompletionStream<'p> {
     /// Validates, signs and sends the request, and waits for Bedrock's status. HTTP-level
     /// failures are retried like `complete`'s.
     pub fn open(request_json: &[u8], platform: &'p dyn Platform, keep_content: bool) -> Result<Self, ProviderError> {
-        let (request, setup) = Setup::start(request_json, platform)?;
-        Self::open_with(request, setup, platform, Reader::Host, keep_content, None, AsWritten { json: request_json, prefill: None })
+        Self::open_with(Self::prepared(request_json, platform)?, platform, Reader::Host, keep_content, false)
     }
 
     /// Like [`open`](Self::open), for the streaming interface: an answer cut at `max_tokens` is
     /// continued in the same stream when `max_continuations` allows (its text is then kept,
     /// as the next round's prefill). `complete` continues answers itself and does not use this.
     pub fn open_continuing(request_json: &[u8], platform: &'p dyn Platform) -> Result<Self, ProviderError> {
-        let (request, setup) = Setup::start(request_json, platform)?;
-        Self::open_with(request, setup, platform, Reader::Host, false, Some(request_json), AsWritten { json: request_json, prefill: None })
+        Self::open_with(Self::prepared(request_json, platform)?, platform, Reader::Host, false, true)
     }
 
     /// One round of `complete` as a stream read whole: the ChatResponse a non-streaming call
-    /// returns for the same content, and the call that was made.
-    pub(crate) fn read_whole(
-        request: ChatRequest,
-        setup: &Setup,
-        platform: &'p dyn Platform,
-        written: AsWritten<'_>,
-    ) -> Result<(ChatResponse, PreparedCall), ProviderError> {
-        Self::open_with(request, setup.clone(), platform, Reader::Whole, true, None, written)?.into_response_and_call()
+    /// returns for the same content, and the call that was made (for a next round).
+    pub(crate) fn read_whole(call: PreparedCall, platform: &'p dyn Platform) -> Result<(ChatResponse, PreparedCall), ProviderError> {
+        Self::open_with(call, platform, Reader::Whole, true, false)?.into_response_and_call()
+    }
+
+    /// The streamed call of a request.
+    fn prepared(request_json: &[u8], platform: &dyn Platform) -> Result<PreparedCall, ProviderError> {
+        let (request, setup) = Setup::start(request_json, platform)?;
+        prepare(request, &setup, platform, Operation::Stream, request_json)
     }
 
     fn open_with(
-        request: ChatRequest,
-        setup: Setup,
+        call: PreparedCall,
         platform: &'p dyn Platform,
         reader: Reader,
         keep_content: bool,
-        continues: Option<&[u8]>,
-        written: AsWritten<'_>,
+        continues: bool,
     ) -> Result<Self, ProviderError> {
-        // Kept only when the answer may be continued: each round sends it again.
-        let original = continues.filter(|_| setup.config.max_continuations > 0).map(<[u8]>::to_vec);
-        let call = prepare(request, &setup, platform, Operation::Stream, written)?;
         Emitter::new(platform, &call).request(true);
-        let continuing = original.filter(|_| !call.report.thinking_on).map(|request_json| Continuing {
-            request_json,
-            round: 0,
-            text: String::new(),
-            usage: None,
-            offset: 0,
-        });
+        let continuing =
+            (continues && call.report.continuable).then(|| Continuing { round: 0, text: String::new(), usage: None, offset: 0 });
         let keep_content = keep_content || continuing.is_some();
         let decoder = call.sent.api.stream_decoder();
         let mut stream = CompletionStream {
             platform,
             call,
-            setup,
             reader,
             body: None,
             request_id: None,
@@ -296,20 +281,23 @@ impl<'p> CompletionStream<'p> {
         }
         let finish_reason = self.assembler.finish_reason();
         let Some(text) = continuable(finish_reason.as_deref(), self.assembler.block_texts()) else { return Ok(false) };
-        // The round's own llm:response, as for any Bedrock call.
+        // The round's own llm:response, as for any Bedrock call, under its call id (the next
+        // round has its own).
         let usage = Some(self.assembler.usage());
         let elapsed = self.platform.monotonic().saturating_sub(self.started);
         let finished = Finished { usage: usage.clone(), finish_reason, request_id: self.request_id.clone().map(Value::String) };
         Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, Some(self.first_event.unwrap_or(elapsed)));
-        c.text = format!("{}{text}", c.text).trim_end().to_string();
+        let prefill = format!("{}{text}", c.text).trim_end().to_string();
+        // A stream continues only a call that can be continued (`open_with`), so this is `true`.
+        if !self.call.continue_with(&prefill, self.platform)? {
+            return Ok(false);
+        }
+        c.text = prefill;
         c.usage = Usage::sum(c.usage.take(), usage);
         c.offset += self.assembler.blocks_started() as u64;
         c.round += 1;
         let output_tokens = c.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(self.platform, &self.call).continuation(c.round, output_tokens, &c.text);
-        let next = continued(&c.request_json, &c.text)?;
-        let written = AsWritten { json: &c.request_json, prefill: Some(&c.text) };
-        self.call = prepare(next, &self.setup, self.platform, Operation::Stream, written)?;
         Emitter::new(self.platform, &self.call).request(true);
         self.attempts = Attempts::default();
         if let Some(mut response) = self.body.take() {

@@ -264,6 +264,67 @@ async fn an_answer_cut_at_max_tokens_is_continued_and_stitched() {
     assert!(e.starts_with("config: `max_continuations` is \"11\""), "{e}");
 }
 
+// A continuation round extends the round before: the body sent then with the text so far as
+// the assistant's turn (nothing else differs), to the model id that answered, not the request
+// prepared again (which would retry a refused profile id and report its fallback each round).
+#[tokio::test]
+async fn a_continuation_round_is_the_body_sent_before_with_the_prefill_to_the_id_that_answered() {
+    let emu = Emulator::start().await.unwrap();
+    let p = against(&emu);
+    p.set_config("max_retries", "0");
+    p.set_config("max_continuations", "5");
+    let request = json!({"messages": [{"role": "user", "content": "Count from 1 to 25"}], "max_output_tokens": 10});
+    for stream in [false, true] {
+        let mut request = request.clone();
+        request["stream"] = json!(stream);
+        emu.push(Scripted::from_vector(&common::testdata("responses/error_validation_on_demand_not_supported.json")).unwrap());
+        let before = emu.requests().len();
+        let (r, record) = p.complete_recorded(&request).await;
+        let r = r.unwrap();
+        assert_eq!(text_of(&r), (1..=25).map(|n| n.to_string()).collect::<Vec<_>>().join(" "), "stream={stream}");
+        let sent = &emu.requests()[before..];
+        let ids: Vec<&str> = sent.iter().map(|q| q.model_id.as_deref().unwrap()).collect();
+        let (profile, global) = ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "global.anthropic.claude-sonnet-4-5-20250929-v1:0");
+        assert_eq!(ids, [profile, global, global, global], "stream={stream}: each round goes to the id that answered");
+        assert_eq!(events_of(&record, "provider:model_fallback").len(), 1, "stream={stream}: one fallback for the whole answer");
+        assert_eq!(r["degradation"]["actual"], format!("model={global}"), "stream={stream}");
+
+        let (first, last) = (sent[1].json(), sent[3].json());
+        let mut extended = first.clone();
+        let prefill =
+            json!({"role": "assistant", "content": [{"type": "text", "text": "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20"}]});
+        extended["messages"].as_array_mut().unwrap().push(prefill);
+        assert_eq!(last, extended, "stream={stream}: the last round is the first round's body with the latest prefill only");
+
+        let counts: Vec<u64> = events_of(&record, "llm:request").iter().map(|e| e["message_count"].as_u64().unwrap()).collect();
+        assert_eq!(counts, [1, 2, 2], "stream={stream}: a round counts the caller's message and the prefill");
+        let ids: Vec<String> = events_of(&record, "llm:request").iter().map(|e| e["request_id"].to_string()).collect();
+        assert!(ids[0] != ids[1] && ids[1] != ids[2], "stream={stream}: each round is a call of its own: {ids:?}");
+    }
+    // The streaming interface continues inside its one stream, the same way.
+    emu.push(Scripted::from_vector(&common::testdata("responses/error_validation_on_demand_not_supported.json")).unwrap());
+    let before = emu.requests().len();
+    let done = stream_done(&p, &request).await;
+    assert_eq!(done["metadata"]["continuations"], 2, "{done}");
+    let sent = &emu.requests()[before..];
+    let ids: Vec<&str> = sent.iter().map(|q| q.model_id.as_deref().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        ]
+    );
+    let mut extended = sent[1].json();
+    extended["messages"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "assistant", "content": [{"type": "text", "text": "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20"}]}));
+    assert_eq!(sent[3].json(), extended);
+}
+
 // 5. Events: retries and throttling, stream blocks, an aborted stream; one request id per call.
 #[tokio::test]
 async fn retries_throttling_and_streams_are_reported_as_events_of_one_call() {
