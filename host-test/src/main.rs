@@ -275,7 +275,7 @@ fn write_line(text: std::fmt::Arguments<'_>) -> Result<(), Failure> {
     match out.write_fmt(text).and_then(|()| out.write_all(b"\n")) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::StdoutClosed),
-        Err(e) => Err(host_failure(anyhow::anyhow!("writing to stdout: {e}"))),
+        Err(e) => Err(anyhow::anyhow!("writing to stdout: {e}").into()),
     }
 }
 
@@ -290,15 +290,12 @@ impl From<CallError> for Failure {
     }
 }
 
+/// The host itself could not go on (stdout, a signal handler, its own executable): `host: …`,
+/// as [`CallError`]'s own conversion makes it.
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        host_failure(e)
+        Failure::Call(e.into())
     }
-}
-
-/// The host itself could not go on (stdout, a signal handler, its own executable): `host: …`.
-fn host_failure(e: anyhow::Error) -> Failure {
-    Failure::Call(CallError::Host(bedrock_host::HostFailure::new(bedrock_host::HostFailureKind::Internal, e)))
 }
 
 fn load(builder: ProviderBuilder) -> Result<Provider, Failure> {
@@ -599,7 +596,7 @@ async fn run(command: Command, timings: &mut Timings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Bench { mode: Some(BenchMode::Scale { quick, streams, faults, events, event_delay_ms, ramp_ms }), .. } => {
-            let exe = std::env::current_exe().map_err(|e| host_failure(anyhow::anyhow!("finding this executable to run serve: {e}")))?;
+            let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("finding this executable to run serve: {e}"))?;
             let mut options = if quick { ScaleOptions::quick(exe) } else { ScaleOptions::full(exe) };
             options.faults = faults;
             if let Some(streams) = streams.filter(|s| !s.is_empty()) {
@@ -749,7 +746,7 @@ async fn chat(connection: Connection) -> Result<(), Failure> {
     // Lines are read on a thread of their own, so that Ctrl-C is heard while a prompt is awaited;
     // from here on Ctrl-C no longer ends the process (it is listened for before any prompt shows).
     let mut lines = stdin_lines();
-    let mut interrupts = Interrupts::listen().map_err(|e| host_failure(anyhow::anyhow!("listening for Ctrl-C: {e}")))?;
+    let mut interrupts = Interrupts::listen().map_err(|e| anyhow::anyhow!("listening for Ctrl-C: {e}"))?;
     let (mut turns, mut failed) = (0usize, 0usize);
     loop {
         if interactive {
