@@ -106,17 +106,21 @@ impl ErrorKind {
 }
 
 /// An error as the caller sees it: `"{prefix}: {message}[ (Bedrock request id: …)]"`.
+///
+/// The call fills it in as it goes (the attempts made, Bedrock's request id, the call's
+/// credentials scrubbed from the message); code outside this crate only reads it, through the
+/// accessors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProviderError {
     /// What kind of failure this is.
-    pub kind: ErrorKind,
+    pub(crate) kind: ErrorKind,
     /// What went wrong and how to fix it. Never contains a credential.
-    pub message: String,
+    pub(crate) message: String,
     /// Bedrock's `x-amzn-RequestId`, when Bedrock answered; AWS support asks for it.
-    pub request_id: Option<String>,
+    request_id: Option<String>,
     /// How many attempts were made, when more than one.
-    pub attempts: u32,
+    attempts: u32,
 }
 
 impl ProviderError {
@@ -125,6 +129,26 @@ impl ProviderError {
     pub fn without_secrets(mut self, secrets: &[&str]) -> Self {
         self.message = crate::scrub::remove(&self.message, secrets);
         self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// What went wrong and how to fix it, without the prefix and the notes `Display` adds.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Bedrock's `x-amzn-RequestId`, when Bedrock answered; AWS support asks for it.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// How many attempts were made (1 unless the call was retried).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
     }
 
     /// An error of `kind` with `message`.

@@ -41,7 +41,7 @@ pub enum ApiChoice {
 pub const DEFAULT_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 /// Anthropic's two prompt-cache lifetimes, the values of the `prompt_cache_ttl` config key;
-/// `1h` only on the models with [`ModelSpec::cache_ttl_1h`].
+/// `1h` only on the models with [`ModelSpec::cache_ttl_1h()`].
 pub const CACHE_TTLS: &[&str] = &["5m", "1h"];
 
 /// The beta flag of the 1M-token context window (Claude Sonnet 4 and 4.5 on Bedrock).
@@ -107,12 +107,31 @@ const PROFILE_PREFIXES: &[&str] = &["us.", "us-gov.", "eu.", "apac.", "jp.", "au
 pub struct Sampling {
     /// `temperature`, `top_p` and `top_k` are accepted at all (models that refuse them answer
     /// 400, so they are dropped and reported in `degradation`).
-    pub accepted: bool,
+    pub(crate) accepted: bool,
     /// Bedrock refuses `temperature` together with `top_p` ("`temperature` and `top_p` cannot
     /// both be specified for this model. Please use only one.").
-    pub temperature_xor_top_p: bool,
+    pub(crate) temperature_xor_top_p: bool,
     /// `top_k` is accepted.
-    pub top_k: bool,
+    pub(crate) top_k: bool,
+}
+
+impl Sampling {
+    /// `temperature`, `top_p` and `top_k` are accepted at all (models that refuse them answer
+    /// 400, so they are dropped and reported in `degradation`).
+    pub const fn accepted(&self) -> bool {
+        self.accepted
+    }
+
+    /// Bedrock refuses `temperature` together with `top_p` ("`temperature` and `top_p` cannot
+    /// both be specified for this model. Please use only one.").
+    pub const fn temperature_xor_top_p(&self) -> bool {
+        self.temperature_xor_top_p
+    }
+
+    /// `top_k` is accepted.
+    pub const fn top_k(&self) -> bool {
+        self.top_k
+    }
 }
 
 /// How a model thinks.
@@ -120,62 +139,190 @@ pub struct Sampling {
 #[non_exhaustive]
 pub struct Thinking {
     /// Extended thinking with a token budget (`{"type": "enabled", "budget_tokens": n}`).
-    pub budget: bool,
+    pub(crate) budget: bool,
     /// Adaptive thinking (`{"type": "adaptive"}`), where the model picks its own budget.
-    pub adaptive: bool,
+    pub(crate) adaptive: bool,
     /// Thinking between tool calls, with the interleaved-thinking beta flag (budget thinking;
     /// adaptive thinking interleaves by itself).
-    pub interleaved: bool,
+    pub(crate) interleaved: bool,
     /// The `output_config.effort` levels the model takes, lowest first; empty when it takes
     /// none (then `reasoning_effort` picks a thinking budget).
-    pub efforts: &'static [&'static str],
+    pub(crate) efforts: &'static [&'static str],
+}
+
+impl Thinking {
+    /// Extended thinking with a token budget (`{"type": "enabled", "budget_tokens": n}`).
+    pub const fn budget(&self) -> bool {
+        self.budget
+    }
+
+    /// Adaptive thinking (`{"type": "adaptive"}`), where the model picks its own budget.
+    pub const fn adaptive(&self) -> bool {
+        self.adaptive
+    }
+
+    /// Thinking between tool calls, with the interleaved-thinking beta flag (budget thinking;
+    /// adaptive thinking interleaves by itself).
+    pub const fn interleaved(&self) -> bool {
+        self.interleaved
+    }
+
+    /// The `output_config.effort` levels the model takes, lowest first; empty when it takes
+    /// none (then `reasoning_effort` picks a thinking budget).
+    pub const fn efforts(&self) -> &'static [&'static str] {
+        self.efforts
+    }
 }
 
 /// One Claude model as Bedrock offers it: the one capability table every request rule reads.
+///
+/// Rows exist only in [`CATALOG`] (its tests hold them to one another and to their sources), so
+/// a `ModelSpec` is always a model the catalog describes; code outside this crate reads one (and
+/// its [`Thinking`] and [`Sampling`]) through the accessors.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ModelSpec {
     /// The bare Bedrock model id.
-    pub id: &'static str,
+    pub(crate) id: &'static str,
     /// Name people use.
-    pub display_name: &'static str,
+    pub(crate) display_name: &'static str,
     /// The API that serves this id.
-    pub api: Api,
+    pub(crate) api: Api,
     /// Context window in tokens.
-    pub context_window: u32,
+    pub(crate) context_window: u32,
     /// Largest `max_tokens` Bedrock accepts.
-    pub max_output_tokens: u32,
+    pub(crate) max_output_tokens: u32,
     /// Geographies with a cross-region inference profile for this model (InvokeModel only).
-    pub profiles: &'static [Geo],
+    pub(crate) profiles: &'static [Geo],
     /// Whether a `global.` inference profile exists (routes to any commercial region).
-    pub global_profile: bool,
+    global_profile: bool,
     /// Extended thinking support.
-    pub thinking: Thinking,
+    pub(crate) thinking: Thinking,
     /// Sampling-parameter rules.
-    pub sampling: Sampling,
+    pub(crate) sampling: Sampling,
     /// Image input.
-    pub vision: bool,
+    pub(crate) vision: bool,
     /// PDF document input.
-    pub documents: bool,
+    pub(crate) documents: bool,
     /// Prompt caching (`cache_control`).
-    pub prompt_caching: bool,
+    pub(crate) prompt_caching: bool,
     /// The 1-hour cache lifetime (`"ttl": "1h"`) on Bedrock, besides the 5-minute one.
-    pub cache_ttl_1h: bool,
+    pub(crate) cache_ttl_1h: bool,
     /// Native structured output (`output_config.format` with a JSON schema) through this API;
     /// elsewhere a JSON `response_format` is a forced answer tool.
-    pub structured_output: bool,
+    pub(crate) structured_output: bool,
     /// The context window with Anthropic's 1M-token beta ([`LONG_CONTEXT_BETA`]), for the
     /// models Bedrock offers it on.
-    pub long_context_window: Option<u32>,
+    pub(crate) long_context_window: Option<u32>,
     /// Why the model should no longer be chosen, when Bedrock marks it deprecated (reported as
     /// a `provider:model_deprecated` event and in `models`).
-    pub deprecated: Option<&'static str>,
+    pub(crate) deprecated: Option<&'static str>,
     /// On-demand price per million input tokens, USD (0 where no price is published).
-    pub usd_per_mtok_in: f64,
+    pub(crate) usd_per_mtok_in: f64,
     /// On-demand price per million output tokens, USD (0 where no price is published).
-    pub usd_per_mtok_out: f64,
+    pub(crate) usd_per_mtok_out: f64,
     /// Amplifier cost tier: `low`, `medium`, `high`.
-    pub cost_tier: &'static str,
+    pub(crate) cost_tier: &'static str,
+}
+
+impl ModelSpec {
+    /// The bare Bedrock model id.
+    pub const fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// Name people use.
+    pub const fn display_name(&self) -> &'static str {
+        self.display_name
+    }
+
+    /// The API that serves this id.
+    pub const fn api(&self) -> Api {
+        self.api
+    }
+
+    /// Context window in tokens.
+    pub const fn context_window(&self) -> u32 {
+        self.context_window
+    }
+
+    /// Largest `max_tokens` Bedrock accepts.
+    pub const fn max_output_tokens(&self) -> u32 {
+        self.max_output_tokens
+    }
+
+    /// Geographies with a cross-region inference profile for this model (InvokeModel only).
+    pub const fn profiles(&self) -> &'static [Geo] {
+        self.profiles
+    }
+
+    /// Whether a `global.` inference profile exists (routes to any commercial region).
+    pub const fn global_profile(&self) -> bool {
+        self.global_profile
+    }
+
+    /// Extended thinking support.
+    pub const fn thinking(&self) -> Thinking {
+        self.thinking
+    }
+
+    /// Sampling-parameter rules.
+    pub const fn sampling(&self) -> Sampling {
+        self.sampling
+    }
+
+    /// Image input.
+    pub const fn vision(&self) -> bool {
+        self.vision
+    }
+
+    /// PDF document input.
+    pub const fn documents(&self) -> bool {
+        self.documents
+    }
+
+    /// Prompt caching (`cache_control`).
+    pub const fn prompt_caching(&self) -> bool {
+        self.prompt_caching
+    }
+
+    /// The 1-hour cache lifetime (`"ttl": "1h"`) on Bedrock, besides the 5-minute one.
+    pub const fn cache_ttl_1h(&self) -> bool {
+        self.cache_ttl_1h
+    }
+
+    /// Native structured output (`output_config.format` with a JSON schema) through this API;
+    /// elsewhere a JSON `response_format` is a forced answer tool.
+    pub const fn structured_output(&self) -> bool {
+        self.structured_output
+    }
+
+    /// The context window with Anthropic's 1M-token beta ([`LONG_CONTEXT_BETA`]), for the
+    /// models Bedrock offers it on.
+    pub const fn long_context_window(&self) -> Option<u32> {
+        self.long_context_window
+    }
+
+    /// Why the model should no longer be chosen, when Bedrock marks it deprecated (reported as
+    /// a `provider:model_deprecated` event and in `models`).
+    pub const fn deprecated(&self) -> Option<&'static str> {
+        self.deprecated
+    }
+
+    /// On-demand price per million input tokens, USD (0 where no price is published).
+    pub const fn usd_per_mtok_in(&self) -> f64 {
+        self.usd_per_mtok_in
+    }
+
+    /// On-demand price per million output tokens, USD (0 where no price is published).
+    pub const fn usd_per_mtok_out(&self) -> f64 {
+        self.usd_per_mtok_out
+    }
+
+    /// Amplifier cost tier: `low`, `medium`, `high`.
+    pub const fn cost_tier(&self) -> &'static str {
+        self.cost_tier
+    }
 }
 
 /// Budget thinking as every Claude 4.x InvokeModel model up to 4.5 offers it.

@@ -42,21 +42,56 @@ pub const THINKING_DISPLAYS: &[&str] = &["summarized", "omitted"];
 pub const MAX_CONTINUATIONS: u32 = 10;
 
 /// One configuration key: its name, environment fallbacks, default and meaning.
+///
+/// Rows exist only in [`KEYS`], the one table parsing, ProviderInfo and the README follow;
+/// code outside this crate reads them through the accessors.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ConfigKey {
     /// The key in `wasi:config/store` and in Amplifier mount-plan config.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Environment variables consulted, in order, when the key is not in the config store.
-    pub env: &'static [&'static str],
+    pub(crate) env: &'static [&'static str],
     /// The default as text, when there is one.
-    pub default: Option<&'static str>,
+    pub(crate) default: Option<&'static str>,
     /// How the value is parsed.
-    pub ty: KeyType,
+    pub(crate) ty: KeyType,
     /// Human-readable label.
-    pub label: &'static str,
+    pub(crate) label: &'static str,
     /// What the key does; shown in ProviderInfo prompts and the README.
-    pub help: &'static str,
+    pub(crate) help: &'static str,
+}
+
+impl ConfigKey {
+    /// The key in `wasi:config/store` and in Amplifier mount-plan config.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Environment variables consulted, in order, when the key is not in the config store.
+    pub const fn env(&self) -> &'static [&'static str] {
+        self.env
+    }
+
+    /// The default as text, when there is one.
+    pub const fn default(&self) -> Option<&'static str> {
+        self.default
+    }
+
+    /// How the value is parsed.
+    pub const fn ty(&self) -> KeyType {
+        self.ty
+    }
+
+    /// Human-readable label.
+    pub const fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// What the key does; shown in ProviderInfo prompts and the README.
+    pub const fn help(&self) -> &'static str {
+        self.help
+    }
 }
 
 /// Every key the component reads. The single source for parsing, ProviderInfo and docs.

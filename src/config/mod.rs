@@ -78,77 +78,85 @@ impl From<ConfigError> for crate::error::ProviderError {
 }
 
 /// The resolved configuration for one request.
+///
+/// Only [`resolve`](Self::resolve) makes one, so every value is one a call could run with: the
+/// key table's parsing, ranges and defaults applied (no `max_retries` or timeout past what
+/// validation allows). A host derives its own limits from it (bedrock-host's call deadline),
+/// reading its fields through the accessors below.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ProviderConfig {
     /// AWS region; `None` is an error only once a request needs it.
-    pub region: Option<String>,
+    region: Option<String>,
     /// Named profile (resolved by the host; reported in hints only).
-    pub aws_profile: Option<String>,
+    pub(crate) aws_profile: Option<String>,
     /// Model id used when the request names none.
-    pub default_model: String,
+    pub(crate) default_model: String,
     /// Whether to prefix bare model ids with the region's inference-profile prefix.
-    pub use_cross_region_inference: bool,
+    pub(crate) use_cross_region_inference: bool,
     /// Output token limit when the request sets none.
-    pub max_tokens: u32,
+    pub(crate) max_tokens: u32,
     /// Temperature when the request sets none; `None` leaves it to the model (1.0).
-    pub temperature: Option<f64>,
+    pub(crate) temperature: Option<f64>,
     /// Answer unanswered tool calls with synthetic error results instead of failing.
-    pub repair_tool_sequences: bool,
+    pub(crate) repair_tool_sequences: bool,
     /// Longest silence in a stream once it has started.
-    pub stream_idle_timeout: Duration,
+    pub(crate) stream_idle_timeout: Duration,
     /// Extended thinking budget when the request sets none; 0 is off.
-    pub thinking_budget_tokens: u32,
+    pub(crate) thinking_budget_tokens: u32,
     /// Limit for a non-streamed answer and for a stream's first byte.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Limit for connecting.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Limit for the first response byte.
-    pub first_byte_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
     /// Longest silence between response chunks.
-    pub between_bytes_timeout: Duration,
+    pub(crate) between_bytes_timeout: Duration,
     /// Retries after retryable failures.
-    pub max_retries: u32,
+    pub(crate) max_retries: u32,
     /// Most total waiting between retries.
-    pub retry_budget: Duration,
+    pub(crate) retry_budget: Duration,
     /// Place cache points on models that support prompt caching.
-    pub enable_prompt_caching: bool,
+    pub(crate) enable_prompt_caching: bool,
     /// Lifetime of the cache points this provider places: `5m` or `1h`.
-    pub prompt_cache_ttl: &'static str,
+    pub(crate) prompt_cache_ttl: &'static str,
     /// The guardrail applied to every call.
-    pub guardrail: Option<Guardrail>,
+    pub(crate) guardrail: Option<Guardrail>,
     /// Continuation rounds after a `max_tokens` stop.
-    pub max_continuations: u32,
+    pub(crate) max_continuations: u32,
     /// Ask for the 1M-token context where the model offers it.
-    pub enable_long_context: bool,
+    pub(crate) enable_long_context: bool,
     /// Emit `llm:stream_*` hook events while streaming.
-    pub stream_events: bool,
+    pub(crate) stream_events: bool,
     /// Emit `:debug` events.
-    pub debug: bool,
+    pub(crate) debug: bool,
     /// Emit `:raw` events.
-    pub raw_debug: bool,
+    pub(crate) raw_debug: bool,
     /// Endpoint override of Bedrock Runtime (InvokeModel).
-    pub endpoint: Option<Endpoint>,
+    endpoint: Option<Endpoint>,
     /// Which API calls go through.
-    pub api: ApiChoice,
+    pub(crate) api: ApiChoice,
     /// The Messages API's base (`/anthropic` included) when overridden.
-    pub mantle_endpoint: Option<Endpoint>,
+    mantle_endpoint: Option<Endpoint>,
     /// `thinking.display` for adaptive thinking: `summarized` or `omitted`.
-    pub thinking_display: &'static str,
+    pub(crate) thinking_display: &'static str,
     /// Credentials to sign with.
-    pub credentials: Credentials,
+    pub(crate) credentials: Credentials,
 }
 
 /// A Bedrock Guardrail applied to a call, sent as Bedrock's guardrail headers.
+///
+/// Made only by [`ProviderConfig::resolve`], which checks the identifier and the version
+/// together; its fields are this crate's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Guardrail {
     /// Guardrail id or ARN.
-    pub identifier: String,
+    pub(crate) identifier: String,
     /// `DRAFT` or a version number.
-    pub version: String,
+    pub(crate) version: String,
     /// `DISABLED`, `ENABLED` or `ENABLED_FULL`, as the `X-Amzn-Bedrock-Trace` header takes it.
-    pub trace: String,
+    pub(crate) trace: String,
 }
 
 impl ProviderConfig {
@@ -248,6 +256,49 @@ impl ProviderConfig {
             thinking_display: r.choice("thinking_display")?,
             credentials: r.credentials()?,
         })
+    }
+
+    /// AWS region; `None` is an error only once a request needs it ([`require_region`](Self::require_region)).
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// Limit for a non-streamed answer and for a stream's first byte (`timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Longest silence in a stream once it has started (`stream_idle_timeout`).
+    pub fn stream_idle_timeout(&self) -> Duration {
+        self.stream_idle_timeout
+    }
+
+    /// Limit for connecting (`connect_timeout`), which a host enforces: under `wasi:http` the
+    /// component cannot tell connecting apart from waiting for the first byte.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Retries after retryable failures (`max_retries`, or `AWS_MAX_ATTEMPTS` less one).
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// Most total waiting between retries (`retry_budget`).
+    pub fn retry_budget(&self) -> Duration {
+        self.retry_budget
+    }
+
+    /// The configured Bedrock Runtime endpoint (`endpoint_url`), when there is one: a host
+    /// allows its origin. [`endpoint`](Self::endpoint) is where calls go, standard or not.
+    pub fn endpoint_override(&self) -> Option<&Endpoint> {
+        self.endpoint.as_ref()
+    }
+
+    /// The configured Messages API base (`mantle_endpoint_url`), when there is one: a host
+    /// allows its origin. [`endpoint`](Self::endpoint) is where calls go, standard or not.
+    pub fn mantle_endpoint_override(&self) -> Option<&Endpoint> {
+        self.mantle_endpoint.as_ref()
     }
 
     /// The region, or the actionable "no region" error.
@@ -548,6 +599,16 @@ mod tests {
         assert_eq!(Endpoint::parse("localhost:80"), Err(EndpointError::NotAbsolute));
         assert_eq!(Endpoint::parse("ftp://host"), Err(EndpointError::Scheme));
         assert_eq!(Endpoint::parse("http:///path"), Err(EndpointError::Host));
+    }
+
+    #[test]
+    fn an_override_is_only_what_was_configured_and_wins_over_the_standard_endpoint() {
+        let c = resolve(&[("aws_region", "us-east-1"), ("endpoint_url", "http://127.0.0.1:8080")], &[]).unwrap();
+        assert_eq!(c.endpoint_override().map(Endpoint::origin).as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(c.endpoint(Api::Invoke).ok().as_ref(), c.endpoint_override());
+        // The standard endpoint is where calls go without one, but it is not an override.
+        assert_eq!(c.mantle_endpoint_override(), None);
+        assert!(c.endpoint(Api::Messages).is_ok());
     }
 
     #[test]

@@ -98,9 +98,9 @@ impl Limits {
     }
 
     fn deadline_of(c: &ProviderConfig) -> Duration {
-        let per_attempt = c.timeout.max(c.stream_idle_timeout);
-        let attempts = c.max_retries + amplifier_provider_bedrock::models::MAX_CANDIDATES as u32;
-        per_attempt.saturating_mul(attempts).saturating_add(c.retry_budget) + DEADLINE_MARGIN
+        let per_attempt = c.timeout().max(c.stream_idle_timeout());
+        let attempts = c.max_retries() + amplifier_provider_bedrock::models::MAX_CANDIDATES as u32;
+        per_attempt.saturating_mul(attempts).saturating_add(c.retry_budget()) + DEADLINE_MARGIN
     }
 
     /// The deadline for a call configured as `config`: the explicit one, else the derived one.
@@ -145,9 +145,9 @@ mod tests {
     /// id but the last is refused, which moves on to the next id without a wait; after that,
     /// each retry the count allows waits whatever is left of the retry budget.
     fn longest_component_run(c: &ProviderConfig) -> Duration {
-        let attempt = c.timeout.max(c.stream_idle_timeout);
+        let attempt = c.timeout().max(c.stream_idle_timeout());
         let (mut elapsed, mut waited) = (Duration::ZERO, Duration::ZERO);
-        let (mut ids_left, mut retries_left) = (MAX_CANDIDATES, c.max_retries);
+        let (mut ids_left, mut retries_left) = (MAX_CANDIDATES, c.max_retries());
         loop {
             elapsed += attempt;
             if ids_left > 1 {
@@ -158,7 +158,7 @@ mod tests {
                 return elapsed;
             }
             retries_left -= 1;
-            let wait = c.retry_budget.saturating_sub(waited);
+            let wait = c.retry_budget().saturating_sub(waited);
             waited += wait;
             elapsed += wait;
         }
@@ -176,7 +176,7 @@ mod tests {
         assert!(deadline >= longest + LEAST_ROOM, "{config:?}: the deadline {deadline:?} cuts into the component's {longest:?}");
         // Without retries the budget is never waited, but the deadline still counts it: slack
         // of at most the budget, on a call that makes no retries.
-        let unused_budget = if component.max_retries == 0 { component.retry_budget } else { Duration::ZERO };
+        let unused_budget = if component.max_retries() == 0 { component.retry_budget() } else { Duration::ZERO };
         assert!(
             deadline <= longest + unused_budget + MOST_ROOM,
             "{config:?}: the deadline {deadline:?} lets a call overrun {longest:?} for long"

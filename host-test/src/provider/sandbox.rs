@@ -194,9 +194,13 @@ impl Sandbox {
         // above), so a URL it accepts is one the policy allows.
         let endpoints: Vec<String> = match &settings.allowed_endpoint {
             Some(url) => Endpoint::parse(url).map(|e| e.origin()).into_iter().collect(),
-            None => [&limits_config.endpoint, &limits_config.mantle_endpoint].into_iter().flatten().map(|e| e.origin()).collect(),
+            None => [limits_config.endpoint_override(), limits_config.mantle_endpoint_override()]
+                .into_iter()
+                .flatten()
+                .map(|e| e.origin())
+                .collect(),
         };
-        let regions = settings.allowed_regions.clone().unwrap_or_else(|| limits_config.region.clone().into_iter().collect());
+        let regions = settings.allowed_regions.clone().unwrap_or_else(|| limits_config.region().map(str::to_owned).into_iter().collect());
         let refused = Arc::new(Mutex::new(Vec::new()));
         let peak = Arc::new(AtomicUsize::new(0));
         let memory = MemoryCap {
@@ -224,7 +228,7 @@ impl Sandbox {
                 client: client.clone(),
                 // Enforced by the host on connecting: the component cannot see that phase apart
                 // under `wasi:http` 0.2.
-                connect_timeout: Some(limits_config.connect_timeout).filter(|t| !t.is_zero()),
+                connect_timeout: Some(limits_config.connect_timeout()).filter(|t| !t.is_zero()),
             },
         };
         let mut store = Store::new(engine, state);
