@@ -91,8 +91,8 @@ impl Limits {
     /// The deadline of a call (or stream step) configured with `config`: every attempt the
     /// component may make (its retries on each of the model's ids, at most
     /// [`MAX_CANDIDATES`](amplifier_provider_bedrock::models::MAX_CANDIDATES)) at its full
-    /// `timeout` (or `stream_idle_timeout`, whichever is longer), plus the retry budget and a
-    /// margin. The limits are the component's own reading of `config` ([`resolved`]).
+    /// `timeout` (or `stream_idle_timeout`, whichever is longer), plus the retry budget (when
+    /// `max_retries` allows a retry to wait it) and a margin. The limits are the component's own reading of `config` ([`resolved`]).
     pub fn derived_call_timeout(config: &BTreeMap<String, String>) -> Duration {
         Self::deadline_of(&resolved(config))
     }
@@ -100,7 +100,9 @@ impl Limits {
     fn deadline_of(c: &ProviderConfig) -> Duration {
         let per_attempt = c.timeout().max(c.stream_idle_timeout());
         let attempts = c.max_retries() + amplifier_provider_bedrock::models::MAX_CANDIDATES as u32;
-        per_attempt.saturating_mul(attempts).saturating_add(c.retry_budget()) + DEADLINE_MARGIN
+        // The budget is spent only waiting before a retry; moving to another id does not wait.
+        let waits = if c.max_retries() == 0 { Duration::ZERO } else { c.retry_budget() };
+        per_attempt.saturating_mul(attempts).saturating_add(waits) + DEADLINE_MARGIN
     }
 
     /// The deadline for a call configured as `config`: the explicit one, else the derived one.
@@ -174,11 +176,8 @@ mod tests {
         let longest = longest_component_run(&component);
         let deadline = Limits::derived_call_timeout(config);
         assert!(deadline >= longest + LEAST_ROOM, "{config:?}: the deadline {deadline:?} cuts into the component's {longest:?}");
-        // Without retries the budget is never waited, but the deadline still counts it: slack
-        // of at most the budget, on a call that makes no retries.
-        let unused_budget = if component.max_retries() == 0 { component.retry_budget() } else { Duration::ZERO };
         assert!(
-            deadline <= longest + unused_budget + MOST_ROOM,
+            deadline <= longest + MOST_ROOM,
             "{config:?}: the deadline {deadline:?} lets a call overrun {longest:?} for long"
         );
     }
@@ -243,7 +242,10 @@ mod tests {
             let longer_binding = if timeout >= idle { longer_timeout } else { longer_idle };
             prop_assert!(longer_binding > deadline);
             prop_assert!(Limits::derived_call_timeout(&timing_config((timeout, idle, retries + 1, budget))) > deadline);
-            prop_assert!(Limits::derived_call_timeout(&timing_config((timeout, idle, retries, budget + more_ms))) > deadline);
+            // The budget is waited only before a retry.
+            let more_budget = Limits::derived_call_timeout(&timing_config((timeout, idle, retries, budget + more_ms)));
+            let lengthened = if retries > 0 { more_budget > deadline } else { more_budget == deadline };
+            prop_assert!(lengthened, "retries {}: {:?} with more budget, {:?} without", retries, more_budget, deadline);
         }
 
         /// Only the longer of `timeout` and `stream_idle_timeout` counts: either can be what an
