@@ -15,17 +15,26 @@ pub enum Api {
 }
 
 impl Api {
-    /// The name the `api` config key, `info` and `models` use for it.
-    pub fn name(self) -> &'static str {
+    /// Every API, in the order the `api` config key lists them.
+    pub const ALL: [Api; 2] = [Api::Invoke, Api::Messages];
+
+    /// The name the `api` config key, `info` and `models` use for it: the one spelling of it.
+    pub const fn name(self) -> &'static str {
         match self {
             Api::Invoke => "invoke",
             Api::Messages => "messages",
         }
     }
+
+    /// The API of that [`name`](Self::name).
+    pub fn named(name: &str) -> Option<Api> {
+        Self::ALL.into_iter().find(|api| api.name() == name)
+    }
 }
 
-/// The values of the `api` config key: `auto` lets the model catalog choose.
-pub const API_CHOICES: &[&str] = &["auto", "invoke", "messages"];
+/// The values of the `api` config key: `auto` lets the model catalog choose; then each API's
+/// [`Api::name`].
+pub const API_CHOICES: &[&str] = &["auto", Api::ALL[0].name(), Api::ALL[1].name()];
 
 /// Which API calls go through: the `api` config key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -197,11 +197,7 @@ impl ProviderConfig {
                 Some(if from != "ANTHROPIC_BEDROCK_MANTLE_BASE_URL" { e.under(credentials::MESSAGES_API_BASE_PATH) } else { e })
             }
         };
-        let api = match r.choice("api")? {
-            "invoke" => ApiChoice::Fixed(Api::Invoke),
-            "messages" => ApiChoice::Fixed(Api::Messages),
-            _ => ApiChoice::Auto,
-        };
+        let api = Api::named(r.choice("api")?).map_or(ApiChoice::Auto, ApiChoice::Fixed);
         let seconds = |key: &str| -> Result<Duration, ConfigError> { Ok(Duration::from_secs_f64(r.number(key, 0.001, 86_400.0)?)) };
         let timeout = seconds("timeout")?;
         // AWS_MAX_ATTEMPTS counts the first attempt too; max_retries does not.
@@ -506,10 +502,12 @@ mod tests {
 
     #[test]
     fn the_api_keys_choices_are_auto_and_each_apis_name() {
-        // Three places spell them: the key's choices, `Api::name` and the match in `resolve`.
-        assert_eq!(crate::models::API_CHOICES, ["auto", Api::Invoke.name(), Api::Messages.name()]);
+        // `Api::name` spells them; the key's choices list every API of `Api::ALL`.
+        let names: Vec<&str> = Api::ALL.iter().map(|api| api.name()).collect();
+        assert_eq!(crate::models::API_CHOICES[1..], names[..]);
+        assert_eq!(crate::models::API_CHOICES[0], "auto");
         assert_eq!(resolve(&[("api", "auto")], &[]).unwrap().api, ApiChoice::Auto);
-        for api in [Api::Invoke, Api::Messages] {
+        for api in Api::ALL {
             assert_eq!(resolve(&[("api", api.name())], &[]).unwrap().api, ApiChoice::Fixed(api));
         }
     }
