@@ -176,10 +176,7 @@ mod tests {
         let longest = longest_component_run(&component);
         let deadline = Limits::derived_call_timeout(config);
         assert!(deadline >= longest + LEAST_ROOM, "{config:?}: the deadline {deadline:?} cuts into the component's {longest:?}");
-        assert!(
-            deadline <= longest + MOST_ROOM,
-            "{config:?}: the deadline {deadline:?} lets a call overrun {longest:?} for long"
-        );
+        assert!(deadline <= longest + MOST_ROOM, "{config:?}: the deadline {deadline:?} lets a call overrun {longest:?} for long");
     }
 
     #[test]
