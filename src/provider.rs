@@ -31,11 +31,10 @@ pub fn complete(request_json: &[u8], platform: &dyn Platform) -> Result<ChatResp
     let mut round = 0;
     while round < call.config.max_continuations {
         let Some(prefill) = continuable_text(&response) else { break };
-        let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
-        if !call.continue_with(&prefill, platform)? {
-            break;
-        }
+        let Some(body) = call.continuation_body(&prefill) else { break };
+        call.continue_with(body, platform)?;
         round += 1;
+        let output_tokens = response.usage.as_ref().map_or(0, |u| u.output_tokens);
         Emitter::new(platform, &call).continuation(round, output_tokens, &prefill);
         let (more, next) = complete_round(call, platform)?;
         call = next;
@@ -156,6 +155,7 @@ pub fn parse_tool_calls(response_json: &[u8]) -> Result<Vec<crate::contract::mes
 mod tests {
     use super::*;
     use crate::config::ConfigSource;
+    use crate::contract::messages::ContentBlock;
     use crate::wire::transport::HttpResponse;
     use crate::wire::transport::{HttpRequest, Timeouts, TransportError};
     use std::cell::RefCell;
@@ -299,6 +299,26 @@ mod tests {
         let sent = f.sent.borrow();
         assert!(sent[0].body.len() <= crate::call::prepare::INVOKE_MAX_BODY_BYTES && sent[0].body.len() > text.len());
         assert_eq!(serde_json::from_slice::<Value>(&sent[0].body).unwrap()["messages"][0]["content"][0]["text"], text);
+    }
+
+    /// A continuation round whose body would be over InvokeModel's limit is not made: the
+    /// answer that arrived stands, cut at `max_tokens`, instead of the call failing after it.
+    #[test]
+    fn a_continuation_over_invokemodels_limit_is_not_made_and_the_answer_stands() {
+        let cut = json!({"content": [{"type": "text", "text": "w".repeat(2000)}], "stop_reason": "max_tokens",
+            "usage": {"input_tokens": 3, "output_tokens": 1}});
+        let f = fake(&[CREDS[0], CREDS[1], CREDS[2], ("max_continuations", "1")], 200, &cut.to_string());
+        // A small request is continued (the round the big one cannot have).
+        let r = complete(br#"{"messages":[{"role":"user","content":"go on"}]}"#, &f).unwrap();
+        assert_eq!((f.sent.borrow().len(), r.metadata.as_ref().unwrap()["continuations"].as_u64()), (2, Some(1)));
+        // One that fits with room for less than the prefill: the first round only.
+        f.sent.borrow_mut().clear();
+        let text = "y".repeat(crate::call::prepare::INVOKE_MAX_BODY_BYTES - 1500);
+        let r = complete(&serde_json::to_vec(&json!({"messages": [{"role": "user", "content": text}]})).unwrap(), &f).unwrap();
+        assert_eq!(f.sent.borrow().len(), 1, "the continuation round was not sent");
+        assert_eq!(r.finish_reason.as_deref(), Some("length"));
+        assert!(matches!(&r.content[..], [ContentBlock::Text { text, .. }] if text.len() == 2000), "{:?}", r.content);
+        assert!(r.metadata.as_ref().unwrap().get("continuations").is_none());
     }
 
     #[test]

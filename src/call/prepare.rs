@@ -185,30 +185,38 @@ impl PreparedCall {
         Ok(Some(previous))
     }
 
-    /// Makes this call the next round of a continued answer (`max_continuations`): the body
-    /// sent before with `prefill` as the start of the assistant's turn (an earlier round's
-    /// prefill replaced), signed afresh for the model id that answered, under a new call id.
-    /// The request is neither parsed nor translated again: a round differs from the one before
-    /// only in its prefill. `Ok(false)` when the call cannot be continued (see
-    /// [`Report::continuable`]).
-    pub(crate) fn continue_with(&mut self, prefill: &str, platform: &dyn Platform) -> Result<bool, ProviderError> {
+    /// The body of the next round of a continued answer (`max_continuations`): the body sent
+    /// before with `prefill` as the start of the assistant's turn (an earlier round's prefill
+    /// replaced). The request is neither parsed nor translated again: a round differs from the
+    /// one before only in its prefill. `None` when there is no next round to make: the call
+    /// cannot be continued ([`Report::continuable`]), or the body would be over InvokeModel's
+    /// limit, where the answer then stands as it is, cut at `max_tokens`, rather than the call
+    /// failing after its answer had arrived.
+    pub(crate) fn continuation_body(&mut self, prefill: &str) -> Option<Vec<u8>> {
         let (prefilled, continuable) = (self.sent.prefilled, self.report.continuable);
         let extended = continuable && self.report.body.as_mut().is_some_and(|body| prefill_body(body, prefill, prefilled));
-        let Some(body) = self.report.body.as_ref().filter(|_| extended) else { return Ok(false) };
+        let body = self.report.body.as_ref().filter(|_| extended)?;
         let size = crate::json_write::written_len(body);
         if self.sent.api == Api::Invoke && size > INVOKE_MAX_BODY_BYTES {
-            return Err(too_large(Some(body), size));
+            return None;
         }
         let mut bytes = Vec::with_capacity(size);
         crate::json_write::write_value(&mut bytes, body);
-        self.sign(bytes, platform)?;
+        Some(bytes)
+    }
+
+    /// Makes this call the next round of a continued answer, with the body
+    /// [`continuation_body`](Self::continuation_body) made: signed afresh for the model id that
+    /// answered, under a new call id.
+    pub(crate) fn continue_with(&mut self, body: Vec<u8>, platform: &dyn Platform) -> Result<(), ProviderError> {
+        self.sign(body, platform)?;
         if !self.sent.prefilled {
             // The caller's messages and the prefill, as `llm:request` counts them.
             self.report.message_count += 1;
             self.sent.prefilled = true;
         }
         self.report.call_id = uuid_v4(platform.random_u64(), platform.random_u64());
-        Ok(true)
+        Ok(())
     }
 
     /// Signs `body` for where the call now goes (its API, operation, model id and region).

@@ -281,17 +281,15 @@ impl<'p> CompletionStream<'p> {
         }
         let finish_reason = self.assembler.finish_reason();
         let Some(text) = continuable(finish_reason.as_deref(), self.assembler.block_texts()) else { return Ok(false) };
+        let prefill = format!("{}{text}", c.text).trim_end().to_string();
+        let Some(body) = self.call.continuation_body(&prefill) else { return Ok(false) };
         // The round's own llm:response, as for any Bedrock call, under its call id (the next
         // round has its own).
         let usage = Some(self.assembler.usage());
         let elapsed = self.platform.monotonic().saturating_sub(self.started);
         let finished = Finished { usage: usage.clone(), finish_reason, request_id: self.request_id.clone().map(Value::String) };
         Emitter::new(self.platform, &self.call).response(Ok(finished), elapsed, Some(self.first_event.unwrap_or(elapsed)));
-        let prefill = format!("{}{text}", c.text).trim_end().to_string();
-        // A stream continues only a call that can be continued (`open_with`), so this is `true`.
-        if !self.call.continue_with(&prefill, self.platform)? {
-            return Ok(false);
-        }
+        self.call.continue_with(body, self.platform)?;
         c.text = prefill;
         c.usage = Usage::sum(c.usage.take(), usage);
         c.offset += self.assembler.blocks_started() as u64;

@@ -264,6 +264,48 @@ async fn an_answer_cut_at_max_tokens_is_continued_and_stitched() {
     assert!(e.starts_with("config: `max_continuations` is \"11\""), "{e}");
 }
 
+// A continuation round InvokeModel would refuse (over its 20 MB body limit) is not made: the
+// answer that arrived stands, cut at max_tokens, in `complete` and in the streaming interface
+// (with its one llm:response).
+#[tokio::test]
+async fn a_continuation_over_invokemodels_limit_is_not_made_and_the_answer_stands() {
+    const LIMIT: usize = 20_000_000;
+    let emu = Emulator::start().await.unwrap();
+    let p = against(&emu);
+    let request = |padding: usize| {
+        json!({"messages": [{"role": "system", "content": "x".repeat(padding)}, {"role": "user", "content": "Count from 1 to 25"}],
+            "max_output_tokens": 10})
+    };
+    // The body's size for a small padding (each padding byte is one body byte); then a padding
+    // whose first round fits with 40 bytes to spare, less than the prefill's turn takes.
+    let probe = 1_000;
+    let before = emu.requests().len();
+    p.complete(&request(probe)).await.unwrap();
+    let sent = emu.requests()[before].body.len();
+    let big = request(probe + LIMIT - 40 - sent);
+    p.set_config("max_continuations", "3");
+
+    let before = emu.requests().len();
+    let (r, record) = p.complete_recorded(&big).await;
+    let r = r.unwrap();
+    assert_eq!(emu.requests()[before].body.len(), LIMIT - 40, "the first round fits");
+    assert_eq!((r["finish_reason"].as_str(), text_of(&r)), (Some("length"), "1 2 3 4 5 6 7 8 9 10".to_string()));
+    assert!(r["metadata"].get("continuations").is_none(), "{}", r["metadata"]);
+    assert_eq!(emu.requests().len() - before, 1, "no round over the limit was sent");
+    assert_eq!(events_of(&record, "llm:response").len(), 1);
+
+    // The streaming interface continues inside its stream: the same.
+    let seen = recorder(&p);
+    let before = emu.requests().len();
+    let done = stream_done(&p, &big).await;
+    assert_eq!((done["finish_reason"].as_str(), done["usage"]["output_tokens"].as_i64()), (Some("length"), Some(10)), "{done}");
+    assert!(done["metadata"].get("continuations").is_none(), "{done}");
+    assert_eq!(emu.requests().len() - before, 1);
+    let names: Vec<String> = seen.lock().unwrap().iter().map(|e| e.name.clone()).filter(|n| !n.starts_with("llm:stream")).collect();
+    assert_eq!(names, ["llm:request", "llm:response"], "the round's one llm:response");
+    p.set_event_callback(None);
+}
+
 // A continuation round extends the round before: the body sent then with the text so far as
 // the assistant's turn (nothing else differs), to the model id that answered, not the request
 // prepared again (which would retry a refused profile id and report its fallback each round).
