@@ -10,16 +10,8 @@ use std::time::Duration;
 
 use bedrock_emulator::{chunk_frame, Emulator, Scripted};
 use bedrock_host::{HostEvent, Limits};
-use common::{against, hello, stream_done, testdata};
+use common::{against, events_of, hello, stream_done, testdata, vector};
 use serde_json::{json, Value};
-
-fn vector(name: &str) -> Scripted {
-    Scripted::from_vector(&testdata(&format!("responses/{name}.json"))).unwrap()
-}
-
-fn events_of(record: &bedrock_host::CallRecord, name: &str) -> Vec<Value> {
-    record.events.iter().filter(|e| e.name == name).map(|e| e.data.clone()).collect()
-}
 
 // 1. Usage per the contract: input = fresh + cache reads, cache writes apart, total = input + output.
 #[tokio::test]

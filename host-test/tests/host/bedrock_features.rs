@@ -8,16 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use bedrock_host::HostEvent;
-use common::{against, hello, stream_done};
+use common::{against, events_of, hello, stream_done, text_of, vector};
 use serde_json::{json, Value};
-
-fn events_of(record: &bedrock_host::CallRecord, name: &str) -> Vec<Value> {
-    record.events.iter().filter(|e| e.name == name).map(|e| e.data.clone()).collect()
-}
-
-fn text_of(response: &Value) -> String {
-    response["content"].as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect()
-}
 
 /// A conversation whose system prompt is long enough to be cached (over 1,024 tokens).
 fn cacheable(question: &str) -> Value {
@@ -319,7 +311,7 @@ async fn a_continuation_round_is_the_body_sent_before_with_the_prefill_to_the_id
     for stream in [false, true] {
         let mut request = request.clone();
         request["stream"] = json!(stream);
-        emu.push(Scripted::from_vector(&common::testdata("responses/error_validation_on_demand_not_supported.json")).unwrap());
+        emu.push(vector("error_validation_on_demand_not_supported"));
         let before = emu.requests().len();
         let (r, record) = p.complete_recorded(&request).await;
         let r = r.unwrap();
@@ -344,7 +336,7 @@ async fn a_continuation_round_is_the_body_sent_before_with_the_prefill_to_the_id
         assert!(ids[0] != ids[1] && ids[1] != ids[2], "stream={stream}: each round is a call of its own: {ids:?}");
     }
     // The streaming interface continues inside its one stream, the same way.
-    emu.push(Scripted::from_vector(&common::testdata("responses/error_validation_on_demand_not_supported.json")).unwrap());
+    emu.push(vector("error_validation_on_demand_not_supported"));
     let before = emu.requests().len();
     let done = stream_done(&p, &request).await;
     assert_eq!(done["metadata"]["continuations"], 2, "{done}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bedrock_emulator::{self as emulator, chunk_frame, exception_frame, stream_events, Emulator, Scripted};
 use bedrock_host::{CallError, CallRecord, Credentials, ErrorKind, Provider};
-use common::{base, hello, testdata};
+use common::{base, hello, vector};
 use serde_json::{json, Value};
 
 /// A session token the emulator accepts (it is signed, not looked up) and nothing may show.
@@ -38,10 +38,6 @@ struct Row {
 
 fn message(text: &str) -> Value {
     json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929", "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null, "usage": {"input_tokens": 5, "output_tokens": 2}})
-}
-
-fn vector(name: &str) -> Scripted {
-    Scripted::from_vector(&testdata(&format!("responses/{name}.json"))).unwrap()
 }
 
 fn stream_of(events: &[Value]) -> Scripted {

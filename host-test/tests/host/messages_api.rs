@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use bedrock_emulator::{self as emulator, Emulator, Scripted};
 use bedrock_host::{Credentials, HostEvent};
-use common::{against, stream_done};
+use common::{against, events_of, stream_done, text_of};
 use serde_json::{json, Value};
 
 const SONNET_5: &str = "anthropic.claude-sonnet-5";
@@ -17,14 +17,6 @@ const DEFAULT_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 fn ask(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}]})
-}
-
-fn text_of(response: &Value) -> String {
-    response["content"].as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect()
-}
-
-fn events_of(record: &bedrock_host::CallRecord, name: &str) -> Vec<Value> {
-    record.events.iter().filter(|e| e.name == name).map(|e| e.data.clone()).collect()
 }
 
 fn weather_tool() -> Value {

@@ -7,12 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use bedrock_emulator::{Emulator, Scripted};
 use bedrock_host::{CallError, Credentials, HostEvent};
-use common::{against, hello, testdata};
+use common::{against, hello, testdata, vector};
 use serde_json::{json, Value};
-
-fn vector(name: &str) -> Scripted {
-    Scripted::from_vector(&testdata(&format!("responses/{name}.json"))).unwrap()
-}
 
 fn request_id_of(name: &str) -> String {
     let v: Value = serde_json::from_slice(&std::fs::read(testdata(&format!("responses/{name}.json"))).unwrap()).unwrap();

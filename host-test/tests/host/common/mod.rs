@@ -98,6 +98,21 @@ pub fn testdata(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("testdata").join(rel)
 }
 
+/// A recorded response of testdata/responses, as the emulator's next answer.
+pub fn vector(name: &str) -> bedrock_emulator::Scripted {
+    bedrock_emulator::Scripted::from_vector(&testdata(&format!("responses/{name}.json"))).unwrap()
+}
+
+/// The data of each event called `name` a call emitted, in order.
+pub fn events_of(record: &bedrock_host::CallRecord, name: &str) -> Vec<serde_json::Value> {
+    record.events.iter().filter(|e| e.name == name).map(|e| e.data.clone()).collect()
+}
+
+/// The text of a ChatResponse's blocks, joined.
+pub fn text_of(response: &serde_json::Value) -> String {
+    response["content"].as_array().into_iter().flatten().filter_map(|b| b["text"].as_str()).collect()
+}
+
 /// A one-message request.
 pub fn hello(text: &str) -> serde_json::Value {
     serde_json::json!({"messages": [{"role": "user", "content": text}]})
